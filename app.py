@@ -1,0 +1,54 @@
+"""Parley's Chalice app: wiring only. All logic lives in chalicelib."""
+from chalice import Chalice
+
+from chalicelib import api, web
+from chalicelib.settings import get_settings
+
+app = Chalice(app_name="parley")
+app.log.setLevel("INFO")
+
+# A missing or malformed setting stops the function here, at cold start, with
+# the variable's name, instead of at some visitor's first request.
+get_settings()
+
+JSON_IN = ["application/json", "text/plain"]
+ANY_METHOD = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
+
+
+@app.middleware("http")
+def parley_http(event, get_response):
+    return web.middleware(event, get_response, api.late_origin_check)
+
+
+@app.route("/api/chatbot/config", methods=["GET"])
+def config():
+    return api.config(app.current_request)
+
+
+@app.route("/api/chatbot/init", methods=["POST"], content_types=JSON_IN)
+def init():
+    return api.init(app.current_request)
+
+
+@app.route("/api/chatbot/send", methods=["POST"], content_types=JSON_IN)
+def send():
+    return api.send(app.current_request)
+
+
+@app.route("/api/chatbot/messages", methods=["GET"])
+def messages():
+    return api.messages(app.current_request)
+
+
+for _path in ("config", "init", "send", "messages"):
+    app.route(f"/api/chatbot/{_path}", methods=["OPTIONS"], name=f"preflight_{_path}")(
+        lambda: api.preflight(app.current_request))
+
+# Chalice has no greedy route, and `chalice local` (like API Gateway) answers an
+# unknown path with a 403 "Missing Authentication Token". One catch-all per
+# depth gives every unknown path our JSON 404 instead.
+for _depth in range(1, 7):
+    _path = "".join(f"/{{p{i}}}" for i in range(1, _depth + 1))
+    app.route(_path, methods=ANY_METHOD + ["OPTIONS"], name=f"not_found_{_depth}")(
+        lambda **_: api.not_found(app.current_request))
+app.route("/", methods=ANY_METHOD, name="not_found_root")(lambda: api.not_found(app.current_request))

@@ -1,0 +1,153 @@
+"""Route handlers: a Chalice request in, a Response out.
+
+Each handler checks, in order: who is asking (token, or site and origin),
+then what they ask (the body or query), then hands off to ``ChatService``.
+The order matters for CORS: once the origin is known to be allowed, even a
+400 about the body reaches the widget readable.
+"""
+from __future__ import annotations
+
+import re
+import threading
+from typing import Any
+
+from chalice.app import Request, Response
+
+from . import tokens, web
+from .chat import ChatService
+from .errors import Forbidden, NotFound, ValidationFailed
+from .models import SITE_KEY, InitRequest, MessagesQuery, SendRequest, parse
+from .settings import get_settings
+from .store import Store
+
+_service: ChatService | None = None
+_lock = threading.Lock()
+
+
+def service() -> ChatService:
+    """The process-wide ChatService, built on first use (not at import)."""
+    global _service
+    if _service is None:
+        with _lock:
+            if _service is None:
+                settings = get_settings()
+                _service = ChatService(settings, Store(settings.table_name))
+    return _service
+
+
+def set_service(svc: ChatService | None) -> None:
+    """Swaps the service (tests inject one built on their own table)."""
+    global _service
+    _service = svc
+
+
+def _check_origin(site: dict[str, Any], origin: str | None) -> None:
+    """Lets the request on only if its site lists its origin; CORS follows the verdict."""
+    try:
+        service().require_origin(site, origin)
+    except Forbidden:
+        web.refuse_origin()
+        raise
+    web.allow_origin(origin)
+
+
+def _site_for_origin(site_key: str | None, origin: str | None) -> dict[str, Any]:
+    if site_key is None or not re.match(SITE_KEY, site_key):
+        raise ValidationFailed("site_key: is required (letters, digits, _ and -, up to 64).")
+    site = service().site(site_key)
+    _check_origin(site, origin)
+    return site
+
+
+def _visitor(request: Request) -> tuple[tokens.VisitorClaims, dict[str, Any]]:
+    """The token's claims and its site, with the request's origin checked against that site."""
+    svc = service()
+    claims = svc.claims(tokens.bearer(request.headers.get("authorization")))
+    origin = web.origin_of(request)
+    try:
+        site = svc.site(claims.site_key)
+    except NotFound:
+        # A valid signature on a deleted site: the token opens nothing any more.
+        raise Forbidden("The site of this token no longer exists.", code="unknown_site") from None
+    _check_origin(site, origin)
+    return claims, site
+
+
+def _query(request: Request) -> dict[str, str]:
+    return dict(request.query_params or {})
+
+
+def config(request: Request) -> Response:
+    site = _site_for_origin(_query(request).get("site_key"), web.origin_of(request))
+    return web.json_response(200, service().config(site))
+
+
+def init(request: Request) -> Response:
+    body = web.json_body(request)
+    if not isinstance(body, dict):
+        raise ValidationFailed("The request body must be a JSON object.")
+    key = body.get("site_key")
+    if not isinstance(key, str):
+        raise ValidationFailed("site_key: is required and must be a string.")
+    site = _site_for_origin(key, web.origin_of(request))
+    status, result = service().init(parse(InitRequest, body), site)
+    return web.json_response(status, result)
+
+
+def send(request: Request) -> Response:
+    claims, site = _visitor(request)
+    req = parse(SendRequest, web.json_body(request))
+    return web.json_response(201, service().send(req, claims, site))
+
+
+def messages(request: Request) -> Response:
+    claims, _ = _visitor(request)
+    query: dict[str, Any] = _query(request)
+    for name in ("after", "before", "limit"):
+        # Query values are strings; only plain integers become numbers, so
+        # "abc", "1.5" or "" fail validation with the field's name.
+        if name in query and re.fullmatch(r"-?\d{1,12}", query[name]):
+            query[name] = int(query[name])
+    return web.json_response(200, service().messages(parse(MessagesQuery, query), claims))
+
+
+def preflight(request: Request) -> Response:
+    """Answers a CORS preflight for listed origins only.
+
+    With ``?site_key=K`` (the widget always adds it) the origin must be on
+    K's list; without it, on some site's list (an origin-index Query), and
+    the real request is then checked against its own site.
+    """
+    origin = web.origin_of(request)
+    if not origin:
+        raise ValidationFailed("A preflight needs an Origin header.", code="missing_origin")
+    key = _query(request).get("site_key")
+    if key is not None:
+        _site_for_origin(key, origin)
+    elif not service().origin_is_listed(origin):
+        raise Forbidden(f"Origin {origin!r} is not allowed.", code="origin_not_allowed")
+    return web.preflight_response(origin)
+
+
+def not_found(request: Request) -> Response:
+    raise NotFound(f"No route {request.method} {request.context.get('path', '')}.",
+                   code="route_not_found")
+
+
+def late_origin_check(request: Request) -> bool:
+    """Whether an error may still be shown to the request's origin (see web.middleware).
+
+    The same rule as a preflight: with ``?site_key=K``, K must list the
+    origin; without it, some site must.
+    """
+    origin = web.origin_of(request)
+    if not origin:
+        return False
+    svc = service()
+    key = _query(request).get("site_key")
+    if key is None:
+        return svc.origin_is_listed(origin)
+    if not re.match(SITE_KEY, key):
+        return False
+    site = svc.sites.get(key)
+    return site is not None and svc.site_allows(site, origin)

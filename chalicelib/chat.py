@@ -1,0 +1,167 @@
+"""The chat service: sites, conversations and messages, tied together.
+
+It knows nothing of HTTP; ``api`` turns requests into calls here and the
+results into responses.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from typing import Any
+
+from . import tokens
+from .errors import Forbidden, NotFound, ValidationFailed
+from .models import InitRequest, MessagesQuery, SendRequest
+from .realtime import public_config
+from .settings import Settings
+from .store import Store
+
+log = logging.getLogger("parley.chat")
+
+
+def normalize_origin(origin: str) -> str:
+    """``HTTP://Example.com/`` and ``http://example.com`` are one origin."""
+    return origin.strip().rstrip("/").lower()
+
+
+class SiteCache:
+    """Sites by key for a short while: every request needs its site, few change it."""
+
+    def __init__(self, store: Store, ttl_seconds: float) -> None:
+        self._store = store
+        self._ttl = ttl_seconds
+        self._data: dict[str, tuple[float, dict[str, Any] | None]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, site_key: str) -> dict[str, Any] | None:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._data.get(site_key)
+        if hit and hit[0] > now:
+            return hit[1]
+        site = self._store.get_site(site_key)
+        # An unknown key is remembered more briefly, so a newly created site shows up soon.
+        ttl = self._ttl if site else min(self._ttl, 5.0)
+        with self._lock:
+            if len(self._data) > 1024:
+                self._data.clear()
+            self._data[site_key] = (now + ttl, site)
+        return site
+
+
+class ChatService:
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self.sites = SiteCache(store, settings.site_cache_seconds)
+
+    # -- sites and origins --------------------------------------------------------
+
+    def site(self, site_key: str) -> dict[str, Any]:
+        site = self.sites.get(site_key)
+        if site is None:
+            raise NotFound(f"Unknown site key {site_key!r}.", code="unknown_site")
+        return site
+
+    def site_allows(self, site: dict[str, Any], origin: str | None) -> bool:
+        """Whether a request from ``origin`` may use this site.
+
+        No Origin header means no browser is asking (curl, a server): CORS
+        protects browsers only, and a header anyone can forge guards nothing
+        for other clients, so those pass and rely on the token.
+        """
+        if origin is None:
+            return True
+        return normalize_origin(origin) in {normalize_origin(o) for o in site["origins"]}
+
+    def require_origin(self, site: dict[str, Any], origin: str | None) -> None:
+        if not self.site_allows(site, origin):
+            raise Forbidden(f"Origin {origin!r} is not allowed for this site.",
+                            code="origin_not_allowed")
+
+    def origin_is_listed(self, origin: str) -> bool:
+        return self.store.origin_is_listed(normalize_origin(origin))
+
+    def claims(self, token: str | None) -> tokens.VisitorClaims:
+        return tokens.verify(self.settings.token_secret, token)
+
+    def _issue(self, conversation_id: str, site_key: str) -> str:
+        return tokens.issue(self.settings.token_secret, conversation_id, site_key,
+                            self.settings.token_ttl_seconds)
+
+    # -- routes -----------------------------------------------------------------------
+
+    def config(self, site: dict[str, Any]) -> dict[str, Any]:
+        return {"site_key": site["site_key"], "realtime": public_config(self.settings),
+                "widget": site.get("widget") or {}}
+
+    def init(self, req: InitRequest, site: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Starts a conversation (201), or resumes one the token opens (200)."""
+        if req.conversation_id is not None or req.token is not None:
+            if req.conversation_id is None or req.token is None:
+                raise ValidationFailed("conversation_id and token must come together to resume.")
+            claims = self.claims(req.token)
+            if claims.site_key != site["site_key"]:
+                raise Forbidden("The token belongs to another site.", code="site_mismatch")
+            tokens.require_conversation(claims, req.conversation_id)
+            page = self.store.latest_messages(req.conversation_id, self.settings.history_limit)
+            return 200, self._session(req.conversation_id, site, page.messages, page.last_seq,
+                                      page.has_more, resumed=True)
+        conversation_id = uuid.uuid4().hex
+        visitor = dict(req.visitor) if req.visitor else None
+        self.store.create_conversation(conversation_id, site["site_key"], visitor, req.locale)
+        return 201, self._session(conversation_id, site, [], 0, False, resumed=False)
+
+    def _session(self, conversation_id: str, site: dict[str, Any], messages: list[dict[str, Any]],
+                 last_seq: int, has_more: bool, resumed: bool) -> dict[str, Any]:
+        return {
+            "conversation_id": conversation_id,
+            "token": self._issue(conversation_id, site["site_key"]),
+            "messages": messages,
+            "last_seq": last_seq,
+            "has_more": has_more,
+            "resumed": resumed,
+            "realtime": public_config(self.settings),
+        }
+
+    def send(self, req: SendRequest, claims: tokens.VisitorClaims,
+             site: dict[str, Any]) -> dict[str, Any]:
+        """Stores the visitor's message and the bot's reply, each exactly once."""
+        tokens.require_conversation(claims, req.conversation_id)
+        message, created = self.store.append_message(
+            req.conversation_id, "visitor", req.text,
+            idempotency_key=f"v#{req.client_message_id}", client_message_id=req.client_message_id)
+        reply = self._bot_reply(req, site)
+        last_seq = max(message["seq"], reply["seq"] if reply else 0)
+        return {"message": message, "reply": reply, "last_seq": last_seq, "duplicate": not created}
+
+    def _bot_reply(self, req: SendRequest, site: dict[str, Any]) -> dict[str, Any] | None:
+        """The bot's answer, idempotent under ``b#<the visitor's client_message_id>``.
+
+        Keyed that way, a repeated send gets the very reply it got the first
+        time, and a send whose first try died between the two writes gets its
+        missing reply now. A failing bot never fails the send: the visitor's
+        message is already stored.
+        """
+        from .bot import get_engine  # engines load on first use, not at cold start
+
+        try:
+            answer = get_engine(site.get("bot")).reply(req.text, [])
+        except Exception:  # noqa: BLE001 - any engine failure is logged, not shown
+            log.exception("bot engine failed for site %s", site["site_key"])
+            return None
+        reply, _ = self.store.append_message(
+            req.conversation_id, "bot", answer.text, idempotency_key=f"b#{req.client_message_id}")
+        return reply
+
+    def messages(self, query: MessagesQuery, claims: tokens.VisitorClaims) -> dict[str, Any]:
+        tokens.require_conversation(claims, query.conversation_id)
+        if query.before is not None:
+            if query.after is not None:
+                raise ValidationFailed("Give either after or before, not both.")
+            page = self.store.messages_before(query.conversation_id, query.before, query.limit)
+        else:
+            page = self.store.messages_after(query.conversation_id, query.after or 0, query.limit)
+        return {"messages": page.messages, "last_seq": page.last_seq, "has_more": page.has_more}

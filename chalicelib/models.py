@@ -1,0 +1,89 @@
+"""Request models: what the HTTP contract accepts, checked strictly.
+
+Strict types on purpose: ``"text": 123`` is a client bug to report, not a
+number to quietly turn into the string "123".
+"""
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from pydantic import (BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError,
+                      field_validator)
+
+from .errors import ValidationFailed
+
+MAX_TEXT = 4000
+SITE_KEY = r"^[A-Za-z0-9_-]{1,64}$"
+CONVERSATION_ID = r"^[A-Za-z0-9_-]{1,64}$"
+MAX_VISITOR_BYTES = 2048
+
+SiteKey = Annotated[StrictStr, Field(pattern=SITE_KEY)]
+ConversationId = Annotated[StrictStr, Field(pattern=CONVERSATION_ID)]
+
+
+class _Body(BaseModel):
+    # Unknown fields are ignored, so newer widgets can talk to older backends.
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
+
+
+class InitRequest(_Body):
+    site_key: SiteKey
+    conversation_id: ConversationId | None = None
+    token: Annotated[StrictStr, Field(min_length=1, max_length=1024)] | None = None
+    visitor: dict[str, Any] | None = None
+    locale: Annotated[StrictStr, Field(pattern=r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$")] | None = None
+
+    @field_validator("visitor")
+    @classmethod
+    def _visitor_is_small(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and len(json.dumps(value)) > MAX_VISITOR_BYTES:
+            raise ValueError(f"must be at most {MAX_VISITOR_BYTES} bytes of JSON")
+        return value
+
+
+class SendRequest(_Body):
+    conversation_id: ConversationId
+    text: StrictStr
+    client_message_id: Annotated[StrictStr, Field(min_length=1, max_length=64)]
+
+    @field_validator("text")
+    @classmethod
+    def _text_has_content(cls, value: str) -> str:
+        # Stored as typed (the visitor's own spacing), but judged by its content.
+        if not value.strip():
+            raise ValueError("must not be empty or only whitespace")
+        if len(value) > MAX_TEXT:
+            raise ValueError(f"must be at most {MAX_TEXT} characters")
+        return value
+
+    @field_validator("client_message_id")
+    @classmethod
+    def _cmid_is_printable(cls, value: str) -> str:
+        if not value.isprintable() or value != value.strip():
+            raise ValueError("must be printable, without surrounding spaces")
+        return value
+
+
+class MessagesQuery(_Body):
+    conversation_id: ConversationId
+    after: Annotated[StrictInt, Field(ge=0, le=9_999_999_999)] | None = None
+    before: Annotated[StrictInt, Field(ge=1, le=10_000_000_000)] | None = None
+    limit: Annotated[StrictInt, Field(ge=1, le=100)] = 100
+
+
+def parse(model: type[BaseModel], data: Any) -> Any:
+    """Validates data into a model; a failure becomes one readable 400."""
+    if not isinstance(data, dict):
+        raise ValidationFailed("The request body must be a JSON object.")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"]) or "body"
+            if err["type"] == "missing":
+                problems.append(f"{field}: is required")
+            else:
+                problems.append(f"{field}: {err['msg'].removeprefix('Value error, ')}")
+        raise ValidationFailed("; ".join(problems)) from None

@@ -1,0 +1,122 @@
+"""Parley's settings: one pydantic model, read from the environment once.
+
+Every setting has an environment variable. Endpoints for local stand-ins are
+not settings of ours: boto3 reads ``AWS_ENDPOINT_URL_DYNAMODB`` (and friends)
+itself, exactly as it does against AWS, so chalicelib has no local branches.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from typing import Literal, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+Provider = Literal["pusher", "websocket", "polling"]
+
+# Field name -> environment variable. Kept explicit (rather than a prefix rule)
+# so the README, config.json and this table can be read side by side.
+ENV = {
+    "table_name": "PARLEY_TABLE",
+    "token_secret": "PARLEY_TOKEN_SECRET",
+    "token_ttl_seconds": "PARLEY_TOKEN_TTL_SECONDS",
+    "realtime_providers": "PARLEY_REALTIME_PROVIDERS",
+    "polling_interval_ms": "PARLEY_POLL_INTERVAL_MS",
+    "websocket_url": "PARLEY_WEBSOCKET_URL",
+    "site_cache_seconds": "PARLEY_SITE_CACHE_SECONDS",
+    "history_limit": "PARLEY_HISTORY_LIMIT",
+    "pusher_app_id": "PUSHER_APP_ID",
+    "pusher_key": "PUSHER_KEY",
+    "pusher_secret": "PUSHER_SECRET",
+    "pusher_cluster": "PUSHER_CLUSTER",
+    "pusher_host": "PUSHER_HOST",
+    "pusher_port": "PUSHER_PORT",
+    "pusher_use_tls": "PUSHER_USE_TLS",
+}
+
+
+class SettingsError(RuntimeError):
+    """A setting is missing or malformed; the message names its variable."""
+
+
+class Settings(BaseModel):
+    """Everything Parley reads from its environment."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    table_name: str = Field(min_length=3, max_length=255)
+    # HMAC-SHA256 key for visitor tokens: at least 32 characters of secret.
+    token_secret: str = Field(min_length=32, repr=False)
+    token_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    realtime_providers: tuple[Provider, ...] = ("polling",)
+    polling_interval_ms: int = Field(default=2000, ge=250, le=60000)
+    websocket_url: str | None = None
+    site_cache_seconds: float = Field(default=30.0, ge=0)
+    history_limit: int = Field(default=50, ge=1, le=200)
+    pusher_app_id: str | None = None
+    pusher_key: str | None = None
+    pusher_secret: str | None = Field(default=None, repr=False)
+    pusher_cluster: str = "mt1"
+    pusher_host: str | None = None
+    pusher_port: int | None = Field(default=None, ge=1, le=65535)
+    pusher_use_tls: bool = True
+
+    @field_validator("realtime_providers", mode="before")
+    @classmethod
+    def _split_providers(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(p.strip() for p in value.split(",") if p.strip())
+        return value
+
+    @model_validator(mode="after")
+    def _providers_are_configured(self) -> "Settings":
+        if not self.realtime_providers:
+            raise ValueError("realtime_providers: name at least one provider")
+        if "pusher" in self.realtime_providers:
+            for name in ("pusher_app_id", "pusher_key", "pusher_secret"):
+                if not getattr(self, name):
+                    raise ValueError(f"{name}: required when 'pusher' is a realtime provider")
+            if not str(self.pusher_app_id).isdigit():
+                # The pusher library (and Pusher itself) only knows numeric app ids.
+                raise ValueError("pusher_app_id: must be numeric")
+        if "websocket" in self.realtime_providers and not self.websocket_url:
+            raise ValueError("websocket_url: required when 'websocket' is a realtime provider")
+        return self
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Builds Settings from an environment, naming the variable on failure."""
+    environ = os.environ if environ is None else environ
+    raw = {field: environ[var] for field, var in ENV.items() if environ.get(var, "") != ""}
+    try:
+        return Settings(**raw)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else err["msg"].split(":", 1)[0].split()[-1]
+            var = ENV.get(field, field)
+            kind = "missing" if err["type"] == "missing" else "invalid"
+            msg = err["msg"].removeprefix("Value error, ").removeprefix(f"{field}: ")
+            problems.append(f"{var} ({kind}): {msg}")
+        raise SettingsError("Parley settings: " + "; ".join(problems)) from None
+
+
+_lock = threading.Lock()
+_settings: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The process-wide Settings, loaded on first call."""
+    global _settings
+    if _settings is None:
+        with _lock:
+            if _settings is None:
+                _settings = load_settings()
+    return _settings
+
+
+def reset_settings() -> None:
+    """Forgets the cached Settings (tests change the environment)."""
+    global _settings
+    with _lock:
+        _settings = None

@@ -1,0 +1,93 @@
+"""Visitor tokens: HMAC-SHA256 signed, expiring, bound to one conversation.
+
+Format: ``v1.<base64url(payload json)>.<base64url(signature)>`` where the
+signature covers ``v1.<payload>``. The payload holds the conversation id
+(``c``), the site key (``s``) and the expiry in epoch seconds (``e``). A token
+is checked with the key alone, never with a database read, so every route can
+afford to check it.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import dataclass
+
+from .errors import Forbidden, Unauthorized
+
+_VERSION = "v1"
+# A token is small; anything much longer is not one of ours, and refusing it
+# early keeps a hostile header from costing us a big base64 decode.
+_MAX_LENGTH = 1024
+
+
+@dataclass(frozen=True)
+class VisitorClaims:
+    conversation_id: str
+    site_key: str
+    expires_at: int
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _sign(secret: str, signed_part: str) -> str:
+    mac = hmac.new(secret.encode("utf-8"), signed_part.encode("utf-8", "replace"), hashlib.sha256)
+    return _b64(mac.digest())
+
+
+def issue(secret: str, conversation_id: str, site_key: str, ttl_seconds: int,
+          now: float | None = None) -> str:
+    """Returns a token for one conversation of one site."""
+    now = time.time() if now is None else now
+    payload = {"c": conversation_id, "s": site_key, "e": int(now) + int(ttl_seconds)}
+    signed_part = f"{_VERSION}.{_b64(json.dumps(payload, separators=(',', ':')).encode())}"
+    return f"{signed_part}.{_sign(secret, signed_part)}"
+
+
+def verify(secret: str, token: str | None, now: float | None = None) -> VisitorClaims:
+    """Checks a token's signature and expiry; raises Unauthorized if either fails."""
+    if not token:
+        raise Unauthorized("A visitor token is required.", code="missing_token")
+    if len(token) > _MAX_LENGTH or token.count(".") != 2:
+        raise Unauthorized("The visitor token is malformed.", code="invalid_token")
+    version, payload_part, signature = token.split(".")
+    if version != _VERSION:
+        raise Unauthorized("The visitor token is malformed.", code="invalid_token")
+    expected = _sign(secret, f"{version}.{payload_part}")
+    # compare_digest: a plain == leaks how many leading characters matched.
+    if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
+        raise Unauthorized("The visitor token is not valid.", code="invalid_token")
+    try:
+        payload = json.loads(_unb64(payload_part))
+        claims = VisitorClaims(str(payload["c"]), str(payload["s"]), int(payload["e"]))
+    except (ValueError, KeyError, TypeError):
+        raise Unauthorized("The visitor token is malformed.", code="invalid_token") from None
+    now = time.time() if now is None else now
+    if claims.expires_at <= now:
+        raise Unauthorized("The visitor token has expired.", code="token_expired")
+    return claims
+
+
+def bearer(authorization: str | None) -> str | None:
+    """The token from an ``Authorization: Bearer <token>`` header, if any."""
+    if not authorization:
+        return None
+    scheme, _, value = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+def require_conversation(claims: VisitorClaims, conversation_id: str) -> None:
+    """Refuses a token that names another conversation than the request does."""
+    if not hmac.compare_digest(claims.conversation_id.encode(), conversation_id.encode()):
+        raise Forbidden("The token does not belong to this conversation.",
+                        code="conversation_mismatch")

@@ -1,0 +1,20 @@
+"""Environment every test starts from: fake AWS credentials, a token key, a table name.
+
+Set before any test module imports app.py, which loads the settings at import.
+"""
+import os
+
+_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "PARLEY_TABLE": "parley-test",
+    "PARLEY_TOKEN_SECRET": "test-secret-test-secret-test-secret-0123",
+}
+for _name, _value in _ENV.items():
+    os.environ[_name] = _value
+# A developer's shell may point boto3 at a running `make dev`; tests bring their own.
+os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
+os.environ.pop("AWS_ENDPOINT_URL", None)
+os.environ.pop("AWS_PROFILE", None)

@@ -1,0 +1,94 @@
+"""The Chalice app on moto: chalice.test.Client in, a mocked DynamoDB table out."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+import boto3
+import pytest
+from chalice.test import Client
+from moto import mock_aws
+
+from chalicelib import api
+from chalicelib.chat import ChatService
+from chalicelib.settings import get_settings, reset_settings
+from chalicelib.store import Store
+from infra.table import create_table
+
+ROOT = Path(__file__).resolve().parents[2]
+ORIGIN = "http://127.0.0.1:8080"
+OTHER_ORIGIN = "https://evil.example"
+KNOWLEDGE = json.loads((ROOT / "infra/local/demo-knowledge.json").read_text())
+
+
+@pytest.fixture
+def store() -> Iterator[Store]:
+    with mock_aws():
+        reset_settings()
+        settings = get_settings()
+        client = boto3.client("dynamodb")
+        create_table(client, settings.table_name)
+        store = Store(settings.table_name, client=client)
+        store.put_site({"site_key": "demo", "origins": [ORIGIN, "http://localhost:8080"],
+                        "bot": {"engine": "knowledge", "knowledge": KNOWLEDGE},
+                        "widget": {"title": "Parley demo"}}, create=True)
+        store.put_site({"site_key": "other", "origins": [OTHER_ORIGIN],
+                        "bot": {"engine": "knowledge", "knowledge": KNOWLEDGE}}, create=True)
+        api.set_service(ChatService(settings, store))
+        yield store
+        api.set_service(None)
+        reset_settings()
+
+
+@pytest.fixture
+def client(store: Store) -> Iterator[Client]:
+    import app
+
+    with Client(app.app, stage_name="local", project_dir=str(ROOT)) as c:
+        yield c
+
+
+class Api:
+    """Small helpers so each test reads as the request it makes."""
+
+    def __init__(self, client: Client) -> None:
+        self.c = client
+
+    def post(self, path: str, body: Any, headers: dict[str, str] | None = None, raw: bool = False):
+        payload = body if raw else json.dumps(body)
+        return self.c.http.post(path, body=payload,
+                                headers={"Content-Type": "application/json", **(headers or {})})
+
+    def get(self, path: str, headers: dict[str, str] | None = None):
+        return self.c.http.get(path, headers=headers or {})
+
+    def init(self, site_key: str = "demo", origin: str | None = ORIGIN, **extra: Any):
+        headers = {"Origin": origin} if origin else {}
+        return self.post("/api/chatbot/init", {"site_key": site_key, **extra}, headers)
+
+    def session(self) -> dict[str, Any]:
+        resp = self.init()
+        assert resp.status_code == 201, f"init should create a conversation, got {resp.status_code} {resp.body!r}"
+        return resp.json_body
+
+    def send(self, session: dict[str, Any], text: str = "How much does it cost?",
+             cmid: str = "c-1", token: str | None = None, **override: Any):
+        body = {"conversation_id": session["conversation_id"], "text": text,
+                "client_message_id": cmid, **override}
+        return self.post("/api/chatbot/send", body, {"Authorization": f"Bearer {token or session['token']}",
+                                                      "Origin": ORIGIN})
+
+    def poll(self, session: dict[str, Any], query: str = "after=0", token: str | None = None):
+        return self.get(f"/api/chatbot/messages?conversation_id={session['conversation_id']}&{query}",
+                        {"Authorization": f"Bearer {token or session['token']}", "Origin": ORIGIN})
+
+
+@pytest.fixture
+def http(client: Client) -> Api:
+    return Api(client)
+
+
+def stored_messages(store: Store, conversation_id: str) -> list[dict[str, Any]]:
+    """Every message item of a conversation, read straight from the table."""
+    return store.messages_after(conversation_id, 0, 100).messages

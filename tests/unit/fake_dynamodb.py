@@ -1,0 +1,91 @@
+"""A small in-memory stand-in for the DynamoDB calls Store makes in a transaction.
+
+It understands exactly the two conditions Store writes — ``last_seq = :old``
+and ``attribute_not_exists(PK)`` — and answers a cancelled transaction the way
+DynamoDB does: one reason per item, with the old item where
+``ReturnValuesOnConditionCheckFailure`` asked for it. It can also be told to
+fail the next transactions with ``TransactionConflict``, which no emulator
+does on demand.
+"""
+from __future__ import annotations
+
+import copy
+import threading
+from typing import Any
+
+
+class TransactionCanceledException(Exception):
+    def __init__(self, reasons: list[dict[str, Any]]) -> None:
+        super().__init__("Transaction cancelled")
+        self.response = {"Error": {"Code": "TransactionCanceledException"},
+                         "CancellationReasons": reasons}
+
+
+class _Exceptions:
+    TransactionCanceledException = TransactionCanceledException
+
+
+class FakeDynamoDB:
+    exceptions = _Exceptions
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], dict[str, Any]] = {}
+        self.calls: list[str] = []
+        self.conflicts_to_inject = 0
+        self.lock = threading.Lock()
+
+    def put_item(self, TableName: str, Item: dict[str, Any], ConditionExpression: str | None = None) -> dict:
+        with self.lock:
+            self.calls.append("PutItem")
+            key = (Item["PK"]["S"], Item["SK"]["S"])
+            if ConditionExpression == "attribute_not_exists(PK)" and key in self.items:
+                raise TransactionCanceledException([])
+            self.items[key] = copy.deepcopy(Item)
+            return {}
+
+    def transact_write_items(self, TransactItems: list[dict[str, Any]]) -> dict:
+        with self.lock:
+            self.calls.append("TransactWriteItems")
+            if self.conflicts_to_inject:
+                self.conflicts_to_inject -= 1
+                raise TransactionCanceledException(
+                    [{"Code": "TransactionConflict"} for _ in TransactItems])
+            reasons, failed = [], False
+            for entry in TransactItems:
+                (op, spec), = entry.items()
+                item = spec.get("Item") or spec["Key"]
+                key = (item["PK"]["S"], item["SK"]["S"])
+                current = self.items.get(key)
+                if self._condition_holds(spec, current):
+                    reasons.append({"Code": "None"})
+                    continue
+                failed = True
+                reason: dict[str, Any] = {"Code": "ConditionalCheckFailed"}
+                if spec.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
+                    reason["Item"] = copy.deepcopy(current)
+                reasons.append(reason)
+            if failed:
+                raise TransactionCanceledException(reasons)
+            for entry in TransactItems:
+                (op, spec), = entry.items()
+                if op == "Put":
+                    item = spec["Item"]
+                    self.items[(item["PK"]["S"], item["SK"]["S"])] = copy.deepcopy(item)
+                elif op == "Update":
+                    key = (spec["Key"]["PK"]["S"], spec["Key"]["SK"]["S"])
+                    values = spec["ExpressionAttributeValues"]
+                    assert spec["UpdateExpression"] == "SET last_seq = :new, updated_at = :at"
+                    self.items[key]["last_seq"] = values[":new"]
+                    self.items[key]["updated_at"] = values[":at"]
+            return {}
+
+    @staticmethod
+    def _condition_holds(spec: dict[str, Any], current: dict[str, Any] | None) -> bool:
+        condition = spec.get("ConditionExpression")
+        if condition is None:
+            return True
+        if condition == "attribute_not_exists(PK)":
+            return current is None
+        if condition == "last_seq = :old":
+            return current is not None and current.get("last_seq") == spec["ExpressionAttributeValues"][":old"]
+        raise AssertionError(f"the fake does not know condition {condition!r}")

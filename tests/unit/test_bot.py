@@ -1,0 +1,250 @@
+"""The bot: engine registry, knowledge validation and the knowledge bot's answers."""
+from __future__ import annotations
+
+import copy
+import importlib
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+import chalicelib
+from chalicelib.bot import BotReply, get_engine, validate_knowledge
+from chalicelib.bot.knowledge import FALLBACK, KnowledgeBot
+
+DEMO_FILE = Path(__file__).resolve().parents[2] / "infra" / "local" / "demo-knowledge.json"
+DEMO = json.loads(DEMO_FILE.read_text(encoding="utf-8"))
+
+TINY = {
+    "entries": [
+        {"id": "pricing", "questions": ["How much does it cost?"],
+         "keywords": ["price", "pricing", "cost"], "answer": "It is free."},
+        {"id": "hours", "questions": ["When are you open?"],
+         "keywords": ["hours", "opening hours"], "answer": "Nine to five."},
+    ]
+}
+
+
+@pytest.fixture(scope="module")
+def demo_bot() -> KnowledgeBot:
+    return KnowledgeBot(DEMO)
+
+
+def assert_answers(reply: BotReply, entry_id: str, question: str) -> None:
+    assert reply.matched == entry_id and reply.confident, (
+        f"expected {question!r} to be answered by entry {entry_id!r}, "
+        f"got matched={reply.matched!r} confident={reply.confident}")
+
+
+def assert_falls_back(reply: BotReply, question: str) -> None:
+    assert reply.matched is None and not reply.confident, (
+        f"expected {question!r} to get the don't-know fallback, "
+        f"got matched={reply.matched!r} confident={reply.confident}")
+
+
+# --- answers -----------------------------------------------------------------
+
+@pytest.mark.parametrize("question, entry_id", [
+    ("How much does Parley cost?", "pricing"),
+    ("How do I install the widget?", "install"),
+    ("Where is my data stored?", "privacy"),
+    ("Can I talk to a human?", "human"),
+])
+def test_exact_question_is_answered_by_its_entry(demo_bot, question, entry_id):
+    reply = demo_bot.reply(question, [])
+    assert_answers(reply, entry_id, question)
+    answer = next(e["answer"] for e in DEMO["entries"] if e["id"] == entry_id)
+    assert reply.text == answer, f"expected the {entry_id!r} answer text, got {reply.text!r}"
+
+
+@pytest.mark.parametrize("question, entry_id", [
+    ("pricing", "pricing"),
+    ("Pusher?", "realtime"),
+    ("GDPR", "privacy"),
+    ("firefox", "browsers"),
+])
+def test_keyword_alone_is_answered(demo_bot, question, entry_id):
+    assert_answers(demo_bot.reply(question, []), entry_id, question)
+
+
+@pytest.mark.parametrize("question, entry_id", [
+    ("what does it cost per month", "pricing"),
+    ("Is it free?", "pricing"),
+    ("Could I chat with a real person, please?", "human"),
+    ("How do I embed it on my site?", "install"),
+    ("Is my data safe with you?", "privacy"),
+    ("Do you speak German?", "languages"),
+    ("When are you open?", "contact"),
+    ("What happens if the websocket connection drops?", "realtime"),
+])
+def test_paraphrase_is_answered(demo_bot, question, entry_id):
+    assert_answers(demo_bot.reply(question, []), entry_id, question)
+
+
+@pytest.mark.parametrize("question", ["pricng", "What's your pricng?", "Which browsres work?"])
+def test_typo_in_a_long_word_still_matches(demo_bot, question):
+    expected = "browsers" if "browsres" in question else "pricing"
+    assert_answers(demo_bot.reply(question, []), expected, question)
+
+
+def test_case_punctuation_and_accents_are_ignored(demo_bot):
+    question = "  PRÍCING???  "
+    assert_answers(demo_bot.reply(question, []), "pricing", question)
+
+
+def test_greeting_in_front_of_a_question_does_not_hide_it(demo_bot):
+    question = "Hi! How much does Parley cost?"
+    assert_answers(demo_bot.reply(question, []), "pricing", question)
+
+
+# --- not knowing -------------------------------------------------------------
+
+def test_unrelated_question_gets_the_honest_fallback(demo_bot):
+    question = "what is the capital of Peru"
+    reply = demo_bot.reply(question, [])
+    assert_falls_back(reply, question)
+    assert reply.text == DEMO["fallback"], f"expected the demo file's fallback, got {reply.text!r}"
+
+
+@pytest.mark.parametrize("text", ["", "   \n\t", "?!...", "what is it?", "Can you tell me about this?"])
+def test_empty_or_stopword_only_text_gets_the_fallback(demo_bot, text):
+    assert_falls_back(demo_bot.reply(text, []), text)
+
+
+def test_default_fallback_says_it_does_not_know_and_offers_the_team():
+    reply = KnowledgeBot(TINY).reply("Do you sell bicycles?", [])
+    assert reply.text == FALLBACK, f"expected the default fallback, got {reply.text!r}"
+    assert "not sure" in reply.text and "email" in reply.text and "team" in reply.text, (
+        f"expected the fallback to admit not knowing and offer the team, got {reply.text!r}")
+
+
+def test_a_tie_between_entries_falls_back_instead_of_guessing():
+    bot = KnowledgeBot({"entries": [
+        {"id": "billing", "keywords": ["account"], "answer": "Billing lives in your account."},
+        {"id": "login", "keywords": ["account"], "answer": "Log in to your account."},
+    ]})
+    assert_falls_back(bot.reply("account", []), "account")
+
+
+def test_a_common_word_alone_is_not_enough_to_answer(demo_bot):
+    # "parley" is in several entries' questions; "integrate" and "shopify" in none.
+    question = "Does Parley integrate with Shopify?"
+    assert_falls_back(demo_bot.reply(question, []), question)
+
+
+def test_bot_without_knowledge_greets_and_falls_back():
+    bot = get_engine(None)
+    assert bot.reply("hello", []).confident, "expected a bot without knowledge to still greet"
+    assert_falls_back(bot.reply("How much is it?", []), "How much is it?")
+
+
+# --- small talk ----------------------------------------------------------------
+
+@pytest.mark.parametrize("text", ["hi", "Hello!", "hey there", "Good morning"])
+def test_greeting_gets_a_greeting_that_offers_help(demo_bot, text):
+    reply = demo_bot.reply(text, [])
+    assert reply.confident and reply.matched is None, f"expected a confident greeting for {text!r}, got {reply}"
+    assert "help" in reply.text.lower(), f"expected the greeting to ask how it can help, got {reply.text!r}"
+
+
+@pytest.mark.parametrize("text", ["thanks", "Thank you!", "thank you so much", "cheers"])
+def test_thanks_gets_you_are_welcome(demo_bot, text):
+    reply = demo_bot.reply(text, [])
+    assert reply.confident and reply.matched is None, f"expected a confident reply to {text!r}, got {reply}"
+    assert "welcome" in reply.text.lower(), f"expected a you're-welcome for {text!r}, got {reply.text!r}"
+
+
+# --- the demo file -------------------------------------------------------------
+
+@pytest.mark.parametrize("entry", DEMO["entries"], ids=[e["id"] for e in DEMO["entries"]])
+def test_every_demo_entry_is_reachable_by_its_first_question(demo_bot, entry):
+    question = entry["questions"][0]
+    assert_answers(demo_bot.reply(question, []), entry["id"], question)
+
+
+def test_demo_file_is_valid_knowledge():
+    clean = validate_knowledge(DEMO)
+    ids = [e["id"] for e in clean["entries"]]
+    assert ids == [e["id"] for e in DEMO["entries"]], f"expected every demo entry kept in order, got {ids}"
+    assert 8 <= len(ids) <= 10, f"expected 8-10 demo entries, got {len(ids)}"
+
+
+# --- validation ------------------------------------------------------------------
+
+def _with(change) -> dict:
+    doc = copy.deepcopy(TINY)
+    change(doc)
+    return doc
+
+
+@pytest.mark.parametrize("doc, expected", [
+    (_with(lambda d: d["entries"][1].pop("answer")), "entries[1] (id 'hours') 'answer' is missing"),
+    (_with(lambda d: d["entries"][0].update(answer="  ")), "'answer' must be a non-empty string"),
+    ({"entries": []}, "'entries' is empty"),
+    ({}, "'entries' is empty"),
+    (_with(lambda d: d["entries"][1].update(id="pricing")), "duplicate id, first used by entries[0]"),
+    ([{"id": "x"}], "must be a JSON object"),
+    ({"entries": {"id": "x"}}, "'entries' must be a list"),
+    ({"entries": ["pricing"]}, "entries[0] must be an object"),
+    (_with(lambda d: d["entries"][0].update(id=7)), "entries[0] 'id' must be a non-empty string"),
+    (_with(lambda d: d["entries"][0].update(questions="How much?")), "'questions' must be a list of strings"),
+    (_with(lambda d: d["entries"][0].update(keywords=["price", 3])), "'keywords'[1] must be a non-empty string"),
+    (_with(lambda d: d.update(fallback=["sorry"])), "'fallback' must be a non-empty string"),
+    (_with(lambda d: d["entries"][0].update(answers="typo")), "unknown field(s) ['answers']"),
+    (_with(lambda d: d["entries"][0].update(questions=[], keywords=[])), "at least one question or keyword"),
+])
+def test_validate_knowledge_rejects_a_bad_document_naming_what_is_wrong(doc, expected):
+    with pytest.raises(ValueError) as caught:
+        validate_knowledge(doc)
+    assert expected in str(caught.value), f"expected the error to say {expected!r}, got {caught.value}"
+
+
+def test_validate_knowledge_returns_a_clean_copy():
+    doc = {"entries": [{"id": " faq ", "questions": [" Why? "], "answer": " Because. "}]}
+    clean = validate_knowledge(doc)
+    assert clean == {"entries": [{"id": "faq", "questions": ["Why?"], "keywords": [], "answer": "Because."}]}, (
+        f"expected stripped strings and keywords defaulted to [], got {clean}")
+
+
+# --- the registry ----------------------------------------------------------------
+
+def test_get_engine_defaults_to_the_knowledge_bot():
+    for config in (None, {}, {"knowledge": TINY}, {"engine": "knowledge", "knowledge": TINY}):
+        assert isinstance(get_engine(config), KnowledgeBot), f"expected a KnowledgeBot for {config!r}"
+
+
+def test_get_engine_reuses_the_engine_for_equal_settings():
+    first = get_engine({"engine": "knowledge", "knowledge": TINY})
+    reordered = {"knowledge": json.loads(json.dumps(TINY)), "engine": "knowledge"}
+    assert get_engine(reordered) is first, "expected equal settings (in any key order) to share one engine"
+    other = get_engine({"knowledge": DEMO})
+    assert other is not first, "expected different knowledge to get its own engine"
+
+
+def test_get_engine_cache_is_bounded():
+    first = get_engine({"knowledge": {"fallback": "bounded-0"}})
+    for i in range(1, 70):
+        get_engine({"knowledge": {"fallback": f"bounded-{i}"}})
+    again = get_engine({"knowledge": {"fallback": "bounded-0"}})
+    assert again is not first, "expected the oldest engine evicted after 69 newer ones (cache keeps 64)"
+
+
+def test_get_engine_rejects_an_unknown_engine_by_name():
+    with pytest.raises(ValueError, match="'telepathy'"):
+        get_engine({"engine": "telepathy"})
+
+
+def test_get_engine_rejects_invalid_knowledge():
+    with pytest.raises(ValueError, match="answer"):
+        get_engine({"knowledge": {"entries": [{"id": "x", "keywords": ["x"]}]}})
+
+
+def test_importing_the_bot_package_does_not_load_an_engine(monkeypatch):
+    # Cold start: the knowledge module is imported on first use, not with the package.
+    monkeypatch.setattr(chalicelib, "bot", sys.modules["chalicelib.bot"])
+    for name in ("chalicelib.bot", "chalicelib.bot.knowledge"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    importlib.import_module("chalicelib.bot")
+    assert "chalicelib.bot.knowledge" not in sys.modules, (
+        "expected importing chalicelib.bot to leave chalicelib.bot.knowledge unimported")

@@ -1,0 +1,80 @@
+"""Visitor tokens: signed, expiring, bound to one conversation, checked without I/O."""
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from chalicelib import tokens
+from chalicelib.errors import Forbidden, Unauthorized
+
+SECRET = "s" * 40
+NOW = 1_800_000_000
+
+
+def make(conv: str = "c1", site: str = "demo", ttl: int = 3600, secret: str = SECRET) -> str:
+    return tokens.issue(secret, conv, site, ttl, now=NOW)
+
+
+def test_a_fresh_token_verifies_to_its_conversation_site_and_expiry():
+    claims = tokens.verify(SECRET, make(), now=NOW + 10)
+    assert claims == tokens.VisitorClaims("c1", "demo", NOW + 3600)
+
+
+@pytest.mark.parametrize("token", [None, ""])
+def test_a_missing_token_is_unauthorized_as_missing(token):
+    with pytest.raises(Unauthorized) as err:
+        tokens.verify(SECRET, token, now=NOW)
+    assert err.value.code == "missing_token"
+
+
+def test_a_token_signed_with_another_key_is_refused():
+    with pytest.raises(Unauthorized) as err:
+        tokens.verify(SECRET, make(secret="x" * 40), now=NOW)
+    assert err.value.code == "invalid_token"
+
+
+def test_a_payload_changed_after_signing_is_refused():
+    version, payload, sig = make().split(".")
+    data = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    data["c"] = "someone-else"
+    forged = base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+    with pytest.raises(Unauthorized):
+        tokens.verify(SECRET, f"{version}.{forged}.{sig}", now=NOW)
+
+
+def test_an_expired_token_is_refused_as_expired():
+    with pytest.raises(Unauthorized) as err:
+        tokens.verify(SECRET, make(ttl=60), now=NOW + 60)
+    assert err.value.code == "token_expired"
+
+
+@pytest.mark.parametrize("token", ["abc", "v1.abc", "v2.a.b", "v1.a.b.c", "v1." + "a" * 2000 + ".b",
+                                   "v1.\u00e9\u00e9.\u00e9", "v1.!!!.???"])
+def test_malformed_tokens_are_refused_without_an_exception_other_than_unauthorized(token):
+    with pytest.raises(Unauthorized):
+        tokens.verify(SECRET, token, now=NOW)
+
+
+def test_a_correctly_signed_payload_that_is_not_json_is_refused():
+    part = "v1." + base64.urlsafe_b64encode(b"not json").rstrip(b"=").decode()
+    token = f"{part}.{tokens._sign(SECRET, part)}"
+    with pytest.raises(Unauthorized) as err:
+        tokens.verify(SECRET, token, now=NOW)
+    assert err.value.code == "invalid_token"
+
+
+@pytest.mark.parametrize("header,expected", [
+    ("Bearer abc", "abc"), ("bearer  abc ", "abc"), ("Basic abc", None), ("Bearer", None),
+    ("Bearer ", None), (None, None), ("", None)])
+def test_bearer_header_parsing(header, expected):
+    assert tokens.bearer(header) == expected
+
+
+def test_a_token_for_another_conversation_is_forbidden():
+    claims = tokens.verify(SECRET, make(conv="c1"), now=NOW)
+    tokens.require_conversation(claims, "c1")
+    with pytest.raises(Forbidden) as err:
+        tokens.require_conversation(claims, "c2")
+    assert err.value.code == "conversation_mismatch"
