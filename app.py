@@ -1,4 +1,6 @@
 """Parley's Chalice app: wiring only. All logic lives in chalicelib."""
+import gc
+
 from chalice import Chalice
 
 from chalicelib import api, web
@@ -52,3 +54,9 @@ for _depth in range(1, 7):
     app.route(_path, methods=ANY_METHOD + ["OPTIONS"], name=f"not_found_{_depth}")(
         lambda **_: api.not_found(app.current_request))
 app.route("/", methods=ANY_METHOD, name="not_found_root")(lambda: api.not_found(app.current_request))
+
+# Everything made at import (modules, models, routes) lives as long as the
+# process. Freezing it keeps the cyclic GC from walking it again in every
+# collection; the first request, which builds the boto3 client and allocates
+# a great deal, is measured ~25 ms faster for it (bench/cold_start.py).
+gc.freeze()

@@ -235,20 +235,20 @@ def _measure(env: dict[str, str]) -> dict[str, Any]:
             record("fresh process: resume init", win, None, None)
             fresh_service()
             measured_send("fresh process: send", session, "c-4",
-                          note="site lookup + stale hint (0) on a conversation with messages")
+                          note="site and counter in one read, then one transaction")
             fresh_service()
             with counter.window() as win:
                 again = send(session, "c-1")
             if not again.get("duplicate"):
                 raise RuntimeError(f"a repeated client_message_id was not reported as duplicate: {again}")
             record("fresh process: duplicate send (#1): visitor message", win, "request", 2,
-                   note="site lookup + stale hint: both conditions fail at once")
+                   note="site and counter in one read; the failed put returns the stored message")
             record("fresh process: duplicate send (#1): bot reply", win, "bot", None)
             last = poll(session, 0)["last_seq"]
             fresh_service()
             with counter.window() as win:
                 poll(session, last)
-            record("fresh process: empty poll", win, None, 1, note="site lookup on a cold cache")
+            record("fresh process: empty poll", win, None, 1, note="the token's own origin needs no site read")
     finally:
         api.set_service(None)
         reset_settings()

@@ -6,9 +6,9 @@ results into responses.
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
-import uuid
 from typing import Any
 
 from . import tokens
@@ -35,19 +35,27 @@ class SiteCache:
         self._data: dict[str, tuple[float, dict[str, Any] | None]] = {}
         self._lock = threading.Lock()
 
-    def get(self, site_key: str) -> dict[str, Any] | None:
-        now = time.monotonic()
+    def peek(self, site_key: str) -> tuple[bool, dict[str, Any] | None]:
+        """(known, site) from the cache alone; known=False means ask the table."""
         with self._lock:
             hit = self._data.get(site_key)
-        if hit and hit[0] > now:
-            return hit[1]
-        site = self._store.get_site(site_key)
+        if hit and hit[0] > time.monotonic():
+            return True, hit[1]
+        return False, None
+
+    def put(self, site_key: str, site: dict[str, Any] | None) -> None:
         # An unknown key is remembered more briefly, so a newly created site shows up soon.
         ttl = self._ttl if site else min(self._ttl, 5.0)
         with self._lock:
             if len(self._data) > 1024:
                 self._data.clear()
-            self._data[site_key] = (now + ttl, site)
+            self._data[site_key] = (time.monotonic() + ttl, site)
+
+    def get(self, site_key: str) -> dict[str, Any] | None:
+        known, site = self.peek(site_key)
+        if not known:
+            site = self._store.get_site(site_key)
+            self.put(site_key, site)
         return site
 
 
@@ -76,6 +84,18 @@ class ChatService:
             return True
         return normalize_origin(origin) in {normalize_origin(o) for o in site["origins"]}
 
+    def origin_is_tokens(self, claims: tokens.VisitorClaims, origin: str | None) -> bool:
+        """Whether a request comes from where its token was issued (or from no browser).
+
+        init checked that origin against the site's list before it signed the
+        token, so such a request needs no read of the site. (A site that drops
+        an origin thus lets that origin's existing tokens run out rather than
+        cutting their conversations off mid-way.)
+        """
+        if origin is None:
+            return True
+        return claims.origin is not None and normalize_origin(origin) == normalize_origin(claims.origin)
+
     def require_origin(self, site: dict[str, Any], origin: str | None) -> None:
         if not self.site_allows(site, origin):
             raise Forbidden(f"Origin {origin!r} is not allowed for this site.",
@@ -87,9 +107,9 @@ class ChatService:
     def claims(self, token: str | None) -> tokens.VisitorClaims:
         return tokens.verify(self.settings.token_secret, token)
 
-    def _issue(self, conversation_id: str, site_key: str) -> str:
+    def _issue(self, conversation_id: str, site_key: str, origin: str | None) -> str:
         return tokens.issue(self.settings.token_secret, conversation_id, site_key,
-                            self.settings.token_ttl_seconds)
+                            self.settings.token_ttl_seconds, origin=origin)
 
     # -- routes -----------------------------------------------------------------------
 
@@ -97,8 +117,12 @@ class ChatService:
         return {"site_key": site["site_key"], "realtime": public_config(self.settings),
                 "widget": site.get("widget") or {}}
 
-    def init(self, req: InitRequest, site: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        """Starts a conversation (201), or resumes one the token opens (200)."""
+    def init(self, req: InitRequest, site: dict[str, Any],
+             origin: str | None) -> tuple[int, dict[str, Any]]:
+        """Starts a conversation (201), or resumes one the token opens (200).
+
+        ``origin`` has been checked against the site's list; the token carries it.
+        """
         if req.conversation_id is not None or req.token is not None:
             if req.conversation_id is None or req.token is None:
                 raise ValidationFailed("conversation_id and token must come together to resume.")
@@ -107,18 +131,19 @@ class ChatService:
                 raise Forbidden("The token belongs to another site.", code="site_mismatch")
             tokens.require_conversation(claims, req.conversation_id)
             page = self.store.latest_messages(req.conversation_id, self.settings.history_limit)
-            return 200, self._session(req.conversation_id, site, page.messages, page.last_seq,
-                                      page.has_more, resumed=True)
-        conversation_id = uuid.uuid4().hex
+            return 200, self._session(req.conversation_id, site, origin, page.messages,
+                                      page.last_seq, page.has_more, resumed=True)
+        conversation_id = secrets.token_hex(16)
         visitor = dict(req.visitor) if req.visitor else None
         self.store.create_conversation(conversation_id, site["site_key"], visitor, req.locale)
-        return 201, self._session(conversation_id, site, [], 0, False, resumed=False)
+        return 201, self._session(conversation_id, site, origin, [], 0, False, resumed=False)
 
-    def _session(self, conversation_id: str, site: dict[str, Any], messages: list[dict[str, Any]],
-                 last_seq: int, has_more: bool, resumed: bool) -> dict[str, Any]:
+    def _session(self, conversation_id: str, site: dict[str, Any], origin: str | None,
+                 messages: list[dict[str, Any]], last_seq: int, has_more: bool,
+                 resumed: bool) -> dict[str, Any]:
         return {
             "conversation_id": conversation_id,
-            "token": self._issue(conversation_id, site["site_key"]),
+            "token": self._issue(conversation_id, site["site_key"], origin),
             "messages": messages,
             "last_seq": last_seq,
             "has_more": has_more,
@@ -126,16 +151,36 @@ class ChatService:
             "realtime": public_config(self.settings),
         }
 
-    def send(self, req: SendRequest, claims: tokens.VisitorClaims,
-             site: dict[str, Any]) -> dict[str, Any]:
+    def send(self, req: SendRequest, claims: tokens.VisitorClaims) -> dict[str, Any]:
         """Stores the visitor's message and the bot's reply, each exactly once."""
         tokens.require_conversation(claims, req.conversation_id)
+        site = self._site_and_counter(claims)
         message, created = self.store.append_message(
             req.conversation_id, "visitor", req.text,
             idempotency_key=f"v#{req.client_message_id}", client_message_id=req.client_message_id)
         reply = self._bot_reply(req, site)
         last_seq = max(message["seq"], reply["seq"] if reply else 0)
         return {"message": message, "reply": reply, "last_seq": last_seq, "duplicate": not created}
+
+    def _site_and_counter(self, claims: tokens.VisitorClaims) -> dict[str, Any]:
+        """The site (for its bot), and the conversation's counter as the append's first guess.
+
+        Whatever this process does not know yet — the site, or where the
+        counter stands — comes in one BatchGetItem. Guessing the counter
+        instead would cost a failed transaction, which is dearer than a read.
+        """
+        known_site, site = self.sites.peek(claims.site_key)
+        known_seq = self.store.hints.known(claims.conversation_id)
+        if not (known_site and known_seq):
+            fetched_site, _ = self.store.site_and_counter(
+                None if known_site else claims.site_key,
+                None if known_seq else claims.conversation_id)
+            if not known_site:
+                site = fetched_site
+                self.sites.put(claims.site_key, site)
+        if site is None:
+            raise Forbidden("The site of this token no longer exists.", code="unknown_site")
+        return site
 
     def _bot_reply(self, req: SendRequest, site: dict[str, Any]) -> dict[str, Any] | None:
         """The bot's answer, idempotent under ``b#<the visitor's client_message_id>``.

@@ -24,7 +24,9 @@ ConversationId = Annotated[StrictStr, Field(pattern=CONVERSATION_ID)]
 
 class _Body(BaseModel):
     # Unknown fields are ignored, so newer widgets can talk to older backends.
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
+    # defer_build: a model's validator is built when first used, not at import,
+    # so a cold start pays only for the model its first request needs.
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=False, defer_build=True)
 
 
 class InitRequest(_Body):

@@ -20,7 +20,7 @@ import json
 import random
 import threading
 import time
-import uuid
+import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -114,6 +114,10 @@ class _SeqHints:
         with self._lock:
             return self._data.get(conversation_id, 0)
 
+    def known(self, conversation_id: str) -> bool:
+        with self._lock:
+            return conversation_id in self._data
+
     def see(self, conversation_id: str, seq: int) -> None:
         with self._lock:
             if seq >= self._data.get(conversation_id, 0):
@@ -162,7 +166,7 @@ class Store:
             item["visitor"] = _s(json.dumps(visitor, separators=(",", ":")))
         if locale:
             item["locale"] = _s(locale)
-        # attribute_not_exists: a uuid4 collision must not reset someone's conversation.
+        # attribute_not_exists: an id collision must never reset someone's conversation.
         self.client.put_item(TableName=self.table, Item=item,
                              ConditionExpression="attribute_not_exists(PK)")
         return {"conversation_id": conversation_id, "site_key": site_key, "last_seq": 0}
@@ -190,7 +194,7 @@ class Store:
         pk = conv_pk(conversation_id)
         guess = self.hints.get(conversation_id)
         cmid_sk = f"CMID#{idempotency_key}" if idempotency_key else None
-        message_id = f"m_{uuid.uuid4().hex}"
+        message_id = f"m_{secrets.token_hex(16)}"
         deadline = time.monotonic() + APPEND_BUDGET_SECONDS
         for attempt in range(MAX_APPEND_ATTEMPTS):
             seq = guess + 1
@@ -323,6 +327,36 @@ class Store:
         item = self.client.get_item(TableName=self.table,
                                     Key={"PK": _s(f"SITE#{site_key}"), "SK": _s("META")}).get("Item")
         return _site_from_item(item) if item else None
+
+    def site_and_counter(self, site_key: str | None,
+                         conversation_id: str | None) -> tuple[dict[str, Any] | None, int | None]:
+        """Reads a site and/or a conversation's last_seq in one BatchGetItem.
+
+        The counter read is strongly consistent and feeds the seq hint, so the
+        append that follows usually succeeds at its first attempt.
+        """
+        keys = []
+        if site_key is not None:
+            keys.append({"PK": _s(f"SITE#{site_key}"), "SK": _s("META")})
+        if conversation_id is not None:
+            keys.append({"PK": _s(conv_pk(conversation_id)), "SK": _s(STATE_SK)})
+        found: list[dict[str, Any]] = []
+        request = {self.table: {"Keys": keys, "ConsistentRead": True}}
+        for _ in range(5):  # UnprocessedKeys: DynamoDB may hand back part of a batch
+            page = self.client.batch_get_item(RequestItems=request)
+            found += page.get("Responses", {}).get(self.table, [])
+            request = page.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            time.sleep(0.01)
+        site, last_seq = None, None
+        for item in found:
+            if item["SK"]["S"] == "META":
+                site = _site_from_item(item)
+            else:
+                last_seq = int(item["last_seq"]["N"])
+                self.hints.see(conversation_id, last_seq)  # type: ignore[arg-type]
+        return site, last_seq
 
     def list_sites(self) -> list[dict[str, Any]]:
         """Every site, through the sparse GSI1 (keys only), then one GetItem each."""

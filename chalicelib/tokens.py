@@ -2,9 +2,11 @@
 
 Format: ``v1.<base64url(payload json)>.<base64url(signature)>`` where the
 signature covers ``v1.<payload>``. The payload holds the conversation id
-(``c``), the site key (``s``) and the expiry in epoch seconds (``e``). A token
-is checked with the key alone, never with a database read, so every route can
-afford to check it.
+(``c``), the site key (``s``), the expiry in epoch seconds (``e``) and the
+origin that init checked against the site's list (``o``, absent for clients
+that sent none). A token is checked with the key alone, never with a database
+read, so every route can afford to check it; and a request from the token's
+own origin needs no read of the site either.
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ class VisitorClaims:
     conversation_id: str
     site_key: str
     expires_at: int
+    origin: str | None = None
 
 
 def _b64(data: bytes) -> str:
@@ -44,10 +47,12 @@ def _sign(secret: str, signed_part: str) -> str:
 
 
 def issue(secret: str, conversation_id: str, site_key: str, ttl_seconds: int,
-          now: float | None = None) -> str:
-    """Returns a token for one conversation of one site."""
+          now: float | None = None, origin: str | None = None) -> str:
+    """Returns a token for one conversation of one site (and the origin init approved)."""
     now = time.time() if now is None else now
-    payload = {"c": conversation_id, "s": site_key, "e": int(now) + int(ttl_seconds)}
+    payload: dict[str, object] = {"c": conversation_id, "s": site_key, "e": int(now) + int(ttl_seconds)}
+    if origin:
+        payload["o"] = origin
     signed_part = f"{_VERSION}.{_b64(json.dumps(payload, separators=(',', ':')).encode())}"
     return f"{signed_part}.{_sign(secret, signed_part)}"
 
@@ -67,7 +72,9 @@ def verify(secret: str, token: str | None, now: float | None = None) -> VisitorC
         raise Unauthorized("The visitor token is not valid.", code="invalid_token")
     try:
         payload = json.loads(_unb64(payload_part))
-        claims = VisitorClaims(str(payload["c"]), str(payload["s"]), int(payload["e"]))
+        origin = payload.get("o")
+        claims = VisitorClaims(str(payload["c"]), str(payload["s"]), int(payload["e"]),
+                               str(origin) if origin else None)
     except (ValueError, KeyError, TypeError):
         raise Unauthorized("The visitor token is malformed.", code="invalid_token") from None
     now = time.time() if now is None else now

@@ -78,3 +78,18 @@ def test_a_token_for_another_conversation_is_forbidden():
     with pytest.raises(Forbidden) as err:
         tokens.require_conversation(claims, "c2")
     assert err.value.code == "conversation_mismatch"
+
+
+def test_the_origin_init_approved_travels_in_the_token_and_cannot_be_changed():
+    token = tokens.issue(SECRET, "c1", "demo", 3600, now=NOW, origin="https://www.acme.example")
+    assert tokens.verify(SECRET, token, now=NOW).origin == "https://www.acme.example"
+    version, payload, sig = token.split(".")
+    data = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    data["o"] = "https://evil.example"
+    forged = base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+    with pytest.raises(Unauthorized):
+        tokens.verify(SECRET, f"{version}.{forged}.{sig}", now=NOW)
+
+
+def test_a_token_without_an_origin_has_none():
+    assert tokens.verify(SECRET, make(), now=NOW).origin is None
