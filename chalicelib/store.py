@@ -16,6 +16,7 @@ empty poll is one call.
 """
 from __future__ import annotations
 
+import functools
 import json
 import random
 import threading
@@ -26,6 +27,31 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from .errors import NotFound, Unavailable
+
+# What DynamoDB says when it is busy or briefly down, after botocore's own
+# retries are spent: the client may try again, so it gets a 503, not a 500.
+_TRANSIENT = {"ProvisionedThroughputExceededException", "ThrottlingException",
+              "RequestLimitExceeded", "InternalServerError", "ServiceUnavailable",
+              "LimitExceededException"}
+
+
+def _translated(method: Any) -> Any:
+    """Turns DynamoDB's transient failures into Unavailable; anything else stays a bug."""
+
+    @functools.wraps(method)
+    def wrapper(self: "Store", *args: Any, **kwargs: Any) -> Any:
+        from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError
+
+        try:
+            return method(self, *args, **kwargs)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _TRANSIENT:
+                raise Unavailable("The message store is busy; please retry.") from exc
+            raise
+        except BotoConnectionError as exc:
+            raise Unavailable("The message store cannot be reached; please retry.") from exc
+
+    return wrapper
 
 SEQ_DIGITS = 10
 MAX_SEQ = 10 ** SEQ_DIGITS - 1
@@ -154,6 +180,7 @@ class Store:
 
     # -- conversations -----------------------------------------------------
 
+    @_translated
     def create_conversation(self, conversation_id: str, site_key: str,
                             visitor: dict[str, Any] | None, locale: str | None) -> dict[str, Any]:
         stamp = now_iso()
@@ -173,6 +200,7 @@ class Store:
 
     # -- messages ------------------------------------------------------------
 
+    @_translated
     def append_message(self, conversation_id: str, sender: str, text: str,
                        idempotency_key: str | None = None,
                        client_message_id: str | None = None) -> tuple[dict[str, Any], bool]:
@@ -262,6 +290,7 @@ class Store:
     def _query(self, **kwargs: Any) -> list[dict[str, Any]]:
         return self.client.query(TableName=self.table, ConsistentRead=True, **kwargs)["Items"]
 
+    @_translated
     def messages_after(self, conversation_id: str, after: int, limit: int = 100) -> Page:
         """Messages with seq > after, oldest first, and the conversation's last_seq.
 
@@ -284,6 +313,7 @@ class Store:
             return Page(messages, last_seq, has_more=False)
         return Page(messages, messages[-1]["seq"], has_more=True)
 
+    @_translated
     def latest_messages(self, conversation_id: str, limit: int) -> Page:
         """The newest ``limit`` messages (oldest first) and last_seq, in one Query."""
         items = self._query(
@@ -301,6 +331,7 @@ class Store:
         has_more = bool(messages) and messages[0]["seq"] > 1
         return Page(messages, last_seq, has_more)
 
+    @_translated
     def messages_before(self, conversation_id: str, before: int, limit: int) -> Page:
         """Up to ``limit`` messages with seq < before (oldest first), for paging back."""
         pk = _s(conv_pk(conversation_id))
@@ -323,11 +354,13 @@ class Store:
 
     # -- sites -----------------------------------------------------------------
 
+    @_translated
     def get_site(self, site_key: str) -> dict[str, Any] | None:
         item = self.client.get_item(TableName=self.table,
                                     Key={"PK": _s(f"SITE#{site_key}"), "SK": _s("META")}).get("Item")
         return _site_from_item(item) if item else None
 
+    @_translated
     def site_and_counter(self, site_key: str | None,
                          conversation_id: str | None) -> tuple[dict[str, Any] | None, int | None]:
         """Reads a site and/or a conversation's last_seq in one BatchGetItem.
@@ -358,6 +391,7 @@ class Store:
                 self.hints.see(conversation_id, last_seq)  # type: ignore[arg-type]
         return site, last_seq
 
+    @_translated
     def list_sites(self) -> list[dict[str, Any]]:
         """Every site, through the sparse GSI1 (keys only), then one GetItem each."""
         keys: list[str] = []
@@ -372,6 +406,7 @@ class Store:
             kwargs = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
         return [s for s in (self.get_site(k) for k in keys) if s]
 
+    @_translated
     def origin_is_listed(self, origin: str) -> bool:
         """Whether any site lists this origin (for a preflight that names no site)."""
         items = self.client.query(TableName=self.table, Limit=1,
@@ -379,6 +414,7 @@ class Store:
                                   ExpressionAttributeValues={":pk": _s(f"ORIGIN#{origin}")})["Items"]
         return bool(items)
 
+    @_translated
     def put_site(self, site: dict[str, Any], previous_origins: Iterable[str] = (),
                  create: bool = False) -> None:
         """Creates (``create``: only if new) or replaces a site and its origin-index rows.

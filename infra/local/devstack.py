@@ -214,6 +214,7 @@ Press Ctrl-C to stop.
         return 0
     finally:
         stack.stop()
+        print("Parley local stack stopped.", flush=True)
 
 
 if __name__ == "__main__":
