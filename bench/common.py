@@ -56,13 +56,7 @@ def moto_dynamodb() -> Iterator[tuple[dict[str, str], int]]:
         devstack.seed_demo_site(env, demo_port)
         yield env, port
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        devstack.stop_process(proc)
 
 
 def machine() -> dict[str, Any]:

@@ -14,6 +14,8 @@ from typing import Iterator
 
 import pytest
 
+from infra.local.devstack import stop_process
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -64,9 +66,4 @@ def stack() -> Iterator[LocalStack]:
                          dynamodb=f"http://127.0.0.1:{ddb_port}",
                          demo_origin=f"http://127.0.0.1:{demo_port}")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop_process(proc, timeout=20)

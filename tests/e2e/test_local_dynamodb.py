@@ -13,7 +13,7 @@ import boto3
 import pytest
 
 from chalicelib.store import Store
-from infra.local.devstack import wait_for_port
+from infra.local.devstack import stop_process, wait_for_port
 from infra.table import create_table
 
 from .conftest import ROOT, free_port
@@ -31,8 +31,7 @@ def ddb() -> Iterator[object]:
         create_table(client, "t")
         yield client
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop_process(proc)
 
 
 def item(client, pk: str, sk: str):
