@@ -1,5 +1,5 @@
 # Parley: `make dev` runs the local stack, `make test` runs every test.
-# Both set up what they need first (Python venv and packages).
+# Both set up what they need first (Python venv and packages, npm packages).
 
 PYTHON ?= python3
 VENV   := .venv
@@ -8,7 +8,14 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt |
 
 .PHONY: dev test test-unit test-functional test-e2e bench setup clean
 
-setup: $(STAMP)
+NODE_STAMP := widget/node_modules/.installed
+
+setup: $(STAMP) $(NODE_STAMP)
+
+# pusher-js and the widget's build tools, exactly as package-lock.json pins them.
+$(NODE_STAMP): widget/package.json widget/package-lock.json
+	cd widget && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

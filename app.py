@@ -3,17 +3,20 @@ import gc
 
 from chalice import Chalice
 
-from chalicelib import api, web
+from chalicelib import api, web, ws
 from chalicelib.settings import get_settings
 
 app = Chalice(app_name="parley")
 app.log.setLevel("INFO")
+# The API Gateway WebSocket API (on_ws_* below) is still experimental in Chalice.
+app.experimental_feature_flags.update(["WEBSOCKETS"])
 
 # A missing or malformed setting stops the function here, at cold start, with
 # the variable's name, instead of at some visitor's first request.
 get_settings()
 
 JSON_IN = ["application/json", "text/plain"]
+FORM_IN = ["application/x-www-form-urlencoded", "application/json"]
 ANY_METHOD = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
 
 
@@ -42,8 +45,28 @@ def messages():
     return api.messages(app.current_request)
 
 
-for _path in ("config", "init", "send", "messages"):
-    app.route(f"/api/chatbot/{_path}", methods=["OPTIONS"], name=f"preflight_{_path}")(
+@app.route("/api/chatbot/pusher/auth", methods=["POST"], content_types=FORM_IN)
+def pusher_auth():
+    return api.pusher_auth(app.current_request)
+
+
+@app.on_ws_connect()
+def ws_connect(event):
+    return ws.connect(event.to_dict())
+
+
+@app.on_ws_message()
+def ws_message(event):
+    return ws.message(event.to_dict())
+
+
+@app.on_ws_disconnect()
+def ws_disconnect(event):
+    return ws.disconnect(event.to_dict())
+
+
+for _path in ("config", "init", "send", "messages", "pusher/auth"):
+    app.route(f"/api/chatbot/{_path}", methods=["OPTIONS"], name=f"preflight_{_path.replace('/', '_')}")(
         lambda: api.preflight(app.current_request))
 
 # Chalice has no greedy route, and `chalice local` (like API Gateway) answers an

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import threading
 from typing import Any
+from urllib.parse import parse_qs
 
 from chalice.app import Request, Response
 
@@ -117,6 +118,39 @@ def messages(request: Request) -> Response:
         if name in query and re.fullmatch(r"-?\d{1,12}", query[name]):
             query[name] = int(query[name])
     return web.json_response(200, service().messages(parse(MessagesQuery, query), claims))
+
+
+def pusher_auth(request: Request) -> Response:
+    """Pusher private-channel auth, for the token's own conversation channel only.
+
+    Takes the form body pusher-js sends (``socket_id``, ``channel_name``);
+    JSON is accepted too.
+    """
+    from .realtime.pusher_channels import authorize
+
+    claims = _visitor(request)
+    form = _form(request)
+    return web.json_response(200, authorize(service().settings, claims,
+                                            form.get("socket_id"), form.get("channel_name")))
+
+
+def _form(request: Request) -> dict[str, Any]:
+    raw = request.raw_body or b""
+    content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if content_type == "application/json":
+        body = web.json_body(request)
+        if not isinstance(body, dict):
+            raise ValidationFailed("The request body must be a JSON object.")
+        return body
+    try:
+        pairs = parse_qs(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False,
+                         max_num_fields=20)
+    except (UnicodeDecodeError, ValueError):
+        raise ValidationFailed("The request body must be a URL-encoded form.") from None
+    # A field given twice is ambiguous: refuse rather than pick one.
+    if any(len(v) > 1 for v in pairs.values()):
+        raise ValidationFailed("Each form field may be given once.")
+    return {k: v[0] for k, v in pairs.items()}
 
 
 def preflight(request: Request) -> Response:

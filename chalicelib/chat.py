@@ -14,7 +14,7 @@ from typing import Any
 from . import tokens
 from .errors import Forbidden, NotFound, ValidationFailed
 from .models import InitRequest, MessagesQuery, SendRequest
-from .realtime import public_config
+from .realtime import Realtime, build as build_realtime, public_config
 from .settings import Settings
 from .store import Store
 
@@ -60,10 +60,11 @@ class SiteCache:
 
 
 class ChatService:
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: Store, realtime: Realtime | None = None) -> None:
         self.settings = settings
         self.store = store
         self.sites = SiteCache(store, settings.site_cache_seconds)
+        self.realtime = realtime if realtime is not None else build_realtime(settings, store)
 
     # -- sites and origins --------------------------------------------------------
 
@@ -152,13 +153,23 @@ class ChatService:
         }
 
     def send(self, req: SendRequest, claims: tokens.VisitorClaims) -> dict[str, Any]:
-        """Stores the visitor's message and the bot's reply, each exactly once."""
+        """Stores the visitor's message and the bot's reply, each exactly once, and pushes both.
+
+        Each is broadcast as soon as it is stored (other tabs see the
+        visitor's message before the bot has thought), leaving out the
+        sender's own Pusher socket: the sender gets both in this answer. A
+        repeated send broadcasts again; clients drop what they have by seq,
+        and a first try that died before its broadcast is made good.
+        """
         tokens.require_conversation(claims, req.conversation_id)
         site = self._site_and_counter(claims)
         message, created = self.store.append_message(
             req.conversation_id, "visitor", req.text,
             idempotency_key=f"v#{req.client_message_id}", client_message_id=req.client_message_id)
+        self.realtime.publish(req.conversation_id, message, message["seq"], exclude=req.socket_id)
         reply = self._bot_reply(req, site)
+        if reply is not None:
+            self.realtime.publish(req.conversation_id, reply, reply["seq"], exclude=req.socket_id)
         last_seq = max(message["seq"], reply["seq"] if reply else 0)
         return {"message": message, "reply": reply, "last_seq": last_seq, "duplicate": not created}
 

@@ -48,6 +48,8 @@ class SendRequest(_Body):
     conversation_id: ConversationId
     text: StrictStr
     client_message_id: Annotated[StrictStr, Field(min_length=1, max_length=64)]
+    # The sender's Pusher socket, left out of the broadcast (it has the answer).
+    socket_id: Annotated[StrictStr, Field(pattern=r"^\d{1,20}\.\d{1,20}$")] | None = None
 
     @field_validator("text")
     @classmethod

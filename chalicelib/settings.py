@@ -23,6 +23,9 @@ ENV = {
     "realtime_providers": "PARLEY_REALTIME_PROVIDERS",
     "polling_interval_ms": "PARLEY_POLL_INTERVAL_MS",
     "websocket_url": "PARLEY_WEBSOCKET_URL",
+    "websocket_endpoint": "PARLEY_WEBSOCKET_ENDPOINT",
+    "connection_ttl_seconds": "PARLEY_CONNECTION_TTL_SECONDS",
+    "fanout_workers": "PARLEY_FANOUT_WORKERS",
     "site_cache_seconds": "PARLEY_SITE_CACHE_SECONDS",
     "history_limit": "PARLEY_HISTORY_LIMIT",
     "pusher_app_id": "PUSHER_APP_ID",
@@ -32,6 +35,7 @@ ENV = {
     "pusher_host": "PUSHER_HOST",
     "pusher_port": "PUSHER_PORT",
     "pusher_use_tls": "PUSHER_USE_TLS",
+    "pusher_timeout_seconds": "PUSHER_TIMEOUT_SECONDS",
 }
 
 
@@ -50,7 +54,14 @@ class Settings(BaseModel):
     token_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     realtime_providers: tuple[Provider, ...] = ("polling",)
     polling_interval_ms: int = Field(default=2000, ge=250, le=60000)
+    # What the widget connects to (wss://…), and where the @connections
+    # management API is (https://<api-id>.execute-api.<region>.amazonaws.com/<stage>).
     websocket_url: str | None = None
+    websocket_endpoint: str | None = None
+    # API Gateway ends a connection after 2 h; a little longer, so a record
+    # outlives its socket rather than the other way round.
+    connection_ttl_seconds: int = Field(default=2 * 3600 + 300, ge=60)
+    fanout_workers: int = Field(default=16, ge=1, le=64)
     site_cache_seconds: float = Field(default=30.0, ge=0)
     history_limit: int = Field(default=50, ge=1, le=200)
     pusher_app_id: str | None = None
@@ -60,6 +71,8 @@ class Settings(BaseModel):
     pusher_host: str | None = None
     pusher_port: int | None = Field(default=None, ge=1, le=65535)
     pusher_use_tls: bool = True
+    # A send waits for the trigger; a Pusher outage must not hold it long.
+    pusher_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
 
     @field_validator("realtime_providers", mode="before")
     @classmethod
@@ -79,8 +92,10 @@ class Settings(BaseModel):
             if not str(self.pusher_app_id).isdigit():
                 # The pusher library (and Pusher itself) only knows numeric app ids.
                 raise ValueError("pusher_app_id: must be numeric")
-        if "websocket" in self.realtime_providers and not self.websocket_url:
-            raise ValueError("websocket_url: required when 'websocket' is a realtime provider")
+        if "websocket" in self.realtime_providers:
+            for name in ("websocket_url", "websocket_endpoint"):
+                if not getattr(self, name):
+                    raise ValueError(f"{name}: required when 'websocket' is a realtime provider")
         return self
 
 

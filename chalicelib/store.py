@@ -352,6 +352,64 @@ class Store:
         messages = [message_from_item(i) for i in reversed(items)]
         return Page(messages, last_seq, has_more=bool(messages) and messages[0]["seq"] > 1)
 
+    # -- WebSocket connections ------------------------------------------------
+    #
+    # Two rows per connection: one under the conversation, for fan-out (a
+    # Query), and one under the connection id, because $disconnect knows only
+    # that id. Both carry `ttl`: $disconnect is best-effort, and API Gateway
+    # drops every connection after 2 h anyway. No emulator expires TTL rows and
+    # DynamoDB does it late, so reads filter on it.
+
+    @_translated
+    def add_connection(self, conversation_id: str, connection_id: str, ttl_seconds: int) -> None:
+        now = int(time.time())
+        common = {"conversation_id": _s(conversation_id), "connection_id": _s(connection_id),
+                  "connected_at": _s(now_iso()), "ttl": _n(now + ttl_seconds)}
+        self.client.transact_write_items(TransactItems=[
+            {"Put": {"TableName": self.table, "Item": {
+                "PK": _s(conv_pk(conversation_id)), "SK": _s(f"CONN#{connection_id}"), **common}}},
+            {"Put": {"TableName": self.table, "Item": {
+                "PK": _s(f"CONN#{connection_id}"), "SK": _s("META"), **common}}},
+        ])
+
+    @_translated
+    def connections(self, conversation_id: str) -> list[str]:
+        """The live connection ids of a conversation (expired rows left out)."""
+        now = int(time.time())
+        ids: list[str] = []
+        kwargs: dict[str, Any] = {}
+        while True:
+            page = self.client.query(
+                TableName=self.table,
+                KeyConditionExpression="PK = :pk AND begins_with(SK, :conn)",
+                FilterExpression="#ttl > :now",
+                ExpressionAttributeNames={"#ttl": "ttl"},
+                ExpressionAttributeValues={":pk": _s(conv_pk(conversation_id)), ":conn": _s("CONN#"),
+                                           ":now": _n(now)},
+                ProjectionExpression="connection_id", **kwargs)
+            ids += [i["connection_id"]["S"] for i in page["Items"]]
+            if "LastEvaluatedKey" not in page:
+                return ids
+            kwargs = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
+
+    @_translated
+    def connection_conversation(self, connection_id: str) -> str | None:
+        item = self.client.get_item(TableName=self.table, Key={
+            "PK": _s(f"CONN#{connection_id}"), "SK": _s("META")}).get("Item")
+        if not item or int(item["ttl"]["N"]) <= time.time():
+            return None
+        return item["conversation_id"]["S"]
+
+    @_translated
+    def remove_connection(self, conversation_id: str, connection_id: str) -> None:
+        """Deletes both rows of one connection (idempotent: gone rows are fine)."""
+        self.client.transact_write_items(TransactItems=[
+            {"Delete": {"TableName": self.table, "Key": {
+                "PK": _s(conv_pk(conversation_id)), "SK": _s(f"CONN#{connection_id}")}}},
+            {"Delete": {"TableName": self.table, "Key": {
+                "PK": _s(f"CONN#{connection_id}"), "SK": _s("META")}}},
+        ])
+
     # -- sites -----------------------------------------------------------------
 
     @_translated

@@ -1,22 +1,90 @@
-"""Realtime delivery: what the widget is told, and (issue 3) the broadcasters.
+"""Realtime delivery: what the widget is told, and the broadcasters that push.
 
-Only public values leave here: the Pusher key, never its secret.
+Push is a hint, storage is the truth: every message is stored (and sequenced)
+before it is broadcast, a broadcast that fails is logged and never fails the
+send, and a client that misses one fills the gap with ``messages?after=``.
+Several providers can be active at once; each is tried on its own.
+
+Only public values leave ``public_config``: the Pusher key, never its secret.
+The provider modules (and the ``pusher`` library) load on first use.
 """
 from __future__ import annotations
 
-from typing import Any
+import json
+import logging
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ..settings import Settings
+if TYPE_CHECKING:
+    from ..settings import Settings
+    from ..store import Store
+
+log = logging.getLogger("parley.realtime")
 
 PUSHER_AUTH_PATH = "/api/chatbot/pusher/auth"
+CHANNEL_PREFIX = "private-chat.conversation."
+MESSAGE_EVENT = "ChatMessageReceived"
+TYPING_EVENT = "ClientTyping"
 
 
 def channel_name(conversation_id: str) -> str:
     """The private Pusher channel of one conversation (the seed's name)."""
-    return f"private-chat.conversation.{conversation_id}"
+    return f"{CHANNEL_PREFIX}{conversation_id}"
 
 
-def public_config(settings: Settings) -> dict[str, Any]:
+def message_payload(message: dict[str, Any], last_seq: int, limit: int) -> str:
+    """The message as JSON, or a thin ``{"last_seq": n}`` notice if it exceeds ``limit`` bytes.
+
+    A client that gets the notice fetches ``messages?after=<last seen>``.
+    """
+    data = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+    if len(data.encode("utf-8")) <= limit:
+        return data
+    return json.dumps({"last_seq": last_seq})
+
+
+class Broadcaster(Protocol):
+    name: str
+
+    def publish(self, conversation_id: str, message: dict[str, Any], last_seq: int,
+                exclude: str | None = None) -> None:
+        """Pushes one stored message to the conversation's clients (``exclude``: the sender's socket)."""
+
+
+class Realtime:
+    """Every configured provider; a failure in one is logged and stops nothing."""
+
+    def __init__(self, broadcasters: list[Broadcaster]) -> None:
+        self.broadcasters = broadcasters
+
+    def get(self, name: str) -> Broadcaster | None:
+        return next((b for b in self.broadcasters if b.name == name), None)
+
+    def publish(self, conversation_id: str, message: dict[str, Any], last_seq: int,
+                exclude: str | None = None) -> None:
+        for broadcaster in self.broadcasters:
+            try:
+                broadcaster.publish(conversation_id, message, last_seq, exclude)
+            except Exception:  # noqa: BLE001 - push is a hint; the message is stored
+                log.exception("broadcast through %s failed for conversation %s (seq %s)",
+                              broadcaster.name, conversation_id, message.get("seq"))
+
+
+def build(settings: "Settings", store: "Store") -> Realtime:
+    """The broadcasters the settings name, in their order (``polling`` pushes nothing)."""
+    broadcasters: list[Broadcaster] = []
+    for provider in settings.realtime_providers:
+        if provider == "pusher":
+            from .pusher_channels import PusherBroadcaster
+
+            broadcasters.append(PusherBroadcaster(settings))
+        elif provider == "websocket":
+            from .apigw_websocket import WebSocketBroadcaster
+
+            broadcasters.append(WebSocketBroadcaster(settings, store))
+    return Realtime(broadcasters)
+
+
+def public_config(settings: "Settings") -> dict[str, Any]:
     """The realtime section of ``config`` and ``init``: provider order and how to reach each."""
     pusher = None
     if "pusher" in settings.realtime_providers:
@@ -28,12 +96,13 @@ def public_config(settings: Settings) -> dict[str, Any]:
             "use_tls": settings.pusher_use_tls,
             # Relative to the API base the widget was given (data-api).
             "auth_endpoint": PUSHER_AUTH_PATH,
-            "channel_prefix": "private-chat.conversation.",
-            "event": "ChatMessageReceived",
+            "channel_prefix": CHANNEL_PREFIX,
+            "event": MESSAGE_EVENT,
         }
     websocket = None
     if "websocket" in settings.realtime_providers:
-        websocket = {"url": settings.websocket_url}
+        websocket = {"url": settings.websocket_url, "event": MESSAGE_EVENT,
+                     "typing_event": TYPING_EVENT}
     return {
         "providers": list(settings.realtime_providers),
         "pusher": pusher,

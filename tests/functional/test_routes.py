@@ -74,6 +74,7 @@ def all_providers_http(monkeypatch, request):
     """The app configured with Pusher and WebSocket too (set before the store fixture reads settings)."""
     monkeypatch.setenv("PARLEY_REALTIME_PROVIDERS", "pusher,websocket,polling")
     monkeypatch.setenv("PARLEY_WEBSOCKET_URL", "wss://ws.example.test/api")
+    monkeypatch.setenv("PARLEY_WEBSOCKET_ENDPOINT", "http://127.0.0.1:8001")
     monkeypatch.setenv("PUSHER_APP_ID", "4242")
     monkeypatch.setenv("PUSHER_KEY", "public-pusher-key")
     monkeypatch.setenv("PUSHER_SECRET", "pusher-secret-must-never-leave-the-server")
@@ -94,7 +95,7 @@ def test_config_with_every_provider_lists_them_in_order_without_any_secret(all_p
     assert pusher["key"] == "public-pusher-key"
     assert (pusher["host"], pusher["port"], pusher["use_tls"]) == ("127.0.0.1", 6001, False)
     assert pusher["cluster"] and pusher["auth_endpoint"] == "/api/chatbot/pusher/auth"
-    assert realtime["websocket"] == {"url": "wss://ws.example.test/api"}
+    assert realtime["websocket"] == {"url": "wss://ws.example.test/api", "event": "ChatMessageReceived", "typing_event": "ClientTyping"}
     text = resp.body.decode()
     for name in ("PUSHER_SECRET", "PARLEY_TOKEN_SECRET"):
         assert os.environ[name] not in text, f"{name}'s value leaked into the config body"

@@ -34,7 +34,8 @@ def test_a_malformed_number_is_refused_by_name():
 
 def test_providers_are_read_as_an_ordered_list():
     s = load_settings({**BASE, "PARLEY_REALTIME_PROVIDERS": "websocket, polling",
-                       "PARLEY_WEBSOCKET_URL": "wss://x.example/api"})
+                       "PARLEY_WEBSOCKET_URL": "wss://x.example/api",
+                       "PARLEY_WEBSOCKET_ENDPOINT": "https://x.example/api"})
     assert s.realtime_providers == ("websocket", "polling")
 
 
@@ -53,9 +54,12 @@ def test_pusher_as_provider_needs_its_credentials_and_a_numeric_app_id():
         load_settings({**full, "PUSHER_APP_ID": "app-one"})
 
 
-def test_websocket_as_provider_needs_its_url():
+def test_websocket_as_provider_needs_its_url_and_management_endpoint():
     with pytest.raises(SettingsError, match="PARLEY_WEBSOCKET_URL"):
         load_settings({**BASE, "PARLEY_REALTIME_PROVIDERS": "websocket"})
+    with pytest.raises(SettingsError, match="PARLEY_WEBSOCKET_ENDPOINT"):
+        load_settings({**BASE, "PARLEY_REALTIME_PROVIDERS": "websocket",
+                       "PARLEY_WEBSOCKET_URL": "ws://127.0.0.1:8001"})
 
 
 def test_the_secret_never_shows_in_the_settings_repr():

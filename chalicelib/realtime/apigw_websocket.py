@@ -1,0 +1,97 @@
+"""API Gateway WebSocket API: fan-out through the @connections management API.
+
+Chalice configures ``app.websocket_api`` only inside WebSocket handlers (and
+for AWS's own endpoint), so Parley keeps its own ``apigatewaymanagementapi``
+client, with the endpoint from settings: the same client serves REST routes
+(send), the WebSocket handlers, AWS and the local stand-in.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from ..settings import Settings
+from ..store import Store
+from . import MESSAGE_EVENT, message_payload
+
+log = logging.getLogger("parley.realtime.websocket")
+
+# API Gateway takes frames up to 32 KB (messages up to 128 KB in fragments);
+# a message never comes near it (4,000 characters), but a thin notice keeps
+# that promise whatever a message holds.
+WEBSOCKET_MAX_DATA_BYTES = 32 * 1024
+
+
+class WebSocketBroadcaster:
+    name = "websocket"
+
+    def __init__(self, settings: Settings, store: Store, client: Any = None) -> None:
+        self.settings = settings
+        self.store = store
+        self._client = client
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    import boto3
+                    from botocore.config import Config
+
+                    self._client = boto3.client(
+                        "apigatewaymanagementapi", endpoint_url=self.settings.websocket_endpoint,
+                        # One pooled connection per fan-out worker; short timeouts,
+                        # because a send waits for its broadcast.
+                        config=Config(max_pool_connections=self.settings.fanout_workers,
+                                      connect_timeout=2, read_timeout=5,
+                                      retries={"max_attempts": 2, "mode": "standard"}))
+        return self._client
+
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            with self._lock:
+                if self._executor is None:
+                    self._executor = ThreadPoolExecutor(max_workers=self.settings.fanout_workers,
+                                                        thread_name_prefix="parley-fanout")
+        return self._executor
+
+    def publish(self, conversation_id: str, message: dict[str, Any], last_seq: int,
+                exclude: str | None = None) -> None:
+        data = json.loads(message_payload(message, last_seq, WEBSOCKET_MAX_DATA_BYTES))
+        self.send_event(conversation_id, MESSAGE_EVENT, data, exclude)
+
+    def send_event(self, conversation_id: str, event: str, data: Any,
+                   exclude: str | None = None) -> int:
+        """Posts ``{"event", "data"}`` to every live connection of a conversation but ``exclude``.
+
+        Returns how many connections took it. Posts run in parallel, bounded
+        by ``fanout_workers``; one failing connection does not stop the rest.
+        """
+        payload = json.dumps({"event": event, "data": data}, separators=(",", ":"),
+                             ensure_ascii=False).encode("utf-8")
+        targets = [c for c in self.store.connections(conversation_id) if c != exclude]
+        if len(targets) <= 1:
+            return sum(self.post(conversation_id, c, payload) for c in targets)
+        return sum(self.executor.map(lambda c: self.post(conversation_id, c, payload), targets))
+
+    def post(self, conversation_id: str, connection_id: str, payload: bytes) -> bool:
+        """One post; a 410 Gone removes *that* connection's rows, nobody else's."""
+        client = self.client
+        try:
+            client.post_to_connection(ConnectionId=connection_id, Data=payload)
+            return True
+        except client.exceptions.GoneException:
+            log.info("connection %s is gone; removing it", connection_id)
+            try:
+                self.store.remove_connection(conversation_id, connection_id)
+            except Exception:  # noqa: BLE001 - the TTL removes it later anyway
+                log.warning("could not remove stale connection %s", connection_id, exc_info=True)
+        except Exception:  # noqa: BLE001 - one bad connection must not stop the fan-out
+            log.warning("post to connection %s failed", connection_id, exc_info=True)
+        return False

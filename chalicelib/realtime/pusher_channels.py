@@ -1,0 +1,79 @@
+"""Pusher Channels: trigger through the official library; sign private-channel auth.
+
+Host, port, TLS and cluster come from settings, so a self-hosted
+Pusher-protocol server (Reverb, soketi, infra/local/pusher_server.py) works
+the same way as Pusher itself.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import threading
+from typing import Any
+
+from ..errors import BadRequest, Forbidden, NotFound
+from ..settings import Settings
+from ..tokens import VisitorClaims
+from . import MESSAGE_EVENT, channel_name, message_payload
+
+# Pusher refuses events over 10 KB. The library checks 30 KB in trigger() and
+# 10 KB only in trigger_batch(), so Parley enforces the real limit itself.
+PUSHER_MAX_EVENT_BYTES = 10_240
+SOCKET_ID = re.compile(r"^\d+\.\d+$")
+CHANNEL = re.compile(r"^[A-Za-z0-9_\-=@,.;]+$")
+MAX_CHANNEL_LENGTH = 164
+
+
+class PusherBroadcaster:
+    name = "pusher"
+
+    def __init__(self, settings: Settings, client: Any = None) -> None:
+        self.settings = settings
+        self._client = client
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    import pusher  # loaded on the first broadcast, not at cold start
+
+                    s = self.settings
+                    self._client = pusher.Pusher(
+                        app_id=s.pusher_app_id, key=s.pusher_key, secret=s.pusher_secret,
+                        cluster=s.pusher_cluster, host=s.pusher_host, port=s.pusher_port,
+                        ssl=s.pusher_use_tls, timeout=s.pusher_timeout_seconds)
+        return self._client
+
+    def publish(self, conversation_id: str, message: dict[str, Any], last_seq: int,
+                exclude: str | None = None) -> None:
+        data = message_payload(message, last_seq, PUSHER_MAX_EVENT_BYTES)
+        # A string is sent as it is (the library does not encode it again),
+        # so the size checked above is the size Pusher sees.
+        self.client.trigger(channel_name(conversation_id), MESSAGE_EVENT, data,
+                            socket_id=exclude if exclude and SOCKET_ID.match(exclude) else None)
+
+
+def authorize(settings: Settings, claims: VisitorClaims, socket_id: Any, channel: Any) -> dict[str, str]:
+    """Signs a private-channel subscription, only for the token's own conversation.
+
+    The signature is Pusher's: HMAC-SHA256 over ``<socket_id>:<channel>``
+    with the app secret, sent as ``<key>:<hex digest>``.
+    """
+    if "pusher" not in settings.realtime_providers:
+        raise NotFound("Pusher is not enabled here.", code="pusher_disabled")
+    if not isinstance(socket_id, str) or not SOCKET_ID.match(socket_id):
+        raise BadRequest("socket_id must look like 1234.5678.", code="invalid_socket_id")
+    if (not isinstance(channel, str) or not channel or len(channel) > MAX_CHANNEL_LENGTH
+            or not CHANNEL.match(channel)):
+        raise BadRequest("channel_name is not a valid channel name.", code="invalid_channel")
+    if not channel.startswith("private-"):
+        raise Forbidden("Only the conversation's private channel can be authorized.",
+                        code="channel_forbidden")
+    if not hmac.compare_digest(channel.encode(), channel_name(claims.conversation_id).encode()):
+        raise Forbidden("The token does not open this channel.", code="channel_forbidden")
+    signature = hmac.new(str(settings.pusher_secret).encode(), f"{socket_id}:{channel}".encode(),
+                         hashlib.sha256).hexdigest()
+    return {"auth": f"{settings.pusher_key}:{signature}"}

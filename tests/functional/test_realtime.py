@@ -1,0 +1,318 @@
+"""Realtime through the app on moto: Pusher auth, broadcasts on send, and the WebSocket handlers.
+
+The Pusher and API Gateway clients are fakes that record what they were asked
+(no network here); the e2e suite runs the real clients against the stand-ins.
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pusher
+import pytest
+
+from chalicelib import api, tokens, ws
+from chalicelib.chat import ChatService
+from chalicelib.realtime import Realtime
+from chalicelib.realtime.apigw_websocket import WebSocketBroadcaster
+from chalicelib.realtime.pusher_channels import PusherBroadcaster
+from chalicelib.settings import get_settings
+
+from .conftest import ORIGIN, OTHER_ORIGIN
+
+SECRET = "test-secret-test-secret-test-secret-0123"
+PUSHER = {"PUSHER_APP_ID": "4242", "PUSHER_KEY": "parley-key", "PUSHER_SECRET": "parley-secret"}
+
+
+class FakePusher:
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.triggered: list[tuple] = []
+
+    def trigger(self, channel, event, data, socket_id=None):
+        if self.fail:
+            raise ConnectionError("pusher is down")
+        self.triggered.append((channel, event, json.loads(data), socket_id))
+
+
+class GoneException(Exception):
+    pass
+
+
+class FakeManagement:
+    class exceptions:
+        GoneException = GoneException
+
+    def __init__(self) -> None:
+        self.posted: dict[str, list[dict]] = {}
+        self.gone: set[str] = set()
+
+    def post_to_connection(self, ConnectionId, Data):
+        if ConnectionId in self.gone:
+            raise GoneException(ConnectionId)
+        self.posted.setdefault(ConnectionId, []).append(json.loads(Data))
+
+
+@pytest.fixture
+def realtime_env(monkeypatch):
+    monkeypatch.setenv("PARLEY_REALTIME_PROVIDERS", "pusher,websocket,polling")
+    monkeypatch.setenv("PARLEY_WEBSOCKET_URL", "ws://127.0.0.1:8001")
+    monkeypatch.setenv("PARLEY_WEBSOCKET_ENDPOINT", "http://127.0.0.1:8001")
+    for name, value in PUSHER.items():
+        monkeypatch.setenv(name, value)
+
+
+class Fakes:
+    def __init__(self, store) -> None:
+        self.settings = get_settings()
+        self.pusher = FakePusher()
+        self.management = FakeManagement()
+        self.ws = WebSocketBroadcaster(self.settings, store, client=self.management)
+        api.set_service(ChatService(self.settings, store, realtime=Realtime(
+            [PusherBroadcaster(self.settings, client=self.pusher), self.ws])))
+        ws.set_broadcaster(self.ws)
+
+
+@pytest.fixture
+def fakes(realtime_env, store):
+    yield Fakes(store)
+    ws.set_broadcaster(None)
+
+
+def auth(http, session, form: str, token: str | None = None, content_type="application/x-www-form-urlencoded"):
+    return http.c.http.post("/api/chatbot/pusher/auth", body=form, headers={
+        "Content-Type": content_type, "Origin": ORIGIN,
+        "Authorization": f"Bearer {token or session['token']}"})
+
+
+def err(resp) -> tuple[int, str]:
+    return resp.status_code, resp.json_body["error"]["code"]
+
+
+# -- Pusher channel auth --------------------------------------------------------------
+
+
+def test_auth_signs_the_own_channel_exactly_as_the_official_library(fakes, http):
+    session = http.session()
+    channel = f"private-chat.conversation.{session['conversation_id']}"
+    resp = auth(http, session, f"socket_id=1234.5678&channel_name={channel}")
+    assert resp.status_code == 200, resp.body
+    official = pusher.Pusher(app_id="4242", key="parley-key", secret="parley-secret")
+    assert resp.json_body == official.authenticate(channel=channel, socket_id="1234.5678")
+    assert resp.headers["Access-Control-Allow-Origin"] == ORIGIN
+
+
+def test_auth_takes_json_too(fakes, http):
+    session = http.session()
+    channel = f"private-chat.conversation.{session['conversation_id']}"
+    resp = auth(http, session, json.dumps({"socket_id": "1.2", "channel_name": channel}),
+                content_type="application/json")
+    assert resp.status_code == 200 and resp.json_body["auth"].startswith("parley-key:")
+
+
+@pytest.mark.parametrize("channel", [
+    "private-chat.conversation.someone-else", "presence-chat.conversation.{c}", "chat.conversation.{c}",
+    "private-encrypted-chat.conversation.{c}"])
+def test_auth_refuses_any_channel_but_the_token_own_private_one(fakes, http, channel):
+    session = http.session()
+    resp = auth(http, session, f"socket_id=1.2&channel_name={channel.format(c=session['conversation_id'])}")
+    assert err(resp) == (403, "channel_forbidden")
+
+
+@pytest.mark.parametrize("socket_id", ["", "abc", "1.2.3", "1", ".2", "1.", "1.2x", "-1.2", "1 .2"])
+def test_auth_refuses_a_malformed_socket_id(fakes, http, socket_id):
+    session = http.session()
+    channel = f"private-chat.conversation.{session['conversation_id']}"
+    resp = auth(http, session, f"socket_id={socket_id}&channel_name={channel}")
+    assert err(resp) == (400, "invalid_socket_id")
+
+
+@pytest.mark.parametrize("channel", ["", "private-a b", "private-%E2%82%AC", "private-" + "a" * 157])
+def test_auth_refuses_an_invalid_or_too_long_channel_name(fakes, http, channel):
+    session = http.session()
+    assert err(auth(http, session, f"socket_id=1.2&channel_name={channel}")) == (400, "invalid_channel")
+
+
+def test_a_channel_of_164_characters_is_still_a_valid_name(fakes, http):
+    session = http.session()
+    resp = auth(http, session, "socket_id=1.2&channel_name=private-" + "a" * 156)
+    assert err(resp) == (403, "channel_forbidden"), "valid name, but not this token's channel"
+
+
+def test_auth_refuses_a_field_given_twice(fakes, http):
+    session = http.session()
+    channel = f"private-chat.conversation.{session['conversation_id']}"
+    resp = auth(http, session, f"socket_id=1.2&socket_id=3.4&channel_name={channel}")
+    assert err(resp) == (400, "invalid_request")
+
+
+@pytest.mark.parametrize("kind", ["missing", "forged", "expired"])
+def test_auth_refuses_a_bad_token(fakes, http, kind):
+    session = http.session()
+    token = {"missing": None, "forged": session["token"][:-2] + "xx",
+             "expired": tokens.issue(SECRET, session["conversation_id"], "demo", 60, now=time.time() - 120)}[kind]
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Origin": ORIGIN}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    resp = http.c.http.post("/api/chatbot/pusher/auth", headers=headers,
+                            body=f"socket_id=1.2&channel_name=private-chat.conversation.{session['conversation_id']}")
+    assert resp.status_code == 401
+
+
+def test_auth_refuses_an_unlisted_origin(fakes, http):
+    session = http.session()
+    resp = http.c.http.post("/api/chatbot/pusher/auth", body="socket_id=1.2&channel_name=x", headers={
+        "Content-Type": "application/x-www-form-urlencoded", "Origin": OTHER_ORIGIN,
+        "Authorization": f"Bearer {session['token']}"})
+    assert err(resp) == (403, "origin_not_allowed")
+    assert "Access-Control-Allow-Origin" not in resp.headers
+
+
+def test_auth_is_404_when_pusher_is_not_a_provider(http):
+    session = http.session()
+    resp = auth(http, session, f"socket_id=1.2&channel_name=private-chat.conversation.{session['conversation_id']}")
+    assert err(resp) == (404, "pusher_disabled")
+
+
+def test_auth_answers_a_preflight_for_listed_origins(fakes, http):
+    resp = http.c.http.request("OPTIONS", "/api/chatbot/pusher/auth?site_key=demo", headers={"Origin": ORIGIN})
+    assert resp.status_code == 204 and resp.headers["Access-Control-Allow-Origin"] == ORIGIN
+
+
+# -- broadcasts on send ---------------------------------------------------------------
+
+
+def test_send_broadcasts_the_message_and_the_reply_through_every_provider(fakes, http, store):
+    session = http.session()
+    conv = session["conversation_id"]
+    store.add_connection(conv, "connA", 600)
+    store.add_connection(conv, "connB", 600)
+    resp = http.send(session, socket_id="111.222")
+    assert resp.status_code == 201
+    sent = [resp.json_body["message"], resp.json_body["reply"]]
+    assert fakes.pusher.triggered == [
+        (f"private-chat.conversation.{conv}", "ChatMessageReceived", m, "111.222") for m in sent]
+    for connection in ("connA", "connB"):
+        assert fakes.management.posted[connection] == [
+            {"event": "ChatMessageReceived", "data": m} for m in sent]
+
+
+def test_pusher_down_does_not_fail_the_send_nor_stop_the_websocket(fakes, http, store):
+    fakes.pusher.fail = True
+    session = http.session()
+    store.add_connection(session["conversation_id"], "connA", 600)
+    resp = http.send(session)
+    assert resp.status_code == 201, "the message is stored: a failed broadcast is no failed send"
+    assert len(fakes.management.posted["connA"]) == 2
+    assert [m["seq"] for m in http.poll(session).json_body["messages"]] == [1, 2]
+
+
+def test_a_stale_connection_is_removed_on_gone_and_the_others_still_receive(fakes, http, store):
+    session = http.session()
+    conv = session["conversation_id"]
+    for c in ("live1", "stale", "live2"):
+        store.add_connection(conv, c, 600)
+    fakes.management.gone.add("stale")
+    assert http.send(session).status_code == 201
+    assert sorted(store.connections(conv)) == ["live1", "live2"]
+    assert store.connection_conversation("stale") is None
+    assert len(fakes.management.posted["live1"]) == len(fakes.management.posted["live2"]) == 2
+
+
+def test_a_malformed_socket_id_on_send_is_a_400_and_stores_nothing(fakes, http, store):
+    session = http.session()
+    resp = http.send(session, socket_id="not-a-socket")
+    assert resp.status_code == 400 and resp.json_body["error"]["code"] == "invalid_request"
+    assert http.poll(session).json_body["messages"] == []
+
+
+# -- WebSocket handlers ---------------------------------------------------------------
+
+
+def ws_event(route: str, connection_id: str, token: str | None = None, body: str | None = None,
+             origin: str | None = ORIGIN) -> dict[str, Any]:
+    event_type = {"$connect": "CONNECT", "$default": "MESSAGE", "$disconnect": "DISCONNECT"}[route]
+    event: dict[str, Any] = {"requestContext": {
+        "routeKey": route, "eventType": event_type, "connectionId": connection_id,
+        "domainName": "127.0.0.1:8001", "stage": "local", "apiId": "local", "requestId": "r1",
+        "connectedAt": 0, "requestTimeEpoch": 0, "messageDirection": "IN",
+        "identity": {"sourceIp": "127.0.0.1"}}, "isBase64Encoded": False}
+    if route == "$connect":
+        event["headers"] = {"Origin": origin} if origin else {}
+        event["queryStringParameters"] = {"token": token} if token else None
+    if body is not None:
+        event["body"] = body
+    return event
+
+
+def invoke(client, name: str, event: dict[str, Any]) -> dict[str, Any]:
+    return client.lambda_.invoke(name, event).payload
+
+
+def test_connect_with_a_valid_token_registers_the_connection(fakes, http, client, store):
+    session = http.session()
+    assert invoke(client, "ws_connect", ws_event("$connect", "conn1", session["token"]))["statusCode"] == 200
+    assert store.connections(session["conversation_id"]) == ["conn1"]
+    assert store.connection_conversation("conn1") == session["conversation_id"]
+
+
+@pytest.mark.parametrize("kind,status", [("missing", 401), ("forged", 401), ("expired", 401)])
+def test_connect_refuses_a_bad_token_and_registers_nothing(fakes, http, client, store, kind, status):
+    session = http.session()
+    token = {"missing": None, "forged": session["token"][:-2] + "xx",
+             "expired": tokens.issue(SECRET, session["conversation_id"], "demo", 60, now=time.time() - 120)}[kind]
+    resp = invoke(client, "ws_connect", ws_event("$connect", "conn1", token))
+    assert resp["statusCode"] == status
+    assert json.loads(resp["body"])["error"]["code"] in {"missing_token", "invalid_token", "token_expired"}
+    assert store.connections(session["conversation_id"]) == []
+    assert store.connection_conversation("conn1") is None
+
+
+def test_connect_refuses_an_unlisted_origin(fakes, http, client, store):
+    session = http.session()
+    resp = invoke(client, "ws_connect", ws_event("$connect", "conn1", session["token"], origin=OTHER_ORIGIN))
+    assert resp["statusCode"] == 403 and store.connections(session["conversation_id"]) == []
+
+
+def test_ping_is_answered_with_pong_and_the_connection_id(fakes, http, client):
+    session = http.session()
+    invoke(client, "ws_connect", ws_event("$connect", "conn1", session["token"]))
+    invoke(client, "ws_message", ws_event("$default", "conn1", body='{"action":"ping"}'))
+    assert fakes.management.posted["conn1"] == [{"event": "pong", "data": {"connection_id": "conn1"}}]
+
+
+def test_typing_is_relayed_to_the_other_connections_only(fakes, http, client):
+    session = http.session()
+    for c in ("me", "tab2", "tab3"):
+        invoke(client, "ws_connect", ws_event("$connect", c, session["token"]))
+    invoke(client, "ws_message", ws_event("$default", "me", body='{"action":"typing"}'))
+    expected = {"event": "ClientTyping", "data": {"conversation_id": session["conversation_id"], "sender": "visitor"}}
+    assert fakes.management.posted.get("me") is None, "the typist is not told it types"
+    assert fakes.management.posted["tab2"] == [expected] and fakes.management.posted["tab3"] == [expected]
+
+
+@pytest.mark.parametrize("body,code", [("not json", "invalid_json"), ('{"action":"dance"}', "unknown_action"),
+                                       ("[1,2]", "unknown_action"), ('{"a":"' + "x" * 5000 + '"}', "frame_too_large")])
+def test_a_bad_frame_gets_an_error_event_back(fakes, http, client, body, code):
+    session = http.session()
+    invoke(client, "ws_connect", ws_event("$connect", "conn1", session["token"]))
+    assert invoke(client, "ws_message", ws_event("$default", "conn1", body=body))["statusCode"] == 200
+    (reply,) = fakes.management.posted["conn1"]
+    assert reply["event"] == "error" and reply["data"]["code"] == code
+
+
+def test_disconnect_forgets_the_connection(fakes, http, client, store):
+    session = http.session()
+    invoke(client, "ws_connect", ws_event("$connect", "conn1", session["token"]))
+    assert invoke(client, "ws_disconnect", ws_event("$disconnect", "conn1"))["statusCode"] == 200
+    assert store.connections(session["conversation_id"]) == []
+    assert invoke(client, "ws_disconnect", ws_event("$disconnect", "never-seen"))["statusCode"] == 200
+
+
+def test_expired_connection_rows_are_ignored_though_no_emulator_deletes_them(fakes, http, store):
+    session = http.session()
+    store.add_connection(session["conversation_id"], "old", ttl_seconds=-1)
+    store.add_connection(session["conversation_id"], "new", ttl_seconds=600)
+    assert store.connections(session["conversation_id"]) == ["new"]
+    assert store.connection_conversation("old") is None

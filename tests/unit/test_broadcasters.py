@@ -1,0 +1,155 @@
+"""Broadcasters with fake clients: what reaches Pusher / API Gateway, and what a failure does."""
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from chalicelib.realtime import Realtime, channel_name
+from chalicelib.realtime.apigw_websocket import WebSocketBroadcaster
+from chalicelib.realtime.pusher_channels import PUSHER_MAX_EVENT_BYTES, PusherBroadcaster
+from chalicelib.settings import load_settings
+
+SETTINGS = load_settings({
+    "PARLEY_TABLE": "parley-x", "PARLEY_TOKEN_SECRET": "k" * 32,
+    "PARLEY_REALTIME_PROVIDERS": "pusher,websocket,polling",
+    "PUSHER_APP_ID": "1", "PUSHER_KEY": "key", "PUSHER_SECRET": "secret",
+    "PARLEY_WEBSOCKET_URL": "ws://127.0.0.1:8001", "PARLEY_WEBSOCKET_ENDPOINT": "http://127.0.0.1:8001",
+    "PARLEY_FANOUT_WORKERS": "4",
+})
+
+
+def message(seq: int = 1, text: str = "hello") -> dict:
+    return {"id": f"m{seq}", "conversation_id": "c1", "seq": seq, "sender": "bot", "text": text,
+            "created_at": "2026-11-26T00:00:00.000Z"}
+
+
+class FakePusher:
+    def __init__(self) -> None:
+        self.triggered: list[tuple] = []
+
+    def trigger(self, channel, event, data, socket_id=None):
+        self.triggered.append((channel, event, data, socket_id))
+
+
+def test_pusher_triggers_the_message_on_the_conversation_channel_leaving_out_the_sender():
+    fake = FakePusher()
+    PusherBroadcaster(SETTINGS, client=fake).publish("c1", message(), 1, exclude="123.456")
+    (channel, event, data, socket_id), = fake.triggered
+    assert (channel, event, socket_id) == ("private-chat.conversation.c1", "ChatMessageReceived", "123.456")
+    assert json.loads(data) == message(), "the event data is the message itself"
+
+
+def test_pusher_ignores_an_exclusion_that_is_not_a_socket_id():
+    fake = FakePusher()
+    PusherBroadcaster(SETTINGS, client=fake).publish("c1", message(), 1, exclude="not-a-socket")
+    assert fake.triggered[0][3] is None
+
+
+def test_a_message_over_pusher_limit_goes_as_a_thin_last_seq_notice():
+    fake = FakePusher()
+    overhead = len(json.dumps(message(text=""), separators=(",", ":")))
+    fits = message(text="x" * (PUSHER_MAX_EVENT_BYTES - overhead))
+    too_big = message(seq=2, text="x" * (PUSHER_MAX_EVENT_BYTES - overhead + 1))
+    broadcaster = PusherBroadcaster(SETTINGS, client=fake)
+    broadcaster.publish("c1", fits, 1)
+    broadcaster.publish("c1", too_big, 2)
+    assert len(fake.triggered[0][2].encode()) == PUSHER_MAX_EVENT_BYTES
+    assert json.loads(fake.triggered[0][2])["seq"] == 1, "exactly 10,240 bytes still goes whole"
+    assert json.loads(fake.triggered[1][2]) == {"last_seq": 2}, "one byte more becomes a notice"
+
+
+def test_multibyte_text_is_measured_in_bytes_not_characters():
+    fake = FakePusher()
+    PusherBroadcaster(SETTINGS, client=fake).publish("c1", message(text="€" * 4000), 1)
+    assert len("€" * 4000) < PUSHER_MAX_EVENT_BYTES < len(("€" * 4000).encode())
+    assert json.loads(fake.triggered[0][2]) == {"last_seq": 1}
+
+
+class Boom:
+    name = "boom"
+
+    def publish(self, *args, **kwargs):
+        raise ConnectionError("provider down")
+
+
+def test_one_failing_provider_is_logged_and_the_others_still_publish(caplog):
+    fake = FakePusher()
+    realtime = Realtime([Boom(), PusherBroadcaster(SETTINGS, client=fake)])
+    with caplog.at_level(logging.ERROR, logger="parley.realtime"):
+        realtime.publish("c1", message(), 1)
+    assert len(fake.triggered) == 1, "pusher must still get the message"
+    assert "boom" in caplog.text and "failed" in caplog.text
+
+
+class GoneException(Exception):
+    pass
+
+
+class FakeManagement:
+    class exceptions:
+        GoneException = GoneException
+
+    def __init__(self, gone=(), broken=()) -> None:
+        self.gone, self.broken = set(gone), set(broken)
+        self.posted: dict[str, list[dict]] = {}
+
+    def post_to_connection(self, ConnectionId, Data):
+        if ConnectionId in self.gone:
+            raise GoneException(ConnectionId)
+        if ConnectionId in self.broken:
+            raise TimeoutError(ConnectionId)
+        self.posted.setdefault(ConnectionId, []).append(json.loads(Data))
+
+
+class FakeConnections:
+    def __init__(self, ids) -> None:
+        self.ids = list(ids)
+        self.removed: list[tuple[str, str]] = []
+
+    def connections(self, conversation_id):
+        return list(self.ids)
+
+    def remove_connection(self, conversation_id, connection_id):
+        self.removed.append((conversation_id, connection_id))
+        self.ids.remove(connection_id)
+
+
+def test_websocket_fans_out_to_every_connection_but_the_excluded_one():
+    store, client = FakeConnections([f"k{i}" for i in range(10)]), FakeManagement()
+    WebSocketBroadcaster(SETTINGS, store, client=client).publish("c1", message(), 1, exclude="k3")
+    assert sorted(client.posted) == sorted(f"k{i}" for i in range(10) if i != 3)
+    assert all(p == [{"event": "ChatMessageReceived", "data": message()}] for p in client.posted.values())
+
+
+def test_a_gone_connection_is_removed_and_only_that_one():
+    store = FakeConnections(["alive1", "stale", "alive2"])
+    client = FakeManagement(gone={"stale"})
+    delivered = WebSocketBroadcaster(SETTINGS, store, client=client).send_event("c1", "X", {})
+    assert delivered == 2
+    assert store.removed == [("c1", "stale")], "exactly the connection that is gone is removed"
+    assert sorted(client.posted) == ["alive1", "alive2"]
+
+
+def test_a_failing_post_neither_stops_the_fanout_nor_removes_the_connection():
+    store = FakeConnections(["a", "b", "c"])
+    client = FakeManagement(broken={"b"})
+    delivered = WebSocketBroadcaster(SETTINGS, store, client=client).send_event("c1", "X", {})
+    assert delivered == 2 and store.removed == [], "a timeout is not a 410: keep the connection"
+
+
+def test_the_channel_name_is_the_seed_one():
+    assert channel_name("abc") == "private-chat.conversation.abc"
+
+
+@pytest.mark.parametrize("providers,names", [("polling", []), ("pusher,polling", ["pusher"]),
+                                             ("websocket,pusher,polling", ["websocket", "pusher"])])
+def test_the_settings_choose_the_broadcasters_in_order(providers, names):
+    from chalicelib.realtime import build
+
+    env = {"PARLEY_TABLE": "parley-x", "PARLEY_TOKEN_SECRET": "k" * 32,
+           "PARLEY_REALTIME_PROVIDERS": providers, "PUSHER_APP_ID": "1", "PUSHER_KEY": "k",
+           "PUSHER_SECRET": "s", "PARLEY_WEBSOCKET_URL": "ws://x", "PARLEY_WEBSOCKET_ENDPOINT": "http://x"}
+    realtime = build(load_settings(env), store=None)  # type: ignore[arg-type]
+    assert [b.name for b in realtime.broadcasters] == names
