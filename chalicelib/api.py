@@ -99,8 +99,8 @@ def init(request: Request) -> Response:
         raise ValidationFailed("site_key: is required and must be a string.")
     origin = web.origin_of(request)
     site = _site_for_origin(key, origin)
-    status, result = service().init(parse(InitRequest, body), site, origin)
-    return web.json_response(status, result)
+    created, result = service().init(parse(InitRequest, body), site, origin)
+    return web.json_response(201 if created else 200, result)
 
 
 def send(request: Request) -> Response:
@@ -115,7 +115,7 @@ def messages(request: Request) -> Response:
     for name in ("after", "before", "limit"):
         # Query values are strings; only plain integers become numbers, so
         # "abc", "1.5" or "" fail validation with the field's name.
-        if name in query and re.fullmatch(r"-?\d{1,12}", query[name]):
+        if name in query and re.fullmatch(r"-?[0-9]{1,12}", query[name]):
             query[name] = int(query[name])
     return web.json_response(200, service().messages(parse(MessagesQuery, query), claims))
 

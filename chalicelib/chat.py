@@ -9,10 +9,10 @@ import logging
 import secrets
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 from . import tokens
-from .errors import Forbidden, NotFound, ValidationFailed
+from .errors import Conflict, Forbidden, NotFound, ValidationFailed
 from .models import InitRequest, MessagesQuery, SendRequest
 from .realtime import Realtime, build as build_realtime, public_config
 from .settings import Settings
@@ -21,49 +21,58 @@ from .store import Store
 log = logging.getLogger("parley.chat")
 
 
+# scheme://host:port; a DNS name is at most 253 characters.
+MAX_ORIGIN_LENGTH = 300
+
+
 def normalize_origin(origin: str) -> str:
     """``HTTP://Example.com/`` and ``http://example.com`` are one origin."""
     return origin.strip().rstrip("/").lower()
 
 
-class SiteCache:
-    """Sites by key for a short while: every request needs its site, few change it."""
+class TtlCache:
+    """Values by key for a short while: every request needs its site, few change it.
 
-    def __init__(self, store: Store, ttl_seconds: float) -> None:
-        self._store = store
+    A negative answer (no such site, an origin no site lists) is remembered
+    more briefly, so a newly created site shows up soon.
+    """
+
+    def __init__(self, load: Callable[[str], Any], ttl_seconds: float, size: int = 1024) -> None:
+        self._load = load
         self._ttl = ttl_seconds
-        self._data: dict[str, tuple[float, dict[str, Any] | None]] = {}
+        self._size = size
+        self._data: dict[str, tuple[float, Any]] = {}
         self._lock = threading.Lock()
 
-    def peek(self, site_key: str) -> tuple[bool, dict[str, Any] | None]:
-        """(known, site) from the cache alone; known=False means ask the table."""
+    def peek(self, key: str) -> tuple[bool, Any]:
+        """(known, value) from the cache alone; known=False means ask the table."""
         with self._lock:
-            hit = self._data.get(site_key)
+            hit = self._data.get(key)
         if hit and hit[0] > time.monotonic():
             return True, hit[1]
         return False, None
 
-    def put(self, site_key: str, site: dict[str, Any] | None) -> None:
-        # An unknown key is remembered more briefly, so a newly created site shows up soon.
-        ttl = self._ttl if site else min(self._ttl, 5.0)
+    def put(self, key: str, value: Any) -> None:
+        ttl = self._ttl if value else min(self._ttl, 5.0)
         with self._lock:
-            if len(self._data) > 1024:
+            if len(self._data) >= self._size:
                 self._data.clear()
-            self._data[site_key] = (time.monotonic() + ttl, site)
+            self._data[key] = (time.monotonic() + ttl, value)
 
-    def get(self, site_key: str) -> dict[str, Any] | None:
-        known, site = self.peek(site_key)
+    def get(self, key: str) -> Any:
+        known, value = self.peek(key)
         if not known:
-            site = self._store.get_site(site_key)
-            self.put(site_key, site)
-        return site
+            value = self._load(key)
+            self.put(key, value)
+        return value
 
 
 class ChatService:
     def __init__(self, settings: Settings, store: Store, realtime: Realtime | None = None) -> None:
         self.settings = settings
         self.store = store
-        self.sites = SiteCache(store, settings.site_cache_seconds)
+        self.sites = TtlCache(store.get_site, settings.site_cache_seconds)
+        self.listed_origins = TtlCache(store.origin_is_listed, settings.site_cache_seconds)
         self.realtime = realtime if realtime is not None else build_realtime(settings, store)
 
     # -- sites and origins --------------------------------------------------------
@@ -103,7 +112,10 @@ class ChatService:
                             code="origin_not_allowed")
 
     def origin_is_listed(self, origin: str) -> bool:
-        return self.store.origin_is_listed(normalize_origin(origin))
+        """Whether any site lists this origin (for preflights that name no site)."""
+        if len(origin) > MAX_ORIGIN_LENGTH:
+            return False  # no site lists one; and DynamoDB keys stop at 2 KB
+        return bool(self.listed_origins.get(normalize_origin(origin)))
 
     def claims(self, token: str | None) -> tokens.VisitorClaims:
         return tokens.verify(self.settings.token_secret, token)
@@ -119,8 +131,8 @@ class ChatService:
                 "widget": site.get("widget") or {}}
 
     def init(self, req: InitRequest, site: dict[str, Any],
-             origin: str | None) -> tuple[int, dict[str, Any]]:
-        """Starts a conversation (201), or resumes one the token opens (200).
+             origin: str | None) -> tuple[bool, dict[str, Any]]:
+        """Starts a conversation (created=True), or resumes one the token opens.
 
         ``origin`` has been checked against the site's list; the token carries it.
         """
@@ -132,12 +144,12 @@ class ChatService:
                 raise Forbidden("The token belongs to another site.", code="site_mismatch")
             tokens.require_conversation(claims, req.conversation_id)
             page = self.store.latest_messages(req.conversation_id, self.settings.history_limit)
-            return 200, self._session(req.conversation_id, site, origin, page.messages,
+            return False, self._session(req.conversation_id, site, origin, page.messages,
                                       page.last_seq, page.has_more, resumed=True)
         conversation_id = secrets.token_hex(16)
         visitor = dict(req.visitor) if req.visitor else None
         self.store.create_conversation(conversation_id, site["site_key"], visitor, req.locale)
-        return 201, self._session(conversation_id, site, origin, [], 0, False, resumed=False)
+        return True, self._session(conversation_id, site, origin, [], 0, False, resumed=False)
 
     def _session(self, conversation_id: str, site: dict[str, Any], origin: str | None,
                  messages: list[dict[str, Any]], last_seq: int, has_more: bool,
@@ -166,8 +178,13 @@ class ChatService:
         message, created = self.store.append_message(
             req.conversation_id, "visitor", req.text,
             idempotency_key=f"v#{req.client_message_id}", client_message_id=req.client_message_id)
+        if not created and message["text"] != req.text:
+            # Same key, other words: a client bug, not a retry. Say so rather
+            # than answer for a message that was never stored.
+            raise Conflict("This client_message_id was already used for another message.",
+                           code="idempotency_conflict")
         self.realtime.publish(req.conversation_id, message, message["seq"], exclude=req.socket_id)
-        reply = self._bot_reply(req, site)
+        reply = self._bot_reply(req.conversation_id, req.client_message_id, message["text"], site)
         if reply is not None:
             self.realtime.publish(req.conversation_id, reply, reply["seq"], exclude=req.socket_id)
         last_seq = max(message["seq"], reply["seq"] if reply else 0)
@@ -193,23 +210,26 @@ class ChatService:
             raise Forbidden("The site of this token no longer exists.", code="unknown_site")
         return site
 
-    def _bot_reply(self, req: SendRequest, site: dict[str, Any]) -> dict[str, Any] | None:
+    def _bot_reply(self, conversation_id: str, client_message_id: str, text: str,
+                   site: dict[str, Any]) -> dict[str, Any] | None:
         """The bot's answer, idempotent under ``b#<the visitor's client_message_id>``.
 
         Keyed that way, a repeated send gets the very reply it got the first
         time, and a send whose first try died between the two writes gets its
-        missing reply now. A failing bot never fails the send: the visitor's
-        message is already stored.
+        missing reply now. A failing engine never fails the send (the
+        visitor's message is stored; the answer has no reply). A reply that
+        cannot be *stored* does: the send answers 503, and retrying it with
+        the same client_message_id stores the reply, not the message again.
         """
         from .bot import get_engine  # engines load on first use, not at cold start
 
         try:
-            answer = get_engine(site.get("bot")).reply(req.text, [])
+            answer = get_engine(site.get("bot")).reply(text, [])
         except Exception:  # noqa: BLE001 - any engine failure is logged, not shown
             log.exception("bot engine failed for site %s", site["site_key"])
             return None
         reply, _ = self.store.append_message(
-            req.conversation_id, "bot", answer.text, idempotency_key=f"b#{req.client_message_id}")
+            conversation_id, "bot", answer.text, idempotency_key=f"b#{client_message_id}")
         return reply
 
     def messages(self, query: MessagesQuery, claims: tokens.VisitorClaims) -> dict[str, Any]:

@@ -5,7 +5,6 @@ number to quietly turn into the string "123".
 """
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from pydantic import (BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError,
@@ -16,7 +15,18 @@ from .errors import ValidationFailed
 MAX_TEXT = 4000
 SITE_KEY = r"^[A-Za-z0-9_-]{1,64}$"
 CONVERSATION_ID = r"^[A-Za-z0-9_-]{1,64}$"
-MAX_VISITOR_BYTES = 2048
+MAX_VISITOR_FIELDS = 20
+MAX_VISITOR_VALUE = 256
+
+
+def _encodable(value: str) -> str:
+    # JSON may carry "\ud800", a lone surrogate: a Python str, but no UTF-8
+    # text, so DynamoDB (and our own JSON answer) could not take it.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (no lone surrogates)") from None
+    return value
 
 SiteKey = Annotated[StrictStr, Field(pattern=SITE_KEY)]
 ConversationId = Annotated[StrictStr, Field(pattern=CONVERSATION_ID)]
@@ -33,14 +43,22 @@ class InitRequest(_Body):
     site_key: SiteKey
     conversation_id: ConversationId | None = None
     token: Annotated[StrictStr, Field(min_length=1, max_length=1024)] | None = None
-    visitor: dict[str, Any] | None = None
+    # A few facts the site passes along (name, email, page): flat, small, text.
+    visitor: dict[str, StrictStr] | None = None
     locale: Annotated[StrictStr, Field(pattern=r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$")] | None = None
 
     @field_validator("visitor")
     @classmethod
-    def _visitor_is_small(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None and len(json.dumps(value)) > MAX_VISITOR_BYTES:
-            raise ValueError(f"must be at most {MAX_VISITOR_BYTES} bytes of JSON")
+    def _visitor_is_small(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is None:
+            return None
+        if len(value) > MAX_VISITOR_FIELDS:
+            raise ValueError(f"must have at most {MAX_VISITOR_FIELDS} fields")
+        for key, item in value.items():
+            if not 1 <= len(key) <= 64 or len(item) > MAX_VISITOR_VALUE:
+                raise ValueError(f"names must be 1-64 and values at most {MAX_VISITOR_VALUE} characters")
+            _encodable(key)
+            _encodable(item)
         return value
 
 
@@ -49,7 +67,7 @@ class SendRequest(_Body):
     text: StrictStr
     client_message_id: Annotated[StrictStr, Field(min_length=1, max_length=64)]
     # The sender's Pusher socket, left out of the broadcast (it has the answer).
-    socket_id: Annotated[StrictStr, Field(pattern=r"^\d{1,20}\.\d{1,20}$")] | None = None
+    socket_id: Annotated[StrictStr, Field(pattern=r"^[0-9]{1,20}\.[0-9]{1,20}$")] | None = None
 
     @field_validator("text")
     @classmethod
@@ -59,14 +77,14 @@ class SendRequest(_Body):
             raise ValueError("must not be empty or only whitespace")
         if len(value) > MAX_TEXT:
             raise ValueError(f"must be at most {MAX_TEXT} characters")
-        return value
+        return _encodable(value)
 
     @field_validator("client_message_id")
     @classmethod
     def _cmid_is_printable(cls, value: str) -> str:
         if not value.isprintable() or value != value.strip():
             raise ValueError("must be printable, without surrounding spaces")
-        return value
+        return _encodable(value)
 
 
 class MessagesQuery(_Body):

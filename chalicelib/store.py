@@ -59,9 +59,10 @@ STATE_SK = "STATE"
 # Optimistic appends: under contention each round has one winner, so the
 # losers back off (exponential, full jitter) to spread out instead of
 # colliding again. The budget outlasts 50 truly simultaneous senders in one
-# conversation and still ends well inside the Lambda timeout.
+# conversation, and a send's two appends (message, reply) still end inside
+# the Lambda timeout (15 s), so the client gets our 503, not a gateway's 504.
 MAX_APPEND_ATTEMPTS = 60
-APPEND_BUDGET_SECONDS = 8.0
+APPEND_BUDGET_SECONDS = 5.0
 BACKOFF_BASE_SECONDS = 0.004
 BACKOFF_CAP_SECONDS = 0.2
 
@@ -296,6 +297,13 @@ class Store:
 
         One Query: the range runs from the first wanted message up to the
         conversation's STATE record, which sorts after all messages.
+
+        A Query is read-committed item by item, not a snapshot: while it runs,
+        appends may land behind it, so it can see STATE count a message it
+        read past too early, or (in principle) message n+1 without n. So the
+        answer stops at the first gap and says ``has_more`` whenever the
+        messages it returns end below ``last_seq``: a client that asks again
+        from the last seq it received never skips one.
         """
         items = self._query(
             KeyConditionExpression="PK = :pk AND SK BETWEEN :lo AND :hi",
@@ -304,14 +312,21 @@ class Store:
             Limit=limit + 1,
         )
         state = items[-1] if items and items[-1]["SK"]["S"] == STATE_SK else None
-        messages = [message_from_item(i) for i in items if i["SK"]["S"] != STATE_SK][:limit]
+        messages: list[dict[str, Any]] = []
+        for item in items:
+            if item["SK"]["S"] == STATE_SK or len(messages) == limit:
+                break
+            message = message_from_item(item)
+            if message["seq"] != after + len(messages) + 1:
+                break  # a gap: what lies beyond it waits for the next ask
+            messages.append(message)
         if state is None and not messages:
             raise NotFound("No such conversation.", code="conversation_not_found")
+        reached = messages[-1]["seq"] if messages else after
+        last_seq = max(int(state["last_seq"]["N"]) if state else 0, reached)
         if state is not None:
-            last_seq = int(state["last_seq"]["N"])
             self.hints.see(conversation_id, last_seq)
-            return Page(messages, last_seq, has_more=False)
-        return Page(messages, messages[-1]["seq"], has_more=True)
+        return Page(messages, last_seq, has_more=state is None or reached < last_seq)
 
     @_translated
     def latest_messages(self, conversation_id: str, limit: int) -> Page:
@@ -325,9 +340,11 @@ class Store:
         )
         if not items or items[0]["SK"]["S"] != STATE_SK:
             raise NotFound("No such conversation.", code="conversation_not_found")
-        last_seq = int(items[0]["last_seq"]["N"])
-        self.hints.see(conversation_id, last_seq)
         messages = [message_from_item(i) for i in reversed(items[1:])]
+        # STATE is read first here: a message appended meanwhile may come back
+        # with a seq above the counter read. Report what was really seen.
+        last_seq = max([int(items[0]["last_seq"]["N"])] + [m["seq"] for m in messages])
+        self.hints.see(conversation_id, last_seq)
         has_more = bool(messages) and messages[0]["seq"] > 1
         return Page(messages, last_seq, has_more)
 

@@ -75,6 +75,9 @@ def json_body(request: Request) -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidJson(f"The request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        # `[[[[…]]]]` a few thousand deep exhausts the parser's stack: a 400, not a 500.
+        raise InvalidJson("The request body is nested too deeply.") from None
 
 
 def middleware(request: Request, get_response: Callable[[Request], Response],

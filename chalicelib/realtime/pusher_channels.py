@@ -20,7 +20,7 @@ from . import MESSAGE_EVENT, channel_name, message_payload
 # Pusher refuses events over 10 KB. The library checks 30 KB in trigger() and
 # 10 KB only in trigger_batch(), so Parley enforces the real limit itself.
 PUSHER_MAX_EVENT_BYTES = 10_240
-SOCKET_ID = re.compile(r"^\d+\.\d+$")
+SOCKET_ID = re.compile(r"^[0-9]+\.[0-9]+$")
 CHANNEL = re.compile(r"^[A-Za-z0-9_\-=@,.;]+$")
 MAX_CHANNEL_LENGTH = 164
 

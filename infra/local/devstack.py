@@ -33,6 +33,7 @@ HERE = Path(__file__).resolve().parent
 HOST = "127.0.0.1"
 TABLE = "parley-local"
 READY = "PARLEY_READY"
+ENV_PORTS = {"api": "PARLEY_API_PORT", "dynamodb": "PARLEY_DYNAMODB_PORT", "demo": "PARLEY_DEMO_PORT"}
 
 
 def _die_with_parent() -> None:
@@ -52,6 +53,18 @@ def stop_process(proc: subprocess.Popen, timeout: float = 10) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=timeout)
+
+
+def require_free(ports: dict[str, int]) -> None:
+    """Stops early, by name, if a port is taken (say, by another `make dev`)."""
+    for name, port in ports.items():
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((HOST, port))
+            except OSError:
+                raise SystemExit(f"devstack: port {port} ({name}) is in use on {HOST}; stop what "
+                                 f"holds it, or choose another with {ENV_PORTS[name]}=...") from None
 
 
 def wait_for_port(port: int, timeout: float, proc: subprocess.Popen | None = None) -> None:
@@ -203,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="hide the servers' request logs")
     args = parser.parse_args(argv)
 
+    require_free({"api": args.api_port, "dynamodb": args.dynamodb_port, "demo": args.demo_port})
     stack = Stack(args.api_port, args.dynamodb_port, args.demo_port, args.quiet)
     # SIGTERM (from a test fixture or a supervisor) stops like Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import queue
+import secrets
 import socket
 import subprocess
 import sys
@@ -31,6 +32,7 @@ class LocalStack:
     demo: str
     dynamodb: str
     demo_origin: str
+    token_secret: str
 
 
 @pytest.fixture(scope="session")
@@ -38,6 +40,7 @@ def stack() -> Iterator[LocalStack]:
     api_port, ddb_port, demo_port = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
     env.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
+    env["PARLEY_TOKEN_SECRET"] = token_secret = secrets.token_urlsafe(48)
     proc = subprocess.Popen(
         [sys.executable, "-m", "infra.local.devstack", "--quiet", "--api-port", str(api_port),
          "--dynamodb-port", str(ddb_port), "--demo-port", str(demo_port)],
@@ -64,6 +67,6 @@ def stack() -> Iterator[LocalStack]:
                 continue
         yield LocalStack(api=f"http://127.0.0.1:{api_port}", demo=f"http://127.0.0.1:{demo_port}",
                          dynamodb=f"http://127.0.0.1:{ddb_port}",
-                         demo_origin=f"http://127.0.0.1:{demo_port}")
+                         demo_origin=f"http://127.0.0.1:{demo_port}", token_secret=token_secret)
     finally:
         stop_process(proc, timeout=20)

@@ -28,6 +28,7 @@ def test_config_answers_the_demo_origin_with_cors_and_no_secret(stack):
     assert r.headers.get("Access-Control-Allow-Origin") == stack.demo_origin
     body = r.json()
     assert body["realtime"]["providers"] == ["polling"]
+    assert stack.token_secret not in r.text, "the token key must never leave the server"
     assert "secret" not in r.text.lower()
 
 
