@@ -132,14 +132,16 @@ def run(messages: int = 200, warmup: int = 3, deadline_s: float = 300.0, max_pol
         modes: tuple[str, ...] = ("keepalive", "close")) -> dict[str, Any]:
     import requests
 
-    from infra.local.devstack import Stack
+    from infra.local.devstack import Ports, Stack
 
-    api_port, dynamodb_port, demo_port = common.free_ports(3)
-    stack = Stack(api_port=api_port, dynamodb_port=dynamodb_port, demo_port=demo_port, quiet=True)
+    api, websocket, pusher, dynamodb, demo = common.free_ports(5)
+    # Polling only: this bench measures store and HTTP, not broadcasts (bench/delivery.py does).
+    stack = Stack(Ports(api=api, websocket=websocket, pusher=pusher, dynamodb=dynamodb, demo=demo),
+                  quiet=True, env={**os.environ, "PARLEY_REALTIME_PROVIDERS": "polling"})
     results: dict[str, Any] = {}
     try:
         stack.start()
-        base = f"http://{common.HOST}:{stack.api_port}/api/chatbot"
+        base = f"http://{common.HOST}:{stack.ports.api}/api/chatbot"
         deadline = time.monotonic() + deadline_s
         for mode in modes:
             if mode == "keepalive":

@@ -1,19 +1,23 @@
 """The whole local stack on 127.0.0.1: what `make dev` runs.
 
-    python -m infra.local.devstack [--api-port 8000] [--dynamodb-port 5005] [--demo-port 8080]
+    python -m infra.local.devstack [--api-port 8000] [--websocket-port 8001] [--pusher-port 6001]
+                                   [--dynamodb-port 5005] [--demo-port 8080] [--quiet]
 
-Starts DynamoDB (moto, serialized), creates the table from infra/table.json,
-seeds the `demo` site, runs `chalice local` for the HTTP API and serves the
-demo page. The app reaches DynamoDB through AWS_ENDPOINT_URL_DYNAMODB, exactly
-as it reaches AWS in production. Ctrl-C (or SIGTERM) stops everything it
-started. Ports also come from PARLEY_API_PORT, PARLEY_DYNAMODB_PORT and
-PARLEY_DEMO_PORT.
+Starts DynamoDB (moto, serialized) and creates the table from
+infra/table.json, seeds the `demo` site, starts the Pusher-protocol stand-in
+and the API Gateway WebSocket stand-in (which runs app.py's on_ws_* handlers),
+runs `chalice local` for the HTTP API and serves the demo page. The app
+reaches each through ordinary settings (AWS_ENDPOINT_URL_DYNAMODB, PUSHER_HOST
+and PUSHER_PORT, PARLEY_WEBSOCKET_ENDPOINT), exactly as it reaches AWS and
+Pusher in production. Ctrl-C (or SIGTERM) stops everything it started. Ports
+also come from PARLEY_API_PORT, PARLEY_WEBSOCKET_PORT, PARLEY_PUSHER_PORT,
+PARLEY_DYNAMODB_PORT and PARLEY_DEMO_PORT; PARLEY_REALTIME_PROVIDERS picks the
+providers (default: pusher,websocket,polling).
 """
 from __future__ import annotations
 
 import argparse
 import ctypes
-import functools
 import json
 import os
 import secrets
@@ -24,6 +28,7 @@ import sys
 import threading
 import time
 import urllib.request
+from dataclasses import dataclass
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -33,7 +38,24 @@ HERE = Path(__file__).resolve().parent
 HOST = "127.0.0.1"
 TABLE = "parley-local"
 READY = "PARLEY_READY"
-ENV_PORTS = {"api": "PARLEY_API_PORT", "dynamodb": "PARLEY_DYNAMODB_PORT", "demo": "PARLEY_DEMO_PORT"}
+PUSHER_APP_ID = "4242"
+PUSHER_KEY = "parley-local-key"
+ENV_PORTS = {"api": "PARLEY_API_PORT", "websocket": "PARLEY_WEBSOCKET_PORT",
+             "pusher": "PARLEY_PUSHER_PORT", "dynamodb": "PARLEY_DYNAMODB_PORT",
+             "demo": "PARLEY_DEMO_PORT"}
+DEFAULT_PORTS = {"api": 8000, "websocket": 8001, "pusher": 6001, "dynamodb": 5005, "demo": 8080}
+
+
+@dataclass(frozen=True)
+class Ports:
+    api: int = 8000
+    websocket: int = 8001
+    pusher: int = 6001
+    dynamodb: int = 5005
+    demo: int = 8080
+
+    def named(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in DEFAULT_PORTS}
 
 
 def _die_with_parent() -> None:
@@ -79,10 +101,13 @@ def wait_for_port(port: int, timeout: float, proc: subprocess.Popen | None = Non
     raise RuntimeError(f"nothing listens on {HOST}:{port} after {timeout}s")
 
 
-def app_environment(dynamodb_port: int, base: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment chalice local (and the seeding here) runs with."""
+def app_environment(dynamodb_port: int, base: dict[str, str] | None = None,
+                    ports: Ports | None = None) -> dict[str, str]:
+    """The environment the app (chalice local, the WebSocket stand-in) runs with."""
+    ports = ports or Ports(dynamodb=dynamodb_port)
     env = dict(os.environ if base is None else base)
     env.pop("AWS_PROFILE", None)
+    env.pop("AWS_SESSION_TOKEN", None)
     env.update({
         "AWS_ENDPOINT_URL_DYNAMODB": f"http://{HOST}:{dynamodb_port}",
         "AWS_ACCESS_KEY_ID": "local",
@@ -90,11 +115,19 @@ def app_environment(dynamodb_port: int, base: dict[str, str] | None = None) -> d
         "AWS_DEFAULT_REGION": env.get("AWS_DEFAULT_REGION") or "us-east-1",
         "PARLEY_TABLE": env.get("PARLEY_TABLE") or TABLE,
         "PYTHONUNBUFFERED": "1",
+        # Where the stand-ins are: the same settings name Pusher and AWS in production.
+        "PUSHER_APP_ID": PUSHER_APP_ID,
+        "PUSHER_KEY": PUSHER_KEY,
+        "PUSHER_HOST": HOST,
+        "PUSHER_PORT": str(ports.pusher),
+        "PUSHER_USE_TLS": "false",
+        "PARLEY_WEBSOCKET_URL": f"ws://{HOST}:{ports.websocket}",
+        "PARLEY_WEBSOCKET_ENDPOINT": f"http://{HOST}:{ports.websocket}",
     })
-    env.pop("AWS_SESSION_TOKEN", None)
-    # A fresh key per run is fine: moto's data does not outlive the run either.
+    # Fresh keys per run are fine: moto's data does not outlive the run either.
     env.setdefault("PARLEY_TOKEN_SECRET", secrets.token_urlsafe(48))
-    env.setdefault("PARLEY_REALTIME_PROVIDERS", "polling")
+    env.setdefault("PUSHER_SECRET", secrets.token_urlsafe(24))
+    env.setdefault("PARLEY_REALTIME_PROVIDERS", "pusher,websocket,polling")
     return env
 
 
@@ -146,36 +179,58 @@ class DemoHandler(SimpleHTTPRequestHandler):
 
 
 class Stack:
-    def __init__(self, api_port: int, dynamodb_port: int, demo_port: int, quiet: bool) -> None:
-        self.api_port, self.dynamodb_port, self.demo_port = api_port, dynamodb_port, demo_port
+    """The local services, each a child process that can be stopped and started alone.
+
+    The e2e fault tests stop the Pusher or WebSocket stand-in mid-conversation
+    and start it again; `make dev` just starts them all.
+    """
+
+    def __init__(self, ports: Ports, quiet: bool = False, env: dict[str, str] | None = None) -> None:
+        self.ports = ports
         self.quiet = quiet
-        self.procs: list[subprocess.Popen] = []
+        self.env = app_environment(ports.dynamodb, base=env, ports=ports)
+        self.procs: dict[str, subprocess.Popen] = {}
         self.demo: ThreadingHTTPServer | None = None
 
-    def _spawn(self, args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    def command(self, name: str) -> list[str]:
+        py, p = sys.executable, self.ports
+        return {
+            "dynamodb": [py, "-m", "infra.local.dynamodb", "--host", HOST, "--port", str(p.dynamodb)],
+            "pusher": [py, "-m", "infra.local.pusher_server", "--host", HOST, "--port", str(p.pusher),
+                       "--app-id", self.env["PUSHER_APP_ID"], "--key", self.env["PUSHER_KEY"],
+                       "--secret", self.env["PUSHER_SECRET"]],
+            "websocket": [py, "-m", "infra.local.apigw_ws", "--host", HOST, "--port", str(p.websocket),
+                          "--app", "app:app", "--stage", "local"],
+            # --no-autoreload: the reloader forks a worker that outlives its parent.
+            "api": [py, "-m", "infra.local.chalice_local", "--no-autoreload", "--stage", "local",
+                    "--host", HOST, "--port", str(p.api)],
+        }[name]
+
+    def start_service(self, name: str) -> None:
         out = subprocess.DEVNULL if self.quiet else None
-        proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=out,
+        proc = subprocess.Popen(self.command(name), cwd=ROOT, env=self.env, stdout=out, stderr=out,
                                 preexec_fn=_die_with_parent)
-        self.procs.append(proc)
-        return proc
+        self.procs[name] = proc
+        wait_for_port(getattr(self.ports, name), 60, proc)
+
+    def stop_service(self, name: str) -> None:
+        proc = self.procs.pop(name, None)
+        if proc is not None:
+            stop_process(proc)
 
     def start(self) -> None:
-        env = app_environment(self.dynamodb_port)
-        ddb = self._spawn([sys.executable, "-m", "infra.local.dynamodb",
-                           "--port", str(self.dynamodb_port)], env)
-        wait_for_port(self.dynamodb_port, 30, ddb)
-        seed_demo_site(env, self.demo_port)
-        # --no-autoreload: the reloader forks a worker that outlives its parent.
-        api = self._spawn([sys.executable, "-m", "infra.local.chalice_local", "--no-autoreload",
-                           "--stage", "local", "--host", HOST, "--port", str(self.api_port)], env)
-        wait_for_port(self.api_port, 60, api)
+        self.start_service("dynamodb")
+        seed_demo_site(self.env, self.ports.demo)
+        self.start_service("pusher")
+        self.start_service("websocket")
+        self.start_service("api")
         self._wait_for_api()
-        DemoHandler.api_url = f"http://{HOST}:{self.api_port}"
-        self.demo = ThreadingHTTPServer((HOST, self.demo_port), DemoHandler)
+        DemoHandler.api_url = f"http://{HOST}:{self.ports.api}"
+        self.demo = ThreadingHTTPServer((HOST, self.ports.demo), DemoHandler)
         threading.Thread(target=self.demo.serve_forever, daemon=True).start()
 
     def _wait_for_api(self) -> None:
-        url = f"http://{HOST}:{self.api_port}/api/chatbot/config?site_key=demo"
+        url = f"http://{HOST}:{self.ports.api}/api/chatbot/config?site_key=demo"
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -190,45 +245,46 @@ class Stack:
     def stop(self) -> None:
         if self.demo is not None:
             self.demo.shutdown()
-        # The API first, so no request finds its database gone.
-        for proc in reversed(self.procs):
-            stop_process(proc)
+            self.demo.server_close()
+            self.demo = None
+        # The API first and the database last, so no request finds its store gone.
+        for name in ("api", "websocket", "pusher", "dynamodb"):
+            self.stop_service(name)
 
     def watch(self) -> int:
         """Blocks until a child dies (then reports it) or we are told to stop."""
         while True:
-            for proc in self.procs:
+            for name, proc in list(self.procs.items()):
                 if proc.poll() is not None:
-                    print(f"devstack: {proc.args[0]} exited with {proc.returncode}", file=sys.stderr)
+                    print(f"devstack: {name} exited with {proc.returncode}", file=sys.stderr)
                     return 1
             time.sleep(0.5)
 
 
-def _port(env_name: str, default: int) -> int:
-    return int(os.environ.get(env_name) or default)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--api-port", type=int, default=_port("PARLEY_API_PORT", 8000))
-    parser.add_argument("--dynamodb-port", type=int, default=_port("PARLEY_DYNAMODB_PORT", 5005))
-    parser.add_argument("--demo-port", type=int, default=_port("PARLEY_DEMO_PORT", 8080))
+    for name, default in DEFAULT_PORTS.items():
+        parser.add_argument(f"--{name}-port", type=int, default=int(os.environ.get(ENV_PORTS[name]) or default))
     parser.add_argument("--quiet", action="store_true", help="hide the servers' request logs")
     args = parser.parse_args(argv)
-
-    require_free({"api": args.api_port, "dynamodb": args.dynamodb_port, "demo": args.demo_port})
-    stack = Stack(args.api_port, args.dynamodb_port, args.demo_port, args.quiet)
+    ports = Ports(**{name: getattr(args, f"{name}_port") for name in DEFAULT_PORTS})
+    require_free(ports.named())
+    stack = Stack(ports, quiet=args.quiet)
     # SIGTERM (from a test fixture or a supervisor) stops like Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         stack.start()
+        e = stack.env
         print(f"""
 Parley local stack is up:
-  demo page  http://{HOST}:{args.demo_port}/
-  HTTP API   http://{HOST}:{args.api_port}/api/chatbot/config?site_key=demo
-  DynamoDB   http://{HOST}:{args.dynamodb_port}  (table {os.environ.get('PARLEY_TABLE') or TABLE})
+  demo page    http://{HOST}:{ports.demo}/
+  HTTP API     http://{HOST}:{ports.api}/api/chatbot/config?site_key=demo
+  WebSocket    ws://{HOST}:{ports.websocket}  (API Gateway stand-in; @connections on the same port)
+  Pusher       ws://{HOST}:{ports.pusher}/app/{e['PUSHER_KEY']}  (app id {e['PUSHER_APP_ID']})
+  DynamoDB     http://{HOST}:{ports.dynamodb}  (table {e['PARLEY_TABLE']})
+  providers    {e['PARLEY_REALTIME_PROVIDERS']}
 Press Ctrl-C to stop.
-{READY} api=http://{HOST}:{args.api_port} demo=http://{HOST}:{args.demo_port}""", flush=True)
+{READY} api=http://{HOST}:{ports.api} demo=http://{HOST}:{ports.demo}""", flush=True)
         return stack.watch()
     except KeyboardInterrupt:
         return 0

@@ -15,7 +15,7 @@ from typing import Iterator
 
 import pytest
 
-from infra.local.devstack import stop_process
+from infra.local.devstack import PUSHER_APP_ID, PUSHER_KEY, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,18 +33,30 @@ class LocalStack:
     dynamodb: str
     demo_origin: str
     token_secret: str
+    websocket: str
+    pusher_port: int
+    pusher_app_id: str
+    pusher_key: str
+    pusher_secret: str
+
+
+def devstack_env(**extra: str) -> dict[str, str]:
+    """The test process's environment without its own PARLEY_ settings or endpoints."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PARLEY_", "PUSHER_"))}
+    env.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
+    env.update(extra)
+    return env
 
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[LocalStack]:
-    api_port, ddb_port, demo_port = free_port(), free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
-    env.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
-    env["PARLEY_TOKEN_SECRET"] = token_secret = secrets.token_urlsafe(48)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "infra.local.devstack", "--quiet", "--api-port", str(api_port),
-         "--dynamodb-port", str(ddb_port), "--demo-port", str(demo_port)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    """`make dev` itself (python -m infra.local.devstack), on free ports, all providers on."""
+    ports = {name: free_port() for name in ("api", "websocket", "pusher", "dynamodb", "demo")}
+    token_secret, pusher_secret = secrets.token_urlsafe(48), secrets.token_urlsafe(24)
+    env = devstack_env(PARLEY_TOKEN_SECRET=token_secret, PUSHER_SECRET=pusher_secret)
+    args = [f"--{name}-port={port}" for name, port in ports.items()]
+    proc = subprocess.Popen([sys.executable, "-m", "infra.local.devstack", "--quiet", *args],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: queue.Queue[str] = queue.Queue()
     output: list[str] = []
 
@@ -65,8 +77,11 @@ def stack() -> Iterator[LocalStack]:
                     break
             except queue.Empty:
                 continue
-        yield LocalStack(api=f"http://127.0.0.1:{api_port}", demo=f"http://127.0.0.1:{demo_port}",
-                         dynamodb=f"http://127.0.0.1:{ddb_port}",
-                         demo_origin=f"http://127.0.0.1:{demo_port}", token_secret=token_secret)
+        yield LocalStack(
+            api=f"http://127.0.0.1:{ports['api']}", demo=f"http://127.0.0.1:{ports['demo']}",
+            dynamodb=f"http://127.0.0.1:{ports['dynamodb']}", demo_origin=f"http://127.0.0.1:{ports['demo']}",
+            token_secret=token_secret, websocket=f"ws://127.0.0.1:{ports['websocket']}",
+            pusher_port=ports["pusher"], pusher_app_id=PUSHER_APP_ID, pusher_key=PUSHER_KEY,
+            pusher_secret=pusher_secret)
     finally:
         stop_process(proc, timeout=20)

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from .conftest import ROOT, free_port
+from .conftest import ROOT, devstack_env, free_port
 
 
 def listening(port: int) -> bool:
@@ -17,13 +17,13 @@ def listening(port: int) -> bool:
 
 
 def test_ctrl_c_stops_every_server_the_stack_started():
-    ports = [free_port(), free_port(), free_port()]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
+    names = ("api", "websocket", "pusher", "dynamodb", "demo")
+    ports = [free_port() for _ in names]
     # Its own process group, like a terminal's foreground job: Ctrl-C goes to all of it.
     proc = subprocess.Popen(
-        [sys.executable, "-m", "infra.local.devstack", "--quiet", "--api-port", str(ports[0]),
-         "--dynamodb-port", str(ports[1]), "--demo-port", str(ports[2])],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [sys.executable, "-m", "infra.local.devstack", "--quiet",
+         *[f"--{name}-port={port}" for name, port in zip(names, ports)]],
+        cwd=ROOT, env=devstack_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True)
     try:
         output = []
@@ -32,7 +32,7 @@ def test_ctrl_c_stops_every_server_the_stack_started():
             output.append(line)
             if line.startswith("PARLEY_READY") or time.monotonic() > deadline:
                 break
-        assert all(listening(p) for p in ports), "API, DynamoDB and demo page should all listen:\n" + "".join(output)
+        assert all(listening(p) for p in ports), "every service should listen:\n" + "".join(output)
         os.killpg(proc.pid, signal.SIGINT)
         assert proc.wait(timeout=30) == 0, "Ctrl-C is a normal way to stop: exit status 0"
         rest = proc.stdout.read()  # type: ignore[union-attr]

@@ -26,10 +26,13 @@ def test_config_answers_the_demo_origin_with_cors_and_no_secret(stack):
                      headers={"Origin": stack.demo_origin}, timeout=10)
     assert r.status_code == 200, r.text
     assert r.headers.get("Access-Control-Allow-Origin") == stack.demo_origin
-    body = r.json()
-    assert body["realtime"]["providers"] == ["polling"]
-    assert stack.token_secret not in r.text, "the token key must never leave the server"
-    assert "secret" not in r.text.lower()
+    realtime = r.json()["realtime"]
+    assert realtime["providers"] == ["pusher", "websocket", "polling"]
+    assert (realtime["pusher"]["key"], realtime["pusher"]["host"], realtime["pusher"]["port"],
+            realtime["pusher"]["use_tls"]) == (stack.pusher_key, "127.0.0.1", stack.pusher_port, False)
+    assert realtime["websocket"]["url"] == stack.websocket
+    for secret in (stack.token_secret, stack.pusher_secret):
+        assert secret not in r.text, "no secret may leave the server"
 
 
 def test_a_preflight_from_the_demo_origin_is_allowed_and_from_another_refused(stack):

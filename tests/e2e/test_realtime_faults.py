@@ -1,0 +1,105 @@
+"""Faults on a live stack: a provider down, a stale connection. Push is a hint; storage is the truth."""
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from typing import Iterator
+
+import aiohttp
+import boto3
+import pytest
+import requests
+
+from chalicelib.store import Store
+from infra.local.clients import ApiGatewayClient, PusherChannelClient
+from infra.local.devstack import PUSHER_APP_ID, PUSHER_KEY, Ports, Stack
+
+from .conftest import LocalStack, devstack_env, free_port
+from .test_realtime_delivery import TIMEOUT, pusher_client, send, start, ws_client
+
+
+@pytest.fixture(scope="module")
+def live() -> Iterator[tuple[Stack, LocalStack]]:
+    """The same stack as `make dev`, driven in-process so a test can stop one service."""
+    ports = Ports(api=free_port(), websocket=free_port(), pusher=free_port(), dynamodb=free_port(),
+                  demo=free_port())
+    token_secret, pusher_secret = secrets.token_urlsafe(48), secrets.token_urlsafe(24)
+    stack = Stack(ports, quiet=True, env=devstack_env(PARLEY_TOKEN_SECRET=token_secret,
+                                                      PUSHER_SECRET=pusher_secret))
+    try:
+        stack.start()
+        yield stack, LocalStack(
+            api=f"http://127.0.0.1:{ports.api}", demo=f"http://127.0.0.1:{ports.demo}",
+            dynamodb=f"http://127.0.0.1:{ports.dynamodb}", demo_origin=f"http://127.0.0.1:{ports.demo}",
+            token_secret=token_secret, websocket=f"ws://127.0.0.1:{ports.websocket}",
+            pusher_port=ports.pusher, pusher_app_id=PUSHER_APP_ID, pusher_key=PUSHER_KEY,
+            pusher_secret=pusher_secret)
+    finally:
+        stack.stop()
+
+
+def polled(local: LocalStack, session: dict) -> list[int]:
+    r = requests.get(f"{local.api}/api/chatbot/messages", timeout=10,
+                     params={"conversation_id": session["conversation_id"], "after": 0},
+                     headers={"Authorization": f"Bearer {session['token']}"})
+    return [m["seq"] for m in r.json()["messages"]]
+
+
+@pytest.mark.parametrize("down,survivor", [("pusher", "websocket"), ("websocket", "pusher")])
+def test_with_one_provider_down_send_answers_201_the_other_delivers_and_polling_has_it(live, down, survivor):
+    stack, local = live
+    session = start(local)
+
+    async def scenario():
+        async with aiohttp.ClientSession() as http:
+            listener = (ws_client if survivor == "websocket" else pusher_client)(http, local, session)
+            await listener.connect()
+            stack.stop_service(down)
+            try:
+                began = time.monotonic()
+                answer = await asyncio.to_thread(send, local, session)  # asserts 201
+                took = time.monotonic() - began
+                assert polled(local, session) == [1, 2], "both messages are stored and pollable"
+                assert await listener.wait_for(lambda c: c.seqs() == [1, 2], TIMEOUT), listener.events
+                assert answer["reply"]["seq"] == 2
+                assert took < 5, f"a provider that is down must not hold the send ({took:.1f} s)"
+            finally:
+                stack.start_service(down)
+            await listener.close()
+            # Back up: the provider that was down delivers again.
+            again = (ws_client if down == "websocket" else pusher_client)(http, local, session)
+            await again.connect()
+            await asyncio.to_thread(send, local, session, "and again")
+            assert await again.wait_for(lambda c: c.seqs() == [3, 4], TIMEOUT), again.events
+            await again.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_stale_connection_is_removed_on_410_and_the_others_still_receive(live):
+    stack, local = live
+    session = start(local)
+    conversation = session["conversation_id"]
+    ddb = Store(stack.env["PARLEY_TABLE"], client=boto3.client(
+        "dynamodb", endpoint_url=local.dynamodb, region_name="us-east-1",
+        aws_access_key_id="local", aws_secret_access_key="local"))
+
+    async def scenario():
+        async with aiohttp.ClientSession() as http:
+            clients = [ws_client(http, local, session) for _ in range(3)]
+            for c in clients:
+                await c.connect()
+            # A connection API Gateway dropped without a $disconnect reaching us.
+            ddb.add_connection(conversation, "StaleConnId0000=", 600)
+            assert len(ddb.connections(conversation)) == 4
+            await asyncio.to_thread(send, local, session)
+            for c in clients:
+                assert await c.wait_for(lambda c: c.seqs() == [1, 2], TIMEOUT), c.events
+            live_ids = sorted(c.connection_id for c in clients)
+            assert sorted(ddb.connections(conversation)) == live_ids, "only the gone connection is removed"
+            assert ddb.connection_conversation("StaleConnId0000=") is None
+            for c in clients:
+                await c.close()
+
+    asyncio.run(scenario())
