@@ -13,13 +13,13 @@ import sys
 import time
 import traceback
 
-from . import cold_start, common, ddb_calls, latency
+from . import cold_start, common, ddb_calls, delivery, latency
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=9, help="cold start: fresh processes per side")
-    parser.add_argument("--messages", type=int, default=200, help="latency: measured messages")
+    parser.add_argument("--messages", type=int, default=200, help="latency, delivery: measured messages")
     args = parser.parse_args(argv)
 
     m = common.machine()
@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         ("cold_start", lambda: cold_start.main(["--runs", str(args.runs)])),
         ("ddb_calls", lambda: ddb_calls.main([])),
         ("latency", lambda: latency.main(["--messages", str(args.messages)])),
+        ("delivery", lambda: delivery.main(["--messages", str(args.messages)])),
     ]
     failed = []
     for name, bench in benches:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -51,22 +53,50 @@ class Broadcaster(Protocol):
 
 
 class Realtime:
-    """Every configured provider; a failure in one is logged and stops nothing."""
+    """Every configured provider; a failure in one is logged and stops nothing.
+
+    With more than one provider they publish side by side: one provider's
+    round trip (Pusher's REST API is a WAN hop away) must not delay the
+    other's delivery.
+    """
 
     def __init__(self, broadcasters: list[Broadcaster]) -> None:
         self.broadcasters = broadcasters
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
 
     def get(self, name: str) -> Broadcaster | None:
         return next((b for b in self.broadcasters if b.name == name), None)
 
     def publish(self, conversation_id: str, message: dict[str, Any], last_seq: int,
                 exclude: str | None = None) -> None:
-        for broadcaster in self.broadcasters:
-            try:
-                broadcaster.publish(conversation_id, message, last_seq, exclude)
-            except Exception:  # noqa: BLE001 - push is a hint; the message is stored
-                log.exception("broadcast through %s failed for conversation %s (seq %s)",
-                              broadcaster.name, conversation_id, message.get("seq"))
+        if len(self.broadcasters) <= 1:
+            for broadcaster in self.broadcasters:
+                self._publish_one(broadcaster, conversation_id, message, last_seq, exclude)
+            return
+        futures = [self.executor.submit(self._publish_one, b, conversation_id, message, last_seq, exclude)
+                   for b in self.broadcasters]
+        # Each provider bounds its own time (client timeouts); wait for all,
+        # so the send answers only once every push has been attempted.
+        wait(futures)
+
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            with self._lock:
+                if self._executor is None:
+                    self._executor = ThreadPoolExecutor(max_workers=len(self.broadcasters),
+                                                        thread_name_prefix="parley-publish")
+        return self._executor
+
+    @staticmethod
+    def _publish_one(broadcaster: Broadcaster, conversation_id: str, message: dict[str, Any],
+                     last_seq: int, exclude: str | None) -> None:
+        try:
+            broadcaster.publish(conversation_id, message, last_seq, exclude)
+        except Exception:  # noqa: BLE001 - push is a hint; the message is stored
+            log.exception("broadcast through %s failed for conversation %s (seq %s)",
+                          broadcaster.name, conversation_id, message.get("seq"))
 
 
 def build(settings: "Settings", store: "Store") -> Realtime:

@@ -195,6 +195,9 @@ class Gateway:
     domain_name: str = ""  # host:port, known once the server listens
     idle_timeout: float = 600.0
     max_duration: float = 7200.0
+    # Added to each management API call: models the Lambda -> API Gateway round
+    # trip (a few ms in-region), which loopback does not have. 0 = loopback.
+    management_latency: float = 0.0
     api_id: str = field(default_factory=new_api_id)
     region: str = field(default_factory=lambda: os.environ.get("AWS_REGION")
                         or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1")
@@ -424,6 +427,8 @@ class Gateway:
         return conn
 
     async def post_to_connection(self, request: web.Request) -> web.Response:
+        if self.management_latency:
+            await asyncio.sleep(self.management_latency)
         conn = self.lookup(request)
         if not isinstance(conn, Connection):
             return conn
@@ -533,7 +538,8 @@ def build_app(gateway: Gateway) -> web.Application:
 async def serve(args: argparse.Namespace) -> None:
     chalice_app, handlers = load_handlers(args.app)
     gateway = Gateway(handlers=handlers, app_name=chalice_app.app_name, stage=args.stage,
-                      idle_timeout=args.idle_timeout, max_duration=args.max_duration)
+                      idle_timeout=args.idle_timeout, max_duration=args.max_duration,
+                      management_latency=args.management_latency_ms / 1000)
     runner = web.AppRunner(build_app(gateway), access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, args.host, args.port)
@@ -572,6 +578,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-duration", type=positive_seconds,
                         default=os.environ.get("PARLEY_WS_MAX_DURATION", "7200"),
                         help="longest life of a connection in seconds (env PARLEY_WS_MAX_DURATION)")
+    parser.add_argument("--management-latency-ms", type=float, default=0.0,
+                        help="delay each @connections post, to model a network round trip (benchmarks)")
     parser.add_argument("--verbose", action="store_true", help="log connects, disconnects, timeouts")
     args = parser.parse_args(argv)
     # The app's own loggers keep their levels; --verbose is about the stand-in.

@@ -206,10 +206,10 @@ class Stack:
                     "--host", HOST, "--port", str(p.api)],
         }[name]
 
-    def start_service(self, name: str) -> None:
+    def start_service(self, name: str, *extra_args: str) -> None:
         out = subprocess.DEVNULL if self.quiet else None
-        proc = subprocess.Popen(self.command(name), cwd=ROOT, env=self.env, stdout=out, stderr=out,
-                                preexec_fn=_die_with_parent)
+        proc = subprocess.Popen(self.command(name) + list(extra_args), cwd=ROOT, env=self.env,
+                                stdout=out, stderr=out, preexec_fn=_die_with_parent)
         self.procs[name] = proc
         wait_for_port(getattr(self.ports, name), 60, proc)
 

@@ -153,3 +153,29 @@ def test_the_settings_choose_the_broadcasters_in_order(providers, names):
            "PUSHER_SECRET": "s", "PARLEY_WEBSOCKET_URL": "ws://x", "PARLEY_WEBSOCKET_ENDPOINT": "http://x"}
     realtime = build(load_settings(env), store=None)  # type: ignore[arg-type]
     assert [b.name for b in realtime.broadcasters] == names
+
+
+class Timed:
+    def __init__(self, name: str, delay: float) -> None:
+        import threading
+
+        self.name, self.delay = name, delay
+        self.done_at: float | None = None
+        self.started = threading.Event()
+
+    def publish(self, *args, **kwargs):
+        import time
+
+        self.started.set()
+        time.sleep(self.delay)
+        self.done_at = time.monotonic()
+
+
+def test_providers_publish_side_by_side_so_a_slow_one_does_not_delay_the_other():
+    import time
+
+    slow, fast = Timed("slow", 0.3), Timed("fast", 0.0)
+    began = time.monotonic()
+    Realtime([slow, fast]).publish("c1", message(), 1)
+    assert slow.done_at is not None and fast.done_at is not None, "publish waits for every provider"
+    assert fast.done_at - began < 0.15, "the fast provider must not wait behind the slow one"
