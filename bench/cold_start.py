@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
-    common.heading(f"cold start: ours (import app + first init) vs floor (boto3 + one GetItem)")
+    common.heading("cold start: ours (import app + first init) vs floor (boto3 + one GetItem)")
     result = run(args.runs, max(0, args.warmup), args.bytecode)
     report(result)
     print(f"\nresults: {common.write_results('cold_start', result)}")

@@ -24,6 +24,7 @@ grows over the run; the first- vs last-quarter p50 line shows how much.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time

@@ -14,7 +14,6 @@ import logging
 import threading
 from typing import Any
 
-from . import tokens
 from .api import service
 from .chat import ChatService
 from .errors import Forbidden, NotFound, ParleyError

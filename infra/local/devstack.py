@@ -38,6 +38,7 @@ HERE = Path(__file__).resolve().parent
 HOST = "127.0.0.1"
 TABLE = "parley-local"
 READY = "PARLEY_READY"
+WIDGET_BUNDLE = ROOT / "widget" / "dist" / "parley.js"
 PUSHER_APP_ID = "4242"
 PUSHER_KEY = "parley-local-key"
 ENV_PORTS = {"api": "PARLEY_API_PORT", "websocket": "PARLEY_WEBSOCKET_PORT",
@@ -155,7 +156,7 @@ def seed_demo_site(env: dict[str, str], demo_port: int) -> None:
 
 
 class DemoHandler(SimpleHTTPRequestHandler):
-    """Serves infra/local/demo/, with the API's URL filled into the page."""
+    """Serves the demo site: infra/local/demo/ with the API's URL filled in, and the widget bundle."""
 
     api_url = ""
 
@@ -163,16 +164,28 @@ class DemoHandler(SimpleHTTPRequestHandler):
         super().__init__(*args, directory=str(HERE / "demo"), **kwargs)
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        if self.path.split("?")[0] in ("/", "/index.html"):
-            page = (HERE / "demo" / "index.html").read_text().replace("__PARLEY_API__", self.api_url)
-            data = page.encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-            return
-        super().do_GET()
+        path = self.path.split("?")[0]
+        if path in ("/", "/index.html"):
+            page = (HERE / "demo" / "index.html").read_text()
+            page = page.replace("__PARLEY_API__", self.api_url).replace(
+                "__PARLEY_WIDGET__", f"http://{self.headers.get('Host', HOST)}/parley.js")
+            self._send(page.encode(), "text/html; charset=utf-8")
+        elif path == "/parley.js":
+            bundle = WIDGET_BUNDLE
+            if not bundle.exists():
+                self.send_error(404, "widget/dist/parley.js is not built: run `make dev` (or npm run build in widget/)")
+                return
+            self._send(bundle.read_bytes(), "text/javascript; charset=utf-8")
+        else:
+            super().do_GET()
+
+    def _send(self, data: bytes, content_type: str) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(data)
 
     def log_message(self, fmt: str, *args: Any) -> None:
         pass

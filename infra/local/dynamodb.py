@@ -9,7 +9,7 @@ seq relies on transactions being atomic, so the stand-in must be too.
 A lock around the WSGI app gives moto exactly that, at no cost that matters
 for a local stack.
 
-Why cheaper transactions: moto snapshots by deep-copying every table a
+Why cheaper transactions and queries: moto snapshots by deep-copying every table a
 transaction touches, so each send costs time in proportion to the table's size
 (measured here: 6 ms per append at 50 items, 24 ms at 250). Under the lock only
 the touched items can change, so snapshotting those is enough; the rollback
@@ -85,10 +85,44 @@ def snapshot_touched_items_only() -> None:
     models.DynamoDBBackend.transact_write_items = transact_write_items
 
 
+def query_one_partition_only() -> None:
+    """Makes a base-table Query read its own partition, not the whole table.
+
+    moto answers every Query by sorting every item of the table and then
+    filtering on the partition key, so a poll costs time in proportion to
+    the table (measured here: a one-row Query at 5 ms on a fresh table, 37 ms
+    after a benchmark's few thousand rows). DynamoDB reads only the key range.
+    Under the lock above, marking the table for the length of one Query is safe.
+    """
+    from moto.dynamodb.models.table import Table
+
+    original_query, original_all_items = Table.query, Table.all_items
+
+    def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+        if index_name or hash_key is None or not self.range_key_attr:
+            return original_query(self, hash_key, *args, **kwargs)
+        self.__dict__["_parley_partition"] = hash_key
+        try:
+            return original_query(self, hash_key, *args, **kwargs)
+        finally:
+            self.__dict__.pop("_parley_partition", None)
+
+    def all_items(self: Any) -> list[Any]:
+        partition = self.__dict__.get("_parley_partition")
+        if partition is None:
+            return original_all_items(self)
+        return sorted(self.items.get(partition, {}).values(), key=lambda item: item.range_key)
+
+    Table.query = query
+    Table.all_items = all_items
+
+
 def build_app() -> Serialized:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     snapshot_touched_items_only()
+    query_one_partition_only()
     return Serialized(DomainDispatcherApplication(create_backend_app))
 
 

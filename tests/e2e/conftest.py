@@ -11,11 +11,14 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import pytest
 
 from infra.local.devstack import PUSHER_APP_ID, PUSHER_KEY, stop_process
+
+if TYPE_CHECKING:
+    from infra.local.devstack import Stack
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -85,3 +88,25 @@ def stack() -> Iterator[LocalStack]:
             pusher_secret=pusher_secret)
     finally:
         stop_process(proc, timeout=20)
+
+
+@pytest.fixture(scope="session")
+def live() -> Iterator[tuple["Stack", LocalStack]]:
+    """The same stack as `make dev`, driven in-process, so a test can stop and start one service."""
+    from infra.local.devstack import Ports, Stack
+
+    ports = Ports(api=free_port(), websocket=free_port(), pusher=free_port(), dynamodb=free_port(),
+                  demo=free_port())
+    token_secret, pusher_secret = secrets.token_urlsafe(48), secrets.token_urlsafe(24)
+    stack = Stack(ports, quiet=True, env=devstack_env(PARLEY_TOKEN_SECRET=token_secret,
+                                                      PUSHER_SECRET=pusher_secret))
+    try:
+        stack.start()
+        yield stack, LocalStack(
+            api=f"http://127.0.0.1:{ports.api}", demo=f"http://127.0.0.1:{ports.demo}",
+            dynamodb=f"http://127.0.0.1:{ports.dynamodb}", demo_origin=f"http://127.0.0.1:{ports.demo}",
+            token_secret=token_secret, websocket=f"ws://127.0.0.1:{ports.websocket}",
+            pusher_port=ports.pusher, pusher_app_id=PUSHER_APP_ID, pusher_key=PUSHER_KEY,
+            pusher_secret=pusher_secret)
+    finally:
+        stack.stop()

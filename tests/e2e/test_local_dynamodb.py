@@ -79,3 +79,17 @@ def test_writers_with_separate_stores_contend_through_conditions_and_stay_gaples
     assert sorted(got) == list(range(1, 49)), f"expected seqs 1..48 once each, got {sorted(got)}"
     page = Store("t", client=ddb).messages_after("race", 0, 100)
     assert [m["seq"] for m in page.messages] == list(range(1, 49)) and page.last_seq == 48
+
+
+def test_queries_read_their_partition_in_key_order_and_indexes_still_work(ddb):
+    store = Store("t", client=ddb)
+    for conv in ("qa", "qb"):
+        store.create_conversation(conv, "demo", None, None)
+        for i in range(5):
+            store.append_message(conv, "visitor", f"{conv}{i}")
+    page = store.messages_after("qa", 1, limit=2)
+    assert [m["text"] for m in page.messages] == ["qa1", "qa2"] and page.has_more
+    latest = store.latest_messages("qb", 3)
+    assert [m["seq"] for m in latest.messages] == [3, 4, 5] and latest.last_seq == 5
+    store.put_site({"site_key": "s1", "origins": ["https://a.example"]}, create=True)
+    assert [s["site_key"] for s in store.list_sites()] == ["s1"], "the GSI query is untouched"

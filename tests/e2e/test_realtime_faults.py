@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
-from typing import Iterator
 
 import aiohttp
 import boto3
@@ -12,31 +10,9 @@ import pytest
 import requests
 
 from chalicelib.store import Store
-from infra.local.clients import ApiGatewayClient, PusherChannelClient
-from infra.local.devstack import PUSHER_APP_ID, PUSHER_KEY, Ports, Stack
 
-from .conftest import LocalStack, devstack_env, free_port
+from .conftest import LocalStack
 from .test_realtime_delivery import TIMEOUT, pusher_client, send, start, ws_client
-
-
-@pytest.fixture(scope="module")
-def live() -> Iterator[tuple[Stack, LocalStack]]:
-    """The same stack as `make dev`, driven in-process so a test can stop one service."""
-    ports = Ports(api=free_port(), websocket=free_port(), pusher=free_port(), dynamodb=free_port(),
-                  demo=free_port())
-    token_secret, pusher_secret = secrets.token_urlsafe(48), secrets.token_urlsafe(24)
-    stack = Stack(ports, quiet=True, env=devstack_env(PARLEY_TOKEN_SECRET=token_secret,
-                                                      PUSHER_SECRET=pusher_secret))
-    try:
-        stack.start()
-        yield stack, LocalStack(
-            api=f"http://127.0.0.1:{ports.api}", demo=f"http://127.0.0.1:{ports.demo}",
-            dynamodb=f"http://127.0.0.1:{ports.dynamodb}", demo_origin=f"http://127.0.0.1:{ports.demo}",
-            token_secret=token_secret, websocket=f"ws://127.0.0.1:{ports.websocket}",
-            pusher_port=ports.pusher, pusher_app_id=PUSHER_APP_ID, pusher_key=PUSHER_KEY,
-            pusher_secret=pusher_secret)
-    finally:
-        stack.stop()
 
 
 def polled(local: LocalStack, session: dict) -> list[int]:
