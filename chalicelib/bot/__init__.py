@@ -57,13 +57,10 @@ _engines_lock = threading.Lock()
 
 
 def get_engine(bot_config: Mapping[str, Any] | None) -> BotEngine:
-    """Returns the engine for a site's bot settings, built once and cached.
+    """The engine for a site's bot settings, built once and cached.
 
-    Args:
-        bot_config: The site's bot settings; None or no ``engine`` means knowledge.
-
-    Raises:
-        ValueError: The engine is unknown, or its settings are invalid.
+    None, or settings without ``engine``, mean the knowledge bot. An unknown
+    engine, or invalid settings for it, raise ValueError.
     """
     config = bot_config or {}
     name = config.get("engine") or DEFAULT_ENGINE
@@ -107,13 +104,9 @@ _DOCUMENT_FIELDS = {"entries", "fallback"}
 def validate_knowledge(data: Any, *, allow_empty: bool = False) -> dict[str, Any]:
     """Checks a knowledge document and returns a clean copy (strings stripped).
 
-    Args:
-        data: The parsed knowledge JSON.
-        allow_empty: Accept a document without entries (a bot that only
-            greets and falls back); the admin CLI leaves this off.
-
-    Raises:
-        ValueError: Says which entry and field is wrong.
+    ``allow_empty`` accepts a document without entries (a bot that only
+    greets and falls back); the admin CLI leaves it off. A ValueError says
+    which entry and field is wrong.
     """
     if not isinstance(data, Mapping):
         raise ValueError(f"knowledge must be a JSON object, not {type(data).__name__}")

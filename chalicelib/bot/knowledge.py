@@ -95,11 +95,7 @@ class KnowledgeBot:
     """Answers from a knowledge document; see the module docstring for how."""
 
     def __init__(self, knowledge: Mapping[str, Any] | None = None) -> None:
-        """Indexes the document.
-
-        Raises:
-            ValueError: The document is malformed (see ``validate_knowledge``).
-        """
+        """Indexes the document; a malformed one raises ValueError (see ``validate_knowledge``)."""
         doc = validate_knowledge(knowledge or {}, allow_empty=True)
         self.fallback = doc.get("fallback", FALLBACK)
         self._entries = [

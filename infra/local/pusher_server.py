@@ -502,13 +502,9 @@ def check_signature(app: App, method: str, path: str, query: dict[str, str], bod
 
     The string to sign is the method, the path and the query parameters
     (keys lowercased, sorted, ``auth_signature`` left out, joined as
-    ``key=value`` with ``&``, not URL-escaped), one per line.
-
-    Args:
-        now: The server time in seconds since the epoch; the clock when None.
-
-    Raises:
-        RestError: 401, saying which part is wrong.
+    ``key=value`` with ``&``, not URL-escaped), one per line. ``now`` is the
+    server time in epoch seconds (the clock when None). A failure raises
+    RestError 401, saying which part is wrong.
     """
     params = {key.lower(): value for key, value in query.items()}
     missing = [name for name in ("auth_key", "auth_timestamp", "auth_version", "auth_signature")
@@ -552,8 +548,7 @@ def parse_json(body: bytes) -> Any:
 def parse_event(payload: Any) -> Event:
     """Validates one event (of ``events`` or of a batch) against Pusher's limits.
 
-    Raises:
-        RestError: 400 for a malformed event, 413 for data over 10,240 bytes.
+    A malformed event raises RestError 400; data over 10,240 bytes, 413.
     """
     if not isinstance(payload, dict):
         raise RestError(400, "Expected an event as a JSON object")
