@@ -53,7 +53,7 @@ def _check_origin(site: dict[str, Any], origin: str | None) -> None:
 
 
 def _site_for_origin(site_key: str | None, origin: str | None) -> dict[str, Any]:
-    if site_key is None or not re.match(SITE_KEY, site_key):
+    if site_key is None or not re.fullmatch(SITE_KEY, site_key):
         raise ValidationFailed("site_key: is required (letters, digits, _ and -, up to 64).")
     site = service().site(site_key)
     _check_origin(site, origin)
@@ -189,7 +189,7 @@ def late_origin_check(request: Request) -> bool:
     key = _query(request).get("site_key")
     if key is None:
         return svc.origin_is_listed(origin)
-    if not re.match(SITE_KEY, key):
+    if not re.fullmatch(SITE_KEY, key):
         return False
     site = svc.sites.get(key)
     return site is not None and svc.site_allows(site, origin)

@@ -7,6 +7,7 @@ itself, exactly as it does against AWS, so chalicelib has no local branches.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from typing import Literal, Mapping
 
@@ -79,6 +80,27 @@ class Settings(BaseModel):
     def _split_providers(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(p.strip() for p in value.split(",") if p.strip())
+        return value
+
+    @field_validator("websocket_url")
+    @classmethod
+    def _websocket_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"wss?://[^\s/]+(/\S*)?", value):
+            raise ValueError("must be a ws:// or wss:// URL")
+        return value
+
+    @field_validator("websocket_endpoint")
+    @classmethod
+    def _websocket_endpoint(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+            raise ValueError("must be an http(s):// URL: https://<api-id>.execute-api.<region>.amazonaws.com/<stage>")
+        return value
+
+    @field_validator("pusher_host")
+    @classmethod
+    def _pusher_host(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9.-]+", value):
+            raise ValueError("must be a host name alone (no scheme, port or path)")
         return value
 
     @model_validator(mode="after")

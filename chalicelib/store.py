@@ -381,7 +381,7 @@ class Store:
     def add_connection(self, conversation_id: str, connection_id: str, ttl_seconds: int) -> None:
         now = int(time.time())
         common = {"conversation_id": _s(conversation_id), "connection_id": _s(connection_id),
-                  "connected_at": _s(now_iso()), "ttl": _n(now + ttl_seconds)}
+                  "connected_at": _s(now_iso()), "since": _n(now), "ttl": _n(now + ttl_seconds)}
         self.client.transact_write_items(TransactItems=[
             {"Put": {"TableName": self.table, "Item": {
                 "PK": _s(conv_pk(conversation_id)), "SK": _s(f"CONN#{connection_id}"), **common}}},
@@ -389,11 +389,15 @@ class Store:
                 "PK": _s(f"CONN#{connection_id}"), "SK": _s("META"), **common}}},
         ])
 
-    @_translated
     def connections(self, conversation_id: str) -> list[str]:
         """The live connection ids of a conversation (expired rows left out)."""
+        return [row["id"] for row in self.connection_rows(conversation_id)]
+
+    @_translated
+    def connection_rows(self, conversation_id: str) -> list[dict[str, Any]]:
+        """The live connections of a conversation: ``{"id", "since"}`` (epoch seconds)."""
         now = int(time.time())
-        ids: list[str] = []
+        rows: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {}
         while True:
             page = self.client.query(
@@ -403,10 +407,11 @@ class Store:
                 ExpressionAttributeNames={"#ttl": "ttl"},
                 ExpressionAttributeValues={":pk": _s(conv_pk(conversation_id)), ":conn": _s("CONN#"),
                                            ":now": _n(now)},
-                ProjectionExpression="connection_id", **kwargs)
-            ids += [i["connection_id"]["S"] for i in page["Items"]]
+                ProjectionExpression="connection_id, since", **kwargs)
+            rows += [{"id": i["connection_id"]["S"], "since": int(i.get("since", {"N": "0"})["N"])}
+                     for i in page["Items"]]
             if "LastEvaluatedKey" not in page:
-                return ids
+                return rows
             kwargs = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
 
     @_translated

@@ -57,6 +57,8 @@ def connect(event: dict[str, Any]) -> dict[str, Any]:
     svc: ChatService = service()
     context = event["requestContext"]
     try:
+        if "websocket" not in svc.settings.realtime_providers:
+            raise NotFound("The WebSocket provider is not enabled here.", code="websocket_disabled")
         token = (event.get("queryStringParameters") or {}).get("token")
         claims = svc.claims(token)
         origin = _headers(event).get("origin")
@@ -79,7 +81,7 @@ def message(event: dict[str, Any]) -> dict[str, Any]:
     ws = broadcaster()
     body = event.get("body") or ""
     try:
-        if len(body) > MAX_FRAME_BYTES:
+        if len(body.encode("utf-8", "replace")) > MAX_FRAME_BYTES:
             raise ParleyError("Frames are small control messages.", code="frame_too_large")
         try:
             frame = json.loads(body)
@@ -107,7 +109,7 @@ def _reply(ws: WebSocketBroadcaster, connection_id: str, event: str, data: Any) 
     payload = json.dumps({"event": event, "data": data}, separators=(",", ":")).encode()
     try:
         ws.client.post_to_connection(ConnectionId=connection_id, Data=payload)
-    except Exception:  # noqa: BLE001 - the client went away meanwhile; nothing to tell it
+    except Exception:  # the client went away meanwhile; nothing to tell it
         log.info("could not answer connection %s", connection_id, exc_info=True)
 
 

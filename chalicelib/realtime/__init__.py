@@ -25,6 +25,8 @@ log = logging.getLogger("parley.realtime")
 PUSHER_AUTH_PATH = "/api/chatbot/pusher/auth"
 CHANNEL_PREFIX = "private-chat.conversation."
 MESSAGE_EVENT = "ChatMessageReceived"
+# Each provider has its own timeouts (Pusher 2 s, a fan-out 3 s); this bounds them together.
+PUBLISH_DEADLINE_SECONDS = 3.5
 TYPING_EVENT = "ClientTyping"
 
 
@@ -57,7 +59,8 @@ class Realtime:
 
     With more than one provider they publish side by side: one provider's
     round trip (Pusher's REST API is a WAN hop away) must not delay the
-    other's delivery.
+    other's delivery. A single provider publishes on the request thread and
+    is bounded by its own timeouts.
     """
 
     def __init__(self, broadcasters: list[Broadcaster]) -> None:
@@ -76,9 +79,11 @@ class Realtime:
             return
         futures = [self.executor.submit(self._publish_one, b, conversation_id, message, last_seq, exclude)
                    for b in self.broadcasters]
-        # Each provider bounds its own time (client timeouts); wait for all,
-        # so the send answers only once every push has been attempted.
-        wait(futures)
+        # Wait for every push to be attempted, but never past the deadline: a
+        # hung provider must not hold the send (the message is stored).
+        _, late = wait(futures, timeout=PUBLISH_DEADLINE_SECONDS)
+        if late:
+            log.warning("publish deadline passed with %d provider(s) unfinished", len(late))
 
     @property
     def executor(self) -> ThreadPoolExecutor:
@@ -94,7 +99,7 @@ class Realtime:
                      last_seq: int, exclude: str | None) -> None:
         try:
             broadcaster.publish(conversation_id, message, last_seq, exclude)
-        except Exception:  # noqa: BLE001 - push is a hint; the message is stored
+        except Exception:  # push is a hint; the message is stored
             log.exception("broadcast through %s failed for conversation %s (seq %s)",
                           broadcaster.name, conversation_id, message.get("seq"))
 

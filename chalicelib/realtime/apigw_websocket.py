@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from concurrent.futures import ThreadPoolExecutor
+import time
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
 from ..settings import Settings
@@ -23,6 +24,14 @@ log = logging.getLogger("parley.realtime.websocket")
 # a message never comes near it (4,000 characters), but a thin notice keeps
 # that promise whatever a message holds.
 WEBSOCKET_MAX_DATA_BYTES = 32 * 1024
+# A send waits for its broadcasts, so a fan-out gets one deadline, whatever
+# the number of connections, and each post one attempt with short timeouts:
+# a hung management API must cost a send seconds, not a Lambda timeout.
+FANOUT_DEADLINE_SECONDS = 3.0
+# API Gateway answers 410 for a connection whose $connect has not finished
+# (its row is written inside $connect). A row this young is left alone on a
+# 410; its own later 410, $disconnect or TTL removes it if it really is gone.
+NEW_CONNECTION_GRACE_SECONDS = 10
 
 
 class WebSocketBroadcaster:
@@ -45,11 +54,11 @@ class WebSocketBroadcaster:
 
                     self._client = boto3.client(
                         "apigatewaymanagementapi", endpoint_url=self.settings.websocket_endpoint,
-                        # One pooled connection per fan-out worker; short timeouts,
-                        # because a send waits for its broadcast.
+                        # One pooled connection per fan-out worker; one attempt
+                        # (botocore's max_attempts counts *retries*), short timeouts.
                         config=Config(max_pool_connections=self.settings.fanout_workers,
-                                      connect_timeout=2, read_timeout=5,
-                                      retries={"max_attempts": 2, "mode": "standard"}))
+                                      connect_timeout=1, read_timeout=2,
+                                      retries={"total_max_attempts": 1}))
         return self._client
 
     @property
@@ -75,23 +84,32 @@ class WebSocketBroadcaster:
         """
         payload = json.dumps({"event": event, "data": data}, separators=(",", ":"),
                              ensure_ascii=False).encode("utf-8")
-        targets = [c for c in self.store.connections(conversation_id) if c != exclude]
-        if len(targets) <= 1:
-            return sum(self.post(conversation_id, c, payload) for c in targets)
-        return sum(self.executor.map(lambda c: self.post(conversation_id, c, payload), targets))
+        targets = [c for c in self.store.connection_rows(conversation_id) if c["id"] != exclude]
+        if not targets:
+            return 0
+        futures = [self.executor.submit(self.post, conversation_id, c["id"], payload, c["since"])
+                   for c in targets]
+        done, late = wait(futures, timeout=FANOUT_DEADLINE_SECONDS)
+        if late:
+            log.warning("fan-out deadline: %d of %d posts unfinished", len(late), len(futures))
+        return sum(f.result() for f in done)
 
-    def post(self, conversation_id: str, connection_id: str, payload: bytes) -> bool:
+    def post(self, conversation_id: str, connection_id: str, payload: bytes,
+             since: int | None = None) -> bool:
         """One post; a 410 Gone removes *that* connection's rows, nobody else's."""
         client = self.client
         try:
             client.post_to_connection(ConnectionId=connection_id, Data=payload)
             return True
         except client.exceptions.GoneException:
+            if since is not None and time.time() - since < NEW_CONNECTION_GRACE_SECONDS:
+                log.info("connection %s is not ready yet; keeping it", connection_id)
+                return False
             log.info("connection %s is gone; removing it", connection_id)
             try:
                 self.store.remove_connection(conversation_id, connection_id)
-            except Exception:  # noqa: BLE001 - the TTL removes it later anyway
+            except Exception:  # the TTL removes it later anyway
                 log.warning("could not remove stale connection %s", connection_id, exc_info=True)
-        except Exception:  # noqa: BLE001 - one bad connection must not stop the fan-out
+        except Exception:  # one bad connection must not stop the fan-out
             log.warning("post to connection %s failed", connection_id, exc_info=True)
         return False

@@ -20,8 +20,9 @@ from . import MESSAGE_EVENT, channel_name, message_payload
 # Pusher refuses events over 10 KB. The library checks 30 KB in trigger() and
 # 10 KB only in trigger_batch(), so Parley enforces the real limit itself.
 PUSHER_MAX_EVENT_BYTES = 10_240
-SOCKET_ID = re.compile(r"^[0-9]+\.[0-9]+$")
-CHANNEL = re.compile(r"^[A-Za-z0-9_\-=@,.;]+$")
+# fullmatch, not match: "$" also matches before a trailing newline.
+SOCKET_ID = re.compile(r"[0-9]{1,20}\.[0-9]{1,20}")
+CHANNEL = re.compile(r"[A-Za-z0-9_\-=@,.;]+")
 MAX_CHANNEL_LENGTH = 164
 
 
@@ -53,7 +54,7 @@ class PusherBroadcaster:
         # A string is sent as it is (the library does not encode it again),
         # so the size checked above is the size Pusher sees.
         self.client.trigger(channel_name(conversation_id), MESSAGE_EVENT, data,
-                            socket_id=exclude if exclude and SOCKET_ID.match(exclude) else None)
+                            socket_id=exclude if exclude and SOCKET_ID.fullmatch(exclude) else None)
 
 
 def authorize(settings: Settings, claims: VisitorClaims, socket_id: Any, channel: Any) -> dict[str, str]:
@@ -64,10 +65,10 @@ def authorize(settings: Settings, claims: VisitorClaims, socket_id: Any, channel
     """
     if "pusher" not in settings.realtime_providers:
         raise NotFound("Pusher is not enabled here.", code="pusher_disabled")
-    if not isinstance(socket_id, str) or not SOCKET_ID.match(socket_id):
+    if not isinstance(socket_id, str) or not SOCKET_ID.fullmatch(socket_id):
         raise BadRequest("socket_id must look like 1234.5678.", code="invalid_socket_id")
     if (not isinstance(channel, str) or not channel or len(channel) > MAX_CHANNEL_LENGTH
-            or not CHANNEL.match(channel)):
+            or not CHANNEL.fullmatch(channel)):
         raise BadRequest("channel_name is not a valid channel name.", code="invalid_channel")
     if not channel.startswith("private-"):
         raise Forbidden("Only the conversation's private channel can be authorized.",

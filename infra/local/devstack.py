@@ -123,7 +123,8 @@ def app_environment(dynamodb_port: int, base: dict[str, str] | None = None,
         "PUSHER_PORT": str(ports.pusher),
         "PUSHER_USE_TLS": "false",
         "PARLEY_WEBSOCKET_URL": f"ws://{HOST}:{ports.websocket}",
-        "PARLEY_WEBSOCKET_ENDPOINT": f"http://{HOST}:{ports.websocket}",
+        # With the stage in the path, exactly as API Gateway's endpoint has it.
+        "PARLEY_WEBSOCKET_ENDPOINT": f"http://{HOST}:{ports.websocket}/local",
     })
     # Fresh keys per run are fine: moto's data does not outlive the run either.
     env.setdefault("PARLEY_TOKEN_SECRET", secrets.token_urlsafe(48))

@@ -18,8 +18,8 @@ WebSocket ``/app/{key}``
     (presence: member list on subscribe, member_added / member_removed);
     ``pusher:ping`` / ``pusher:pong`` both ways, and the server's own activity
     check (a silent client is pinged, and closed with 4201 when no answer comes).
-    Refusals: 4001 unknown key, 4006 / 4007 / 4008 protocol version, 4301
-    client events.
+    Refusals: 4001 unknown key, 4006 / 4007 / 4008 protocol version; client
+    events get Pusher's code-less "you must enable this feature" error.
 REST ``/apps/{app_id}/...``
     ``POST events`` and ``POST batch_events`` with Pusher's request signature,
     its limits (10,240-byte data, 100 channels an event, 10 events a batch,
@@ -79,7 +79,8 @@ INVALID_VERSION_FORMAT = 4006
 UNSUPPORTED_PROTOCOL = 4007
 NO_PROTOCOL_VERSION = 4008
 PONG_NOT_RECEIVED = 4201
-CLIENT_EVENT_REJECTED = 4301
+CLIENT_EVENTS_DISABLED = ("To send client events, you must enable this feature in the Settings page "
+                          "of your dashboard.")
 
 
 @dataclass(frozen=True)
@@ -333,9 +334,9 @@ class PusherServer:
         if handler is not None:
             await handler(self, conn, data if isinstance(data, dict) else {})
         elif event.startswith("client-"):
-            await conn.send(error_frame(
-                "Client events are not enabled for this app; trigger events through the REST API",
-                CLIENT_EVENT_REJECTED))
+            # Pusher's own answer when client events are off: no code, this message.
+            # (4301 is its rate-limit refusal for apps that do enable them.)
+            await conn.send(error_frame(CLIENT_EVENTS_DISABLED))
         else:
             await conn.send(error_frame(f"Unsupported event {event!r}"))
 

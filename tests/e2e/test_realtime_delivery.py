@@ -143,6 +143,7 @@ def test_typing_on_one_websocket_reaches_the_other_tab(stack):
             while not any(e.get("event") == "ClientTyping" for e in b.events) and time.monotonic() < deadline:
                 await asyncio.sleep(0.02)
             assert any(e.get("event") == "ClientTyping" for e in b.events), b.events
+            await asyncio.sleep(0.3)  # an echo to the typist would have come by now
             assert not any(e.get("event") == "ClientTyping" for e in a.events)
             await a.close()
             await b.close()

@@ -11,6 +11,7 @@ import requests
 
 from chalicelib.store import Store
 
+from ..functional.test_realtime import age_connection
 from .conftest import LocalStack
 from .test_realtime_delivery import TIMEOUT, pusher_client, send, start, ws_client
 
@@ -66,8 +67,9 @@ def test_a_stale_connection_is_removed_on_410_and_the_others_still_receive(live)
             clients = [ws_client(http, local, session) for _ in range(3)]
             for c in clients:
                 await c.connect()
-            # A connection API Gateway dropped without a $disconnect reaching us.
+            # A connection API Gateway dropped an hour ago without a $disconnect reaching us.
             ddb.add_connection(conversation, "StaleConnId0000=", 600)
+            age_connection(ddb, conversation, "StaleConnId0000=")
             assert len(ddb.connections(conversation)) == 4
             await asyncio.to_thread(send, local, session)
             for c in clients:
@@ -79,3 +81,44 @@ def test_a_stale_connection_is_removed_on_410_and_the_others_still_receive(live)
                 await c.close()
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("provider", ["websocket", "pusher"])
+def test_a_provider_that_accepts_but_never_answers_costs_the_send_seconds_not_a_timeout(live, provider):
+    """A black hole (connections accepted, never answered) behind one provider, with real clients."""
+    import socket
+
+    stack, local = live
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(128)  # never accepted: the kernel completes handshakes, nobody ever answers
+    port = hole.getsockname()[1]
+    setting = ({"PARLEY_WEBSOCKET_ENDPOINT": f"http://127.0.0.1:{port}/local"} if provider == "websocket"
+               else {"PUSHER_PORT": str(port)})
+    saved = {k: stack.env[k] for k in setting}
+    session = start(local)
+
+    async def send_while_listening() -> tuple[dict, float]:
+        async with aiohttp.ClientSession() as http:
+            client = ws_client(http, local, session)
+            await client.connect()  # a live row, so the fan-out has someone to post to
+            began = time.monotonic()
+            answer = await asyncio.to_thread(send, local, session)  # asserts 201
+            took = time.monotonic() - began
+            await client.close()
+            return answer, took
+
+    try:
+        stack.env.update(setting)
+        stack.stop_service("api")
+        stack.start_service("api")
+        answer, took = asyncio.run(send_while_listening())
+        assert answer["reply"] is not None and polled(local, session) == [1, 2]
+        # Unbounded, this was 30 s (three 5 s attempts per post, two publishes).
+        assert took < 9, f"each publish is bounded (one attempt, short timeouts); took {took:.1f} s"
+        assert took > 1, "the black hole was really in the path (one read timeout at least)"
+    finally:
+        stack.env.update(saved)
+        stack.stop_service("api")
+        stack.start_service("api")
+        hole.close()

@@ -120,7 +120,8 @@ def test_auth_refuses_any_channel_but_the_token_own_private_one(fakes, http, cha
     assert err(resp) == (403, "channel_forbidden")
 
 
-@pytest.mark.parametrize("socket_id", ["", "abc", "1.2.3", "1", ".2", "1.", "1.2x", "-1.2", "1 .2"])
+@pytest.mark.parametrize("socket_id", ["", "abc", "1.2.3", "1", ".2", "1.", "1.2x", "-1.2", "1 .2", "1.2%0A",
+                                       "1" * 5000 + ".2", "%D9%A1.2"])
 def test_auth_refuses_a_malformed_socket_id(fakes, http, socket_id):
     session = http.session()
     channel = f"private-chat.conversation.{session['conversation_id']}"
@@ -128,9 +129,11 @@ def test_auth_refuses_a_malformed_socket_id(fakes, http, socket_id):
     assert err(resp) == (400, "invalid_socket_id")
 
 
-@pytest.mark.parametrize("channel", ["", "private-a b", "private-%E2%82%AC", "private-" + "a" * 157])
+@pytest.mark.parametrize("channel", ["", "private-a b", "private-%E2%82%AC", "private-" + "a" * 157,
+                                     "private-chat.conversation.{c}%0A"])
 def test_auth_refuses_an_invalid_or_too_long_channel_name(fakes, http, channel):
     session = http.session()
+    channel = channel.format(c=session["conversation_id"])
     assert err(auth(http, session, f"socket_id=1.2&channel_name={channel}")) == (400, "invalid_channel")
 
 
@@ -157,7 +160,8 @@ def test_auth_refuses_a_bad_token(fakes, http, kind):
         headers["Authorization"] = f"Bearer {token}"
     resp = http.c.http.post("/api/chatbot/pusher/auth", headers=headers,
                             body=f"socket_id=1.2&channel_name=private-chat.conversation.{session['conversation_id']}")
-    assert resp.status_code == 401
+    expected = {"missing": "missing_token", "forged": "invalid_token", "expired": "token_expired"}[kind]
+    assert err(resp) == (401, expected)
 
 
 def test_auth_refuses_an_unlisted_origin(fakes, http):
@@ -208,11 +212,20 @@ def test_pusher_down_does_not_fail_the_send_nor_stop_the_websocket(fakes, http, 
     assert [m["seq"] for m in http.poll(session).json_body["messages"]] == [1, 2]
 
 
+def age_connection(store, conversation_id: str, connection_id: str, seconds: int = 3600) -> None:
+    """Backdates a connection row, as if it had connected an hour ago."""
+    for key in ({"PK": {"S": f"CONV#{conversation_id}"}, "SK": {"S": f"CONN#{connection_id}"}},
+                {"PK": {"S": f"CONN#{connection_id}"}, "SK": {"S": "META"}}):
+        store.client.update_item(TableName=store.table, Key=key, UpdateExpression="SET since = :s",
+                                 ExpressionAttributeValues={":s": {"N": str(int(time.time()) - seconds)}})
+
+
 def test_a_stale_connection_is_removed_on_gone_and_the_others_still_receive(fakes, http, store):
     session = http.session()
     conv = session["conversation_id"]
     for c in ("live1", "stale", "live2"):
         store.add_connection(conv, c, 600)
+    age_connection(store, conv, "stale")
     fakes.management.gone.add("stale")
     assert http.send(session).status_code == 201
     assert sorted(store.connections(conv)) == ["live1", "live2"]
@@ -257,14 +270,15 @@ def test_connect_with_a_valid_token_registers_the_connection(fakes, http, client
     assert store.connection_conversation("conn1") == session["conversation_id"]
 
 
-@pytest.mark.parametrize("kind,status", [("missing", 401), ("forged", 401), ("expired", 401)])
-def test_connect_refuses_a_bad_token_and_registers_nothing(fakes, http, client, store, kind, status):
+@pytest.mark.parametrize("kind,code", [("missing", "missing_token"), ("forged", "invalid_token"),
+                                       ("expired", "token_expired")])
+def test_connect_refuses_a_bad_token_and_registers_nothing(fakes, http, client, store, kind, code):
     session = http.session()
     token = {"missing": None, "forged": session["token"][:-2] + "xx",
              "expired": tokens.issue(SECRET, session["conversation_id"], "demo", 60, now=time.time() - 120)}[kind]
     resp = invoke(client, "ws_connect", ws_event("$connect", "conn1", token))
-    assert resp["statusCode"] == status
-    assert json.loads(resp["body"])["error"]["code"] in {"missing_token", "invalid_token", "token_expired"}
+    assert resp["statusCode"] == 401
+    assert json.loads(resp["body"])["error"]["code"] == code
     assert store.connections(session["conversation_id"]) == []
     assert store.connection_conversation("conn1") is None
 
@@ -316,3 +330,39 @@ def test_expired_connection_rows_are_ignored_though_no_emulator_deletes_them(fak
     store.add_connection(session["conversation_id"], "new", ttl_seconds=600)
     assert store.connections(session["conversation_id"]) == ["new"]
     assert store.connection_conversation("old") is None
+
+
+def test_connect_is_refused_when_websocket_is_not_a_provider(http, client, store):
+    session = http.session()  # the default test settings: polling only
+    resp = invoke(client, "ws_connect", ws_event("$connect", "conn1", session["token"]))
+    assert resp["statusCode"] == 404 and json.loads(resp["body"])["error"]["code"] == "websocket_disabled"
+    assert store.connections(session["conversation_id"]) == []
+
+
+def test_a_hung_websocket_endpoint_does_not_hold_the_send(fakes, http, store, monkeypatch):
+    from chalicelib.realtime import apigw_websocket
+
+    release = __import__("threading").Event()
+
+    def hang(ConnectionId, Data):
+        release.wait(10)
+
+    monkeypatch.setattr(apigw_websocket, "FANOUT_DEADLINE_SECONDS", 0.3)
+    monkeypatch.setattr(fakes.management, "post_to_connection", hang)
+    session = http.session()
+    store.add_connection(session["conversation_id"], "connA", 600)
+    began = time.monotonic()
+    try:
+        resp = http.send(session)
+    finally:
+        release.set()
+    assert resp.status_code == 201 and resp.json_body["reply"] is not None
+    assert time.monotonic() - began < 5, "two publishes, each cut at the fan-out deadline"
+
+
+def test_a_410_right_after_connect_leaves_the_new_connection_registered(fakes, http, store):
+    session = http.session()
+    store.add_connection(session["conversation_id"], "just-connecting", 600)
+    fakes.management.gone.add("just-connecting")  # API Gateway: its $connect has not finished
+    assert http.send(session).status_code == 201
+    assert store.connections(session["conversation_id"]) == ["just-connecting"]

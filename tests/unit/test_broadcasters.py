@@ -104,12 +104,13 @@ class FakeManagement:
 
 
 class FakeConnections:
-    def __init__(self, ids) -> None:
+    def __init__(self, ids, since: int = 0) -> None:
         self.ids = list(ids)
+        self.since = since
         self.removed: list[tuple[str, str]] = []
 
-    def connections(self, conversation_id):
-        return list(self.ids)
+    def connection_rows(self, conversation_id):
+        return [{"id": i, "since": self.since} for i in self.ids]
 
     def remove_connection(self, conversation_id, connection_id):
         self.removed.append((conversation_id, connection_id))
@@ -179,3 +180,53 @@ def test_providers_publish_side_by_side_so_a_slow_one_does_not_delay_the_other()
     Realtime([slow, fast]).publish("c1", message(), 1)
     assert slow.done_at is not None and fast.done_at is not None, "publish waits for every provider"
     assert fast.done_at - began < 0.15, "the fast provider must not wait behind the slow one"
+
+
+def test_a_410_for_a_connection_still_in_its_connect_keeps_its_row():
+    import time
+
+    store = FakeConnections(["brand-new"], since=int(time.time()))
+    client = FakeManagement(gone={"brand-new"})
+    assert WebSocketBroadcaster(SETTINGS, store, client=client).send_event("c1", "X", {}) == 0
+    assert store.removed == [], "a connection whose $connect is under way is not gone"
+
+
+class Slow(FakeManagement):
+    """Counts posts in flight at once; each takes a little while."""
+
+    def __init__(self, delay: float) -> None:
+        import threading
+
+        super().__init__()
+        self.delay, self.in_flight, self.most = delay, 0, 0
+        self.lock = threading.Lock()
+
+    def post_to_connection(self, ConnectionId, Data):
+        import time
+
+        with self.lock:
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+        time.sleep(self.delay)
+        with self.lock:
+            self.in_flight -= 1
+        super().post_to_connection(ConnectionId, Data)
+
+
+def test_fanout_parallelism_is_bounded_by_the_worker_setting():
+    store, client = FakeConnections([f"k{i}" for i in range(20)]), Slow(0.02)
+    delivered = WebSocketBroadcaster(SETTINGS, store, client=client).send_event("c1", "X", {})
+    assert delivered == 20 and len(client.posted) == 20
+    assert 1 < client.most <= SETTINGS.fanout_workers == 4, f"at most 4 posts at once, saw {client.most}"
+
+
+def test_a_hung_management_api_costs_the_fanout_its_deadline_not_more(monkeypatch):
+    import time
+
+    from chalicelib.realtime import apigw_websocket
+
+    monkeypatch.setattr(apigw_websocket, "FANOUT_DEADLINE_SECONDS", 0.3)
+    store, client = FakeConnections(["a", "b"]), Slow(3.0)
+    began = time.monotonic()
+    delivered = WebSocketBroadcaster(SETTINGS, store, client=client).send_event("c1", "X", {})
+    assert delivered == 0 and time.monotonic() - began < 2.0, "the deadline, not the 3 s hang, ends it"

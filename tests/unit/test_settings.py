@@ -64,3 +64,15 @@ def test_websocket_as_provider_needs_its_url_and_management_endpoint():
 
 def test_the_secret_never_shows_in_the_settings_repr():
     assert "k" * 32 not in repr(load_settings(BASE))
+
+
+@pytest.mark.parametrize("name,value", [
+    ("PARLEY_WEBSOCKET_URL", "ftp://x.example"), ("PARLEY_WEBSOCKET_URL", "https://x.example"),
+    ("PARLEY_WEBSOCKET_ENDPOINT", "wss://x.example/api"), ("PARLEY_WEBSOCKET_ENDPOINT", "not a url"),
+    ("PUSHER_HOST", "https://api.pusher.com"), ("PUSHER_HOST", "127.0.0.1:6001")])
+def test_a_malformed_endpoint_fails_at_start_by_name(name, value):
+    env = {**BASE, "PARLEY_REALTIME_PROVIDERS": "websocket,pusher", "PARLEY_WEBSOCKET_URL": "wss://x.example/api",
+           "PARLEY_WEBSOCKET_ENDPOINT": "https://x.example/api", "PUSHER_APP_ID": "1", "PUSHER_KEY": "k",
+           "PUSHER_SECRET": "s", name: value}
+    with pytest.raises(SettingsError, match=name):
+        load_settings(env)
