@@ -6,11 +6,22 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: dev test test-unit test-functional test-e2e bench setup clean
+.PHONY: dev test test-unit test-functional test-e2e bench setup browser clean
 
 NODE_STAMP := widget/node_modules/.installed
+WIDGET     := widget/dist/parley.js
 
-setup: $(STAMP) $(NODE_STAMP)
+setup: $(STAMP) $(NODE_STAMP) $(WIDGET)
+
+# The widget bundle the demo page and the browser tests load.
+$(WIDGET): $(NODE_STAMP) $(wildcard widget/src/*.js widget/src/*/*.js widget/src/*.css widget/src/*/*.css) widget/build.mjs
+	cd widget && npm run --silent build
+
+# Debian's chromium for the browser tests (Playwright drives it; it never downloads one).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "make test needs Debian's chromium: sudo apt-get install chromium" >&2; exit 1; fi; }
 
 # pusher-js and the widget's build tools, exactly as package-lock.json pins them.
 $(NODE_STAMP): widget/package.json widget/package-lock.json
@@ -27,7 +38,8 @@ $(STAMP): requirements.txt requirements-dev.txt
 dev: setup
 	$(PY) -m infra.local.devstack
 
-test: setup
+test: setup browser
+	cd widget && npm test --silent
 	$(PY) -m pytest
 
 test-unit: setup

@@ -18,3 +18,13 @@ for _name, _value in _ENV.items():
 os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
+
+
+def pytest_collection_modifyitems(items):
+    """Browser tests run last.
+
+    Playwright's sync API keeps an asyncio loop running on the main thread
+    for the rest of the session once a browser starts, and the realtime e2e
+    tests use asyncio.run(), which refuses to start inside a running loop.
+    """
+    items.sort(key=lambda item: "tests/e2e/browser/" in item.nodeid.replace("\\", "/"))

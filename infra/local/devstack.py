@@ -166,8 +166,11 @@ class DemoHandler(SimpleHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         path = self.path.split("?")[0]
-        if path in ("/", "/index.html"):
-            page = (HERE / "demo" / "index.html").read_text()
+        if path == "/":
+            path = "/index.html"
+        page_file = HERE / "demo" / path.lstrip("/")
+        if path.endswith(".html") and page_file.is_file() and page_file.parent == HERE / "demo":
+            page = page_file.read_text()
             page = page.replace("__PARLEY_API__", self.api_url).replace(
                 "__PARLEY_WIDGET__", f"http://{self.headers.get('Host', HOST)}/parley.js")
             self._send(page.encode(), "text/html; charset=utf-8")

@@ -15,10 +15,13 @@ def start(stack: LocalStack, s: requests.Session) -> dict:
     return r.json()
 
 
-def test_the_demo_page_is_served_and_points_at_the_running_api(stack):
+def test_the_demo_page_embeds_the_widget_pointed_at_the_running_api(stack):
     r = requests.get(f"{stack.demo}/", timeout=10)
     assert r.status_code == 200
-    assert f'var API = "{stack.api}"' in r.text, "the demo page must name the API it was started with"
+    assert f'<script src="/parley.js" data-site-key="demo" data-api="{stack.api}"' in r.text, \
+        "the demo page must embed the widget with the API it was started with"
+    bundle = requests.get(f"{stack.demo}/parley.js", timeout=10)
+    assert bundle.status_code == 200 and bundle.headers["Content-Type"].startswith("text/javascript")
 
 
 def test_config_answers_the_demo_origin_with_cors_and_no_secret(stack):

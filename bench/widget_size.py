@@ -1,0 +1,99 @@
+"""The widget's transfer size against its budgets.
+
+    python -m bench.widget_size [--no-build]
+
+Builds the widget (``npm run build`` in widget/, which writes dist/parley.js
+with pusher-js and dist/parley.nopusher.js with the pusher transport swapped
+for a stub), then prints each file's raw and gzipped size against the budgets
+of issue 4 (without pusher-js: 12 KB gzipped; with it: 32 KB), and pusher-js's
+own minified build gzipped, for reference. KB here is 1,024 bytes; gzip is
+level 9, as a static host or CDN serves pre-compressed files. Writes
+bench/results/widget_size.json. Prints figures; the exit status is 0 whether
+or not a budget is met (it is 1 only when the build fails).
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import common
+
+WIDGET = common.ROOT / "widget"
+DIST = WIDGET / "dist"
+PUSHER_MIN = WIDGET / "node_modules" / "pusher-js" / "dist" / "web" / "pusher.min.js"
+KB = 1024
+BUDGETS = {"parley.nopusher.js": 12 * KB, "parley.js": 32 * KB}
+
+
+def gz_size(data: bytes) -> int:
+    return len(gzip.compress(data, compresslevel=9, mtime=0))
+
+
+def measure(path: Path) -> dict[str, Any]:
+    data = path.read_bytes()
+    return {"file": str(path.relative_to(common.ROOT)), "raw_bytes": len(data), "gzip_bytes": gz_size(data)}
+
+
+def kb(n: int) -> str:
+    return f"{n / KB:.1f} KB"
+
+
+def build() -> bool:
+    common.heading("building (npm run build)")
+    done = subprocess.run(["npm", "run", "--silent", "build"], cwd=WIDGET)
+    return done.returncode == 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--no-build", action="store_true", help="measure dist/ as it is")
+    args = parser.parse_args(argv)
+
+    if not args.no_build and not build():
+        print("widget build failed", file=sys.stderr)
+        return 1
+    missing = [name for name in BUDGETS if not (DIST / name).is_file()]
+    if missing:
+        print(f"missing in widget/dist: {', '.join(missing)} (run without --no-build)", file=sys.stderr)
+        return 1
+
+    files: dict[str, dict[str, Any]] = {}
+    rows = []
+    for name, label in (("parley.nopusher.js", "widget without pusher-js"), ("parley.js", "widget with pusher-js")):
+        m = measure(DIST / name)
+        budget = BUDGETS[name]
+        m.update(budget_gzip_bytes=budget, within_budget=m["gzip_bytes"] <= budget,
+                 headroom_gzip_bytes=budget - m["gzip_bytes"])
+        files[name] = m
+        rows.append([label, m["file"], kb(m["raw_bytes"]), kb(m["gzip_bytes"]), f"≤ {kb(budget)}",
+                     "ok" if m["within_budget"] else "OVER", kb(m["headroom_gzip_bytes"])])
+    pusher = measure(PUSHER_MIN) if PUSHER_MIN.is_file() else None
+    if pusher:
+        rows.append(["pusher-js 8 alone (reference)", pusher["file"], kb(pusher["raw_bytes"]),
+                     kb(pusher["gzip_bytes"]), "", "", ""])
+    added = files["parley.js"]["gzip_bytes"] - files["parley.nopusher.js"]["gzip_bytes"]
+    rows.append(["pusher-js + its transport, in the bundle", "(difference)",
+                 kb(files["parley.js"]["raw_bytes"] - files["parley.nopusher.js"]["raw_bytes"]), kb(added),
+                 "", "", ""])
+
+    common.heading("widget size (gzip -9; KB = 1,024 bytes)")
+    print(common.table(["what", "file", "raw", "gzip", "budget", "status", "headroom"], rows, right=(2, 3, 6)))
+    print("\nFor comparison (issue 4): Chatwoot's widget transfers about 170 KiB.")
+
+    path = common.write_results("widget_size", {
+        "gzip_level": 9,
+        "kb": KB,
+        "files": files,
+        "pusher_js_reference": pusher,
+        "pusher_in_bundle_gzip_bytes": added,
+    })
+    print(f"\nwrote {path.relative_to(common.ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

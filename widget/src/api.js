@@ -1,0 +1,61 @@
+/**
+ * Parley's HTTP API, as README.md describes it. Every URL carries
+ * `?site_key=`, so the CORS preflight is checked against this site's origins.
+ * Errors come back as ApiError with the status (0: no answer) and the
+ * backend's `{"error": {code, message}}`.
+ */
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message || code || `HTTP ${status}`);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+  }
+}
+
+export function createApi(base, siteKey, fetchImpl = (...args) => globalThis.fetch(...args)) {
+  const root = String(base || '').replace(/\/+$/, '');
+
+  function url(path, params = {}) {
+    const query = new URLSearchParams({ site_key: siteKey, ...params });
+    return `${root}${path}?${query}`;
+  }
+
+  async function request(method, path, { params, body, token } = {}) {
+    const headers = {};
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    if (token) headers.Authorization = `Bearer ${token}`;
+    let response;
+    try {
+      response = await fetchImpl(url(path, params), {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        credentials: 'omit',
+        mode: 'cors',
+      });
+    } catch (err) {
+      throw new ApiError(0, 'network_error', err && err.message);
+    }
+    let data = null;
+    try {
+      data = await response.json();
+    } catch {
+      // an empty or non-JSON body: only the status tells
+    }
+    if (!response.ok) {
+      const error = (data && data.error) || {};
+      throw new ApiError(response.status, error.code, error.message);
+    }
+    return data;
+  }
+
+  return {
+    url,
+    config: () => request('GET', '/api/chatbot/config'),
+    init: (body) => request('POST', '/api/chatbot/init', { body: { site_key: siteKey, ...body } }),
+    send: (token, body) => request('POST', '/api/chatbot/send', { token, body }),
+    messages: (token, conversationId, after) =>
+      request('GET', '/api/chatbot/messages', { token, params: { conversation_id: conversationId, after: String(after) } }),
+  };
+}

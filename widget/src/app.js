@@ -1,0 +1,235 @@
+/**
+ * Ties the pieces together: the session, the store, the connection state
+ * machine, the realtime chooser and the UI. Nothing here knows a transport's
+ * protocol or the DOM's details.
+ */
+import { ApiError, createApi } from './api.js';
+import { createBackoff } from './backoff.js';
+import { createConnection } from './connection.js';
+import { localeFrom, translator } from './i18n.js';
+import { createRealtime } from './realtime.js';
+import { createSession } from './session.js';
+import { createStore } from './store.js';
+import { createPusherTransport } from './transports/pusher.js';
+import { createWebSocketTransport } from './transports/websocket.js';
+import { createUI } from './ui/index.js';
+import { MAX_LENGTH } from './ui/composer.js';
+
+const TYPING_SHOWN_MS = 4000;
+const READY_WAIT_MS = 15000;
+
+function newId() {
+  if (globalThis.crypto && crypto.randomUUID) return crypto.randomUUID();
+  return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 12)}`;
+}
+
+/** An error that retrying will not fix: the site is unknown or this origin is not on its list. */
+function fatal(err) {
+  return err instanceof ApiError && (err.status === 403 || err.status === 404 || err.status === 400);
+}
+
+export function createApp(options) {
+  const locale = localeFrom(options.locale);
+  const t = translator(locale);
+  const api = createApi(options.api, options.siteKey);
+  const session = createSession({ siteKey: options.siteKey, api, locale });
+  const connection = createConnection();
+  const listeners = { state: new Set(), message: new Set(), open: new Set(), close: new Set() };
+  let realtime = null;
+  let title = options.title || t('title');
+  let sending = 0;
+  let remoteTyping = null;
+  let resolveReady;
+  const ready = new Promise((r) => {
+    resolveReady = r;
+  });
+
+  function emit(event, payload) {
+    for (const fn of listeners[event] || []) {
+      try {
+        fn(payload);
+      } catch (err) {
+        console.error(err);
+      }
+    }
+  }
+
+  const store = createStore({
+    onChange: render,
+    onGap: () => realtime && realtime.catchUp().catch(() => {}),
+  });
+
+  const ui = createUI({
+    t,
+    locale,
+    title,
+    accent: options.accent,
+    position: options.position,
+    onSend: (text) => send(text),
+    onRetry: (id) => retry(id),
+    onTyping: () => realtime && realtime.typing(),
+    onOpenChange(open) {
+      if (open) markRead();
+      render();
+      emit(open ? 'open' : 'close');
+    },
+  });
+  if (options.greeting) ui.setGreeting(options.greeting);
+
+  const seenKeys = new Set();
+  function render() {
+    const entries = store.list();
+    ui.render(entries);
+    if (ui.isOpen) markRead();
+    const read = session.read;
+    ui.setUnread(ui.isOpen ? 0 : entries.filter((e) => e.seq > read && e.sender !== 'visitor').length);
+    for (const e of entries) {
+      if (e.seq && !seenKeys.has(e.seq)) {
+        seenKeys.add(e.seq);
+        emit('message', { ...e });
+      }
+    }
+  }
+
+  function markRead() {
+    session.read = store.highestSeq;
+  }
+
+  function showTyping() {
+    ui.setTyping(sending > 0 || remoteTyping !== null);
+  }
+
+  function state() {
+    return { provider: connection.provider, connected: connection.connected, lastSeq: store.lastSeq };
+  }
+
+  connection.on((change) => {
+    ui.setStatus(change);
+    emit('state', state());
+  });
+  ui.setStatus(connection);
+
+  // -- sending ----------------------------------------------------------------
+  async function deliver(id, text) {
+    sending++;
+    showTyping();
+    try {
+      const started = await Promise.race([ready, new Promise((r) => setTimeout(() => r(false), READY_WAIT_MS))]);
+      if (!started) throw new Error('no conversation yet');
+      const res = await api.send(session.token, {
+        conversation_id: session.conversationId,
+        text,
+        client_message_id: id,
+        socket_id: realtime ? realtime.socketId() : undefined,
+      });
+      store.add([res.message, res.reply].filter(Boolean));
+    } catch {
+      store.fail(id);
+    } finally {
+      sending--;
+      showTyping();
+    }
+  }
+
+  function send(text) {
+    const body = String(text ?? '').trim().slice(0, MAX_LENGTH);
+    if (!body) return;
+    const id = newId();
+    store.addPending(id, body);
+    deliver(id, body);
+  }
+
+  function retry(id) {
+    const text = store.retry(id);
+    if (text !== null) deliver(id, text);
+  }
+
+  // -- starting ---------------------------------------------------------------
+  function applySiteSettings(widget = {}) {
+    if (!options.title && widget.title) {
+      title = widget.title;
+      ui.setTitle(title);
+    }
+    if (!options.greeting) ui.setGreeting(widget.greeting || t('greeting'));
+  }
+
+  function startRealtime(realtimeConfig) {
+    const config = realtimeConfig || { providers: ['polling'] };
+    realtime = createRealtime({
+      config,
+      transports: {
+        pusher: createPusherTransport
+          && ((on) => createPusherTransport({ config, session, apiBase: options.api, siteKey: options.siteKey, on })),
+        websocket: (on) => createWebSocketTransport({ config, session, on }),
+      },
+      connection,
+      store,
+      fetchAfter: (after) => api.messages(session.token, session.conversationId, after),
+      onTyping(data) {
+        // The visitor's own typing (from another tab) is for agents' consoles, not for them.
+        if (data && data.sender === 'visitor') return;
+        clearTimeout(remoteTyping);
+        remoteTyping = setTimeout(() => {
+          remoteTyping = null;
+          showTyping();
+        }, TYPING_SHOWN_MS);
+        showTyping();
+      },
+    });
+    return realtime.start();
+  }
+
+  /**
+   * config (title, greeting) and init (the conversation) in parallel; until
+   * both answer, retried with backoff. A 4xx that retrying cannot fix (unknown
+   * site, origin not listed) removes the widget and says why in the console.
+   */
+  async function start() {
+    connection.setState('connecting', null);
+    const delays = createBackoff({ attempts: Infinity });
+    const config = api.config().then((c) => applySiteSettings(c.widget), (err) => {
+      if (fatal(err)) throw err;
+      applySiteSettings(); // defaults; the conversation may still work
+    });
+    for (;;) {
+      try {
+        const [res] = await Promise.all([session.start(), config]);
+        store.seed(res.messages || [], res.last_seq || 0);
+        resolveReady(true);
+        await startRealtime(res.realtime);
+        return;
+      } catch (err) {
+        if (fatal(err)) {
+          console.warn(`Parley: ${err.message} (site ${options.siteKey})`);
+          connection.setState('idle', null);
+          ui.destroy();
+          return;
+        }
+        if (connection.state !== 'offline') connection.setState('offline', null);
+        await new Promise((r) => setTimeout(r, Math.max(1000, delays.next())));
+        connection.setState('connecting', null);
+      }
+    }
+  }
+
+  window.addEventListener('online', () => realtime && realtime.nudge());
+  document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'visible' && realtime) realtime.catchUp().catch(() => {});
+  });
+
+  start();
+
+  return {
+    open: () => ui.open(),
+    close: () => ui.close(),
+    toggle: () => ui.toggle(),
+    send,
+    state,
+    on(event, fn) {
+      if (listeners[event] && typeof fn === 'function') listeners[event].add(fn);
+    },
+    off(event, fn) {
+      if (listeners[event]) listeners[event].delete(fn);
+    },
+  };
+}

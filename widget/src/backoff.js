@@ -1,0 +1,42 @@
+/**
+ * Exponential backoff with full jitter (AWS Architecture Blog, "Exponential
+ * Backoff And Jitter"): the n-th delay is uniform in [0, min(max, base * 2^n)].
+ * Full jitter spreads a crowd of widgets that lost the same server, so they
+ * do not all come back in the same second.
+ *
+ * The seed's REALTIME_CONFIG: 5 attempts from a 1 s base, then give up (the
+ * caller falls back to polling).
+ */
+export const BASE_MS = 1000;
+export const MAX_MS = 30000;
+export const ATTEMPTS = 5;
+
+/** The ceiling of attempt `n` (0-based): base * 2^n, capped at max. */
+export function ceiling(n, base = BASE_MS, max = MAX_MS) {
+  return Math.min(max, base * 2 ** n);
+}
+
+/** A fully jittered delay for attempt `n`, in ms. */
+export function jittered(n, { base = BASE_MS, max = MAX_MS, random = Math.random } = {}) {
+  return Math.floor(random() * ceiling(n, base, max));
+}
+
+/**
+ * Counts attempts: `next()` gives the next delay, or null once `attempts`
+ * delays have been handed out; `reset()` after a success.
+ */
+export function createBackoff({ base = BASE_MS, max = MAX_MS, attempts = ATTEMPTS, random = Math.random } = {}) {
+  let n = 0;
+  return {
+    next() {
+      if (n >= attempts) return null;
+      return jittered(n++, { base, max, random });
+    },
+    reset() {
+      n = 0;
+    },
+    get attempt() {
+      return n;
+    },
+  };
+}

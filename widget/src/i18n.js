@@ -1,0 +1,81 @@
+/**
+ * The widget's words, in English and German. `data-locale` picks the table;
+ * without it the browser's languages do, in the visitor's order of preference.
+ */
+export const STRINGS = {
+  en: {
+    title: 'Chat',
+    greeting: 'Hi! How can we help?',
+    open: 'Open chat',
+    close: 'Close chat',
+    minimize: 'Minimize chat',
+    log: 'Messages',
+    input: 'Your message',
+    placeholder: 'Write a message…',
+    hint: 'Enter sends, Shift+Enter starts a new line.',
+    send: 'Send',
+    retry: 'Retry',
+    failed: 'Not sent.',
+    sending: 'Sending…',
+    you: 'You',
+    agent: 'Team',
+    typing: '{name} is typing',
+    unread: '{n} unread',
+    idle: '',
+    connecting: 'Connecting…',
+    connected: 'Online',
+    polling: 'Online',
+    reconnecting: 'Reconnecting…',
+    offline: 'Offline, trying again…',
+  },
+  de: {
+    title: 'Chat',
+    greeting: 'Hallo! Wie können wir helfen?',
+    open: 'Chat öffnen',
+    close: 'Chat schließen',
+    minimize: 'Chat minimieren',
+    log: 'Nachrichten',
+    input: 'Ihre Nachricht',
+    placeholder: 'Nachricht schreiben …',
+    hint: 'Eingabe sendet, Umschalt+Eingabe beginnt eine neue Zeile.',
+    send: 'Senden',
+    retry: 'Erneut senden',
+    failed: 'Nicht gesendet.',
+    sending: 'Wird gesendet …',
+    you: 'Sie',
+    agent: 'Team',
+    typing: '{name} schreibt',
+    unread: '{n} ungelesen',
+    idle: '',
+    connecting: 'Verbinde …',
+    connected: 'Online',
+    polling: 'Online',
+    reconnecting: 'Verbindung wird wiederhergestellt …',
+    offline: 'Offline, neuer Versuch läuft …',
+  },
+};
+
+/** The first supported language among `preferred` (e.g. "de-AT", "en"), else English. */
+export function pickLocale(preferred) {
+  for (const tag of preferred) {
+    if (typeof tag !== 'string') continue;
+    const lang = tag.trim().toLowerCase().split(/[-_]/)[0];
+    if (Object.prototype.hasOwnProperty.call(STRINGS, lang)) return lang;
+  }
+  return 'en';
+}
+
+/** data-locale first, then navigator.languages / navigator.language. */
+export function localeFrom(dataLocale, nav = globalThis.navigator) {
+  const browser = (nav && (nav.languages && nav.languages.length ? nav.languages : [nav.language])) || [];
+  return pickLocale(dataLocale ? [dataLocale, ...browser] : browser);
+}
+
+/** `t(key, {name})` with `{name}` placeholders filled in. */
+export function translator(locale) {
+  const table = STRINGS[locale] || STRINGS.en;
+  return (key, vars) => {
+    const text = table[key] ?? STRINGS.en[key] ?? key;
+    return vars ? text.replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? '')) : text;
+  };
+}

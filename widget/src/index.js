@@ -1,0 +1,37 @@
+/**
+ * The entry point: reads the embedding <script> tag and installs
+ * `window.Parley`. A page needs only
+ *
+ *   <script src=".../parley.js" data-site-key="demo" data-api="https://api.example" async></script>
+ *
+ * and may add data-title, data-greeting, data-accent (#hex), data-position
+ * (right | left) and data-locale (en | de).
+ */
+import { install } from './queue.js';
+import { createApp } from './app.js';
+
+const script = document.currentScript || document.querySelector('script[data-site-key]');
+
+function options(el) {
+  const d = (el && el.dataset) || {};
+  return {
+    siteKey: d.siteKey,
+    api: d.api || (el && el.src ? new URL(el.src, location.href).origin : location.origin),
+    title: d.title,
+    greeting: d.greeting,
+    accent: d.accent,
+    position: d.position === 'left' ? 'left' : 'right',
+    locale: d.locale,
+  };
+}
+
+function boot() {
+  install(window, () => {
+    const opts = options(script);
+    if (!opts.siteKey) console.warn('Parley: the script tag needs data-site-key');
+    return createApp(opts);
+  });
+}
+
+if (document.body) boot();
+else document.addEventListener('DOMContentLoaded', boot, { once: true });

@@ -1,0 +1,145 @@
+/**
+ * The conversation's messages, ordered and deduplicated by `seq`.
+ *
+ * Push is a hint, storage is the truth: a message can arrive twice (push and
+ * a fetch), late, or after a hole. The store keeps one entry per seq and
+ * `contiguous`, the highest seq up to which nothing is missing; when a
+ * message lands above a hole it asks (`onGap(contiguous)`) for
+ * `messages?after=<contiguous>`.
+ *
+ * The visitor's own sends live here too before the server has numbered them,
+ * keyed by `client_message_id`: pending, then failed or confirmed. The entry
+ * keeps its `key` when confirmed, so the UI updates one bubble in place.
+ */
+export function createStore({ onChange = () => {}, onGap = () => {}, now = () => new Date().toISOString() } = {}) {
+  const bySeq = new Map(); // seq -> entry
+  const ordered = []; // confirmed entries, ascending seq
+  const local = new Map(); // client_message_id -> pending or failed entry
+  let contiguous = 0;
+  let highest = 0;
+  let batching = 0;
+  let dirty = false;
+
+  function changed() {
+    if (batching) dirty = true;
+    else onChange();
+  }
+
+  function insertOrdered(entry) {
+    let lo = 0;
+    let hi = ordered.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (ordered[mid].seq < entry.seq) lo = mid + 1;
+      else hi = mid;
+    }
+    ordered.splice(lo, 0, entry);
+  }
+
+  function put(message) {
+    const seq = message && message.seq;
+    if (!Number.isInteger(seq) || seq < 1 || bySeq.has(seq)) return false;
+    const cmid = message.client_message_id;
+    const mine = cmid != null ? local.get(cmid) : undefined;
+    if (mine) local.delete(cmid);
+    const entry = Object.assign(mine || { key: `s${seq}` }, {
+      id: message.id,
+      seq,
+      sender: message.sender,
+      text: String(message.text ?? ''),
+      created_at: message.created_at,
+      client_message_id: cmid,
+      state: 'sent',
+    });
+    bySeq.set(seq, entry);
+    insertOrdered(entry);
+    if (seq > highest) highest = seq;
+    while (bySeq.has(contiguous + 1)) contiguous++;
+    return true;
+  }
+
+  function checkGap() {
+    if (highest > contiguous) onGap(contiguous);
+  }
+
+  /** Adds messages (any order, duplicates welcome); true if any was new. */
+  function add(messages) {
+    const list = Array.isArray(messages) ? messages : [messages];
+    let added = false;
+    for (const m of list) added = put(m) || added;
+    if (added) {
+      changed();
+      if (!batching) checkGap();
+    }
+    return added;
+  }
+
+  return {
+    add,
+    /**
+     * The history init returned: the latest messages up to `lastSeq`. What
+     * came before them is history (paged with `before=`), not a gap.
+     */
+    seed(messages, lastSeq) {
+      const first = messages.length ? Math.min(...messages.map((m) => m.seq)) : lastSeq + 1;
+      if (contiguous < first - 1) contiguous = first - 1;
+      if (highest < lastSeq) highest = lastSeq; // anything missing up to lastSeq is a gap
+      batching++;
+      add(messages);
+      batching--;
+      if (dirty) {
+        dirty = false;
+        onChange();
+      }
+      checkGap();
+    },
+    /** A local send, shown at once; confirmed when a message with this id arrives. */
+    addPending(clientMessageId, text) {
+      if (local.has(clientMessageId) || this.findSent(clientMessageId)) return false;
+      local.set(clientMessageId, {
+        key: `c${clientMessageId}`,
+        sender: 'visitor',
+        text,
+        created_at: now(),
+        client_message_id: clientMessageId,
+        state: 'pending',
+      });
+      changed();
+      return true;
+    },
+    fail(clientMessageId) {
+      const entry = local.get(clientMessageId);
+      if (!entry || entry.state === 'failed') return false;
+      entry.state = 'failed';
+      changed();
+      return true;
+    },
+    /** A failed send goes back to pending; returns its text (to send again, same id). */
+    retry(clientMessageId) {
+      const entry = local.get(clientMessageId);
+      if (!entry || entry.state !== 'failed') return null;
+      entry.state = 'pending';
+      changed();
+      return entry.text;
+    },
+    findSent(clientMessageId) {
+      return ordered.find((e) => e.client_message_id === clientMessageId) || null;
+    },
+    local(clientMessageId) {
+      return local.get(clientMessageId) || null;
+    },
+    /** Confirmed messages by seq, then the visitor's unconfirmed ones in the order written. */
+    list() {
+      return [...ordered, ...local.values()];
+    },
+    get lastSeq() {
+      return contiguous;
+    },
+    get highestSeq() {
+      return highest;
+    },
+    get size() {
+      return ordered.length;
+    },
+  };
+}

@@ -1,0 +1,97 @@
+/**
+ * The Pusher Channels transport, through pusher-js: the conversation's
+ * private channel, authorized by our own route with the visitor's Bearer
+ * token. Only the WebSocket transports are enabled, so pusher-js never
+ * fetches SockJS (or anything else) from its CDN, and stats stay off.
+ *
+ * pusher-js retries on its own; here a connection that leaves `connected`
+ * is reported as dropped instead, so realtime.js owns every retry (backoff,
+ * then polling) and every catch-up fetch.
+ */
+let PusherClass = null;
+
+async function loadPusher() {
+  if (!PusherClass) {
+    // pusher-js sets window.Pusher when it loads; Parley keeps to its one global,
+    // and a host page's own Pusher stays as it was.
+    const had = Object.prototype.hasOwnProperty.call(window, 'Pusher');
+    const previous = window.Pusher;
+    const mod = await import('pusher-js');
+    PusherClass = mod.default || mod;
+    if (had) window.Pusher = previous;
+    else delete window.Pusher;
+  }
+  return PusherClass;
+}
+
+export function createPusherTransport({ config, session, apiBase, siteKey, on }) {
+  const options = config.pusher || {};
+  let pusher = null;
+  let closed = false;
+
+  let watching = [];
+
+  // pusher-js routes channel events through its own connection handlers, so
+  // only ours are unbound (never unbind_all on the connection).
+  function watch(event, fn) {
+    pusher.connection.bind(event, fn);
+    watching.push([event, fn]);
+  }
+
+  function unwatch() {
+    for (const [event, fn] of watching) pusher.connection.unbind(event, fn);
+    watching = [];
+  }
+
+  function stop() {
+    closed = true;
+    if (pusher) {
+      unwatch();
+      pusher.disconnect();
+    }
+  }
+
+  return {
+    name: 'pusher',
+    async connect() {
+      if (!options.key) throw new Error('pusher: not configured');
+      const Pusher = await loadPusher();
+      const tls = options.use_tls !== false;
+      const base = String(apiBase).replace(/\/+$/, '');
+      pusher = new Pusher(options.key, {
+        cluster: options.cluster || 'mt1',
+        ...(options.host ? { wsHost: options.host } : {}),
+        ...(options.port ? { wsPort: options.port, wssPort: options.port } : {}),
+        forceTLS: tls,
+        enabledTransports: ['ws', 'wss'], // forceTLS picks which; never SockJS/XHR fallbacks
+        enableStats: false,
+        channelAuthorization: {
+          endpoint: `${base}${options.auth_endpoint}?site_key=${encodeURIComponent(siteKey)}`,
+          transport: 'ajax',
+          headersProvider: () => ({ Authorization: `Bearer ${session.token}` }),
+        },
+      });
+      await new Promise((resolve, reject) => {
+        const fail = (why) => () => reject(new Error(`pusher: ${why}`));
+        watch('unavailable', fail('unavailable'));
+        watch('failed', fail('failed'));
+        watch('error', fail('error'));
+        const channel = pusher.subscribe(`${options.channel_prefix}${session.conversationId}`);
+        channel.bind('pusher:subscription_succeeded', resolve);
+        channel.bind('pusher:subscription_error', fail('subscription refused'));
+        channel.bind(options.event || 'ChatMessageReceived', (data) => on.message(data));
+        channel.bind('ClientTyping', (data) => on.typing(data));
+      });
+      unwatch();
+      watch('state_change', ({ current }) => {
+        if (current !== 'connected' && !closed) {
+          stop();
+          on.drop();
+        }
+      });
+    },
+    close: stop,
+    socketId: () => (pusher && pusher.connection.socket_id) || undefined,
+    typing: () => {},
+  };
+}

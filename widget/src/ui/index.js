@@ -1,0 +1,102 @@
+/**
+ * The widget's DOM: `<div id="parley-root">` on <body> with an open shadow
+ * root holding the styles, the bubble and the panel. Opening moves focus to
+ * the input; closing (close button, Escape, the bubble) moves it back to the
+ * bubble.
+ */
+import css from './styles.css';
+import { h } from './dom.js';
+import { palette } from './color.js';
+import { createBubble } from './bubble.js';
+import { createPanel } from './panel.js';
+import { createMessages } from './messages.js';
+import { createComposer } from './composer.js';
+
+export const HOST_ID = 'parley-root';
+
+export function createUI({ t, locale, title, accent, position, onSend, onRetry, onTyping, onOpenChange }) {
+  const host = h('div', { id: HOST_ID });
+  const root = host.attachShadow({ mode: 'open' });
+  const colors = palette(accent);
+  const messages = createMessages({
+    t,
+    locale,
+    title,
+    onRetry(id) {
+      onRetry(id);
+      composer.focus(); // the retry button goes away with the failure
+    },
+  });
+  const composer = createComposer({ t, onSend, onTyping });
+  const panel = createPanel({ t, title, onClose: () => close(), body: [messages.el, composer.el] });
+  const bubble = createBubble({ t, onClick: () => toggle() });
+  const shell = h('div', { class: `pw${position === 'left' ? ' left' : ''}`, lang: locale }, [panel.el, bubble.el]);
+  shell.style.setProperty('--accent', colors.accent);
+  shell.style.setProperty('--on-accent', colors.onAccent);
+  shell.style.setProperty('--ink', colors.ink);
+  root.append(h('style', { text: css }), shell);
+
+  let isOpen = false;
+
+  function open() {
+    if (isOpen) return;
+    isOpen = true;
+    panel.el.hidden = false;
+    shell.classList.add('open');
+    bubble.setOpen(true);
+    messages.toBottom();
+    composer.resize();
+    composer.focus();
+    onOpenChange(true);
+  }
+
+  function close() {
+    if (!isOpen) return;
+    // Back to the bubble if focus was in the widget; a host page calling
+    // Parley.close() keeps its own focus.
+    const hadFocus = root.activeElement !== null;
+    isOpen = false;
+    panel.el.hidden = true;
+    shell.classList.remove('open');
+    bubble.setOpen(false);
+    if (hadFocus) bubble.el.focus({ preventScroll: true });
+    onOpenChange(false);
+  }
+
+  function toggle() {
+    if (isOpen) close();
+    else open();
+  }
+
+  shell.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && isOpen) {
+      e.stopPropagation();
+      close();
+    }
+  });
+
+  document.body.append(host);
+
+  return {
+    host,
+    root,
+    open,
+    close,
+    toggle,
+    get isOpen() {
+      return isOpen;
+    },
+    render: messages.render,
+    setTyping: messages.setTyping,
+    setGreeting: messages.setGreeting,
+    setTitle(value) {
+      panel.setTitle(value);
+      messages.setTitle(value);
+    },
+    setStatus: panel.setStatus,
+    setUnread: bubble.setUnread,
+    destroy() {
+      host.remove();
+    },
+  };
+}

@@ -1,0 +1,155 @@
+/**
+ * The message list (role="log", polite): the greeting, then one element per
+ * message, kept in store order by key, so a pending send that gets confirmed
+ * is the same element with new attributes. Consecutive messages from one
+ * sender form a group (rounded as one, one timestamp under the last).
+ * Text goes in with textContent only.
+ */
+import { h, icon, ICONS } from './dom.js';
+
+const GROUP_GAP_MS = 5 * 60 * 1000;
+
+export function createMessages({ t, locale, title, onRetry }) {
+  const greeting = h('div', { class: 'msg first last', 'data-part': 'greeting', 'data-sender': 'bot' },
+    h('div', { class: 'text' }));
+  const log = h('div', {
+    class: 'log',
+    'data-part': 'log',
+    role: 'log',
+    'aria-live': 'polite',
+    'aria-relevant': 'additions',
+    'aria-label': t('log'),
+  }, greeting);
+  const typingLabel = h('span', { class: 'sr' });
+  const typing = h('div', { class: 'typing', 'data-part': 'typing', hidden: true },
+    [h('i'), h('i'), h('i'), typingLabel]);
+  const scroll = h('div', { class: 'scroll' }, [log, typing]);
+
+  let format;
+  try {
+    format = new Intl.DateTimeFormat(locale, { hour: 'numeric', minute: '2-digit' });
+  } catch {
+    format = new Intl.DateTimeFormat('en', { hour: 'numeric', minute: '2-digit' });
+  }
+  const nodes = new Map(); // key -> {el, textEl, text, state}
+  let name = title;
+  let rendered = false;
+
+  function who(sender) {
+    if (sender === 'visitor') return `${t('you')}:`;
+    if (sender === 'agent') return `${t('agent')}:`;
+    if (sender === 'bot') return `${name}:`;
+    return '';
+  }
+
+  function time(iso) {
+    const d = new Date(iso);
+    return Number.isNaN(d.getTime()) ? '' : format.format(d);
+  }
+
+  function create(entry) {
+    const textEl = h('div', { class: 'text' });
+    const el = h('div', { class: 'msg', 'data-part': 'message' }, textEl);
+    return { el, textEl, text: null, state: null };
+  }
+
+  function update(node, entry, first, last) {
+    const { el } = node;
+    if (node.text !== entry.text) {
+      node.textEl.textContent = entry.text;
+      node.text = entry.text;
+    }
+    const d = el.dataset;
+    if (entry.seq) d.seq = String(entry.seq);
+    d.sender = entry.sender || 'system';
+    d.who = who(entry.sender);
+    d.time = time(entry.created_at);
+    if (entry.client_message_id) d.clientMessageId = entry.client_message_id;
+    el.classList.toggle('first', first);
+    el.classList.toggle('last', last);
+    if (node.state !== entry.state) {
+      node.state = entry.state;
+      const fail = el.querySelector('.fail');
+      if (fail) fail.remove();
+      if (entry.state === 'sent') {
+        delete d.state;
+        delete d.sending;
+      } else {
+        d.state = entry.state;
+        d.sending = t('sending');
+      }
+      if (entry.state === 'failed') {
+        el.append(h('div', { class: 'fail' }, [
+          icon(ICONS.alert),
+          h('span', { text: t('failed') }),
+          h('button', {
+            type: 'button',
+            class: 'retry',
+            'data-part': 'retry',
+            onclick: () => onRetry(entry.client_message_id),
+          }, t('retry')),
+        ]));
+      }
+    }
+  }
+
+  function sameGroup(a, b) {
+    if (!a || !b || a.sender !== b.sender) return false;
+    return Math.abs(new Date(b.created_at) - new Date(a.created_at)) < GROUP_GAP_MS;
+  }
+
+  function nearBottom() {
+    return scroll.scrollHeight - scroll.scrollTop - scroll.clientHeight < 80;
+  }
+
+  function toBottom() {
+    scroll.scrollTop = scroll.scrollHeight;
+  }
+
+  return {
+    el: scroll,
+    log,
+    setTitle(value) {
+      name = value;
+    },
+    setGreeting(text) {
+      greeting.firstChild.textContent = text || '';
+      greeting.hidden = !text;
+    },
+    /** Brings the list in line with the store's entries (ordered). */
+    render(entries) {
+      const stick = nearBottom();
+      let mineAdded = false;
+      const seen = new Set();
+      let prev = greeting;
+      entries.forEach((entry, i) => {
+        seen.add(entry.key);
+        let node = nodes.get(entry.key);
+        if (!node) {
+          node = create(entry);
+          nodes.set(entry.key, node);
+          if (rendered) node.el.classList.add('in');
+          if (entry.sender === 'visitor') mineAdded = true;
+        }
+        update(node, entry, !sameGroup(entries[i - 1], entry), !sameGroup(entry, entries[i + 1]));
+        if (prev.nextSibling !== node.el) prev.after(node.el);
+        prev = node.el;
+      });
+      for (const [key, node] of nodes) {
+        if (!seen.has(key)) {
+          node.el.remove();
+          nodes.delete(key);
+        }
+      }
+      if (!rendered || stick || mineAdded) toBottom();
+      rendered = true;
+    },
+    setTyping(on) {
+      const stick = nearBottom();
+      typingLabel.textContent = on ? t('typing', { name }) : '';
+      typing.hidden = !on;
+      if (on && stick) toBottom();
+    },
+    toBottom,
+  };
+}
