@@ -130,7 +130,10 @@ def pusher_auth(request: Request) -> Response:
 
     claims = _visitor(request)
     form = _form(request)
-    return web.json_response(200, authorize(service().settings, claims,
+    svc = service()
+    if "pusher" not in svc.settings.realtime_providers:
+        raise NotFound("Pusher is not enabled here.", code="pusher_disabled")
+    return web.json_response(200, authorize(svc.settings, svc.secrets.pusher_secret(), claims,
                                             form.get("socket_id"), form.get("channel_name")))
 
 

@@ -15,6 +15,7 @@ from . import tokens
 from .errors import Conflict, Forbidden, NotFound, ValidationFailed
 from .models import InitRequest, MessagesQuery, SendRequest
 from .realtime import Realtime, build as build_realtime, public_config
+from .secrets import Secrets
 from .settings import Settings
 from .store import Store
 
@@ -68,12 +69,14 @@ class TtlCache:
 
 
 class ChatService:
-    def __init__(self, settings: Settings, store: Store, realtime: Realtime | None = None) -> None:
+    def __init__(self, settings: Settings, store: Store, realtime: Realtime | None = None,
+                 secrets: Secrets | None = None) -> None:
         self.settings = settings
         self.store = store
+        self.secrets = secrets if secrets is not None else Secrets(settings)
         self.sites = TtlCache(store.get_site, settings.site_cache_seconds)
         self.listed_origins = TtlCache(store.origin_is_listed, settings.site_cache_seconds)
-        self.realtime = realtime if realtime is not None else build_realtime(settings, store)
+        self.realtime = realtime if realtime is not None else build_realtime(settings, store, self.secrets)
 
     # -- sites and origins --------------------------------------------------------
 
@@ -118,10 +121,10 @@ class ChatService:
         return bool(self.listed_origins.get(normalize_origin(origin)))
 
     def claims(self, token: str | None) -> tokens.VisitorClaims:
-        return tokens.verify(self.settings.token_secret, token)
+        return tokens.verify(self.secrets.token_secret(), token)
 
     def _issue(self, conversation_id: str, site_key: str, origin: str | None) -> str:
-        return tokens.issue(self.settings.token_secret, conversation_id, site_key,
+        return tokens.issue(self.secrets.token_secret(), conversation_id, site_key,
                             self.settings.token_ttl_seconds, origin=origin)
 
     # -- routes -----------------------------------------------------------------------

@@ -20,6 +20,8 @@ Provider = Literal["pusher", "websocket", "polling"]
 ENV = {
     "table_name": "PARLEY_TABLE",
     "token_secret": "PARLEY_TOKEN_SECRET",
+    "token_secret_param": "PARLEY_TOKEN_SECRET_PARAM",
+    "secrets_ttl_seconds": "PARLEY_SECRETS_TTL_SECONDS",
     "token_ttl_seconds": "PARLEY_TOKEN_TTL_SECONDS",
     "realtime_providers": "PARLEY_REALTIME_PROVIDERS",
     "polling_interval_ms": "PARLEY_POLL_INTERVAL_MS",
@@ -32,6 +34,7 @@ ENV = {
     "pusher_app_id": "PUSHER_APP_ID",
     "pusher_key": "PUSHER_KEY",
     "pusher_secret": "PUSHER_SECRET",
+    "pusher_secret_param": "PUSHER_SECRET_PARAM",
     "pusher_cluster": "PUSHER_CLUSTER",
     "pusher_host": "PUSHER_HOST",
     "pusher_port": "PUSHER_PORT",
@@ -50,8 +53,11 @@ class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     table_name: str = Field(min_length=3, max_length=255)
-    # HMAC-SHA256 key for visitor tokens: at least 32 characters of secret.
-    token_secret: str = Field(min_length=32, repr=False)
+    # HMAC-SHA256 key for visitor tokens: at least 32 characters of secret,
+    # given itself (local use) or as the name of an SSM SecureString (AWS).
+    token_secret: str | None = Field(default=None, min_length=32, repr=False)
+    token_secret_param: str | None = Field(default=None, pattern=r"^/[A-Za-z0-9_.\-/]{1,1010}$")
+    secrets_ttl_seconds: float = Field(default=300.0, ge=0)
     token_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     realtime_providers: tuple[Provider, ...] = ("polling",)
     polling_interval_ms: int = Field(default=2000, ge=250, le=60000)
@@ -68,6 +74,7 @@ class Settings(BaseModel):
     pusher_app_id: str | None = None
     pusher_key: str | None = None
     pusher_secret: str | None = Field(default=None, repr=False)
+    pusher_secret_param: str | None = Field(default=None, pattern=r"^/[A-Za-z0-9_.\-/]{1,1010}$")
     pusher_cluster: str = "mt1"
     pusher_host: str | None = None
     pusher_port: int | None = Field(default=None, ge=1, le=65535)
@@ -107,10 +114,15 @@ class Settings(BaseModel):
     def _providers_are_configured(self) -> "Settings":
         if not self.realtime_providers:
             raise ValueError("realtime_providers: name at least one provider")
+        if not (self.token_secret or self.token_secret_param):
+            raise ValueError("token_secret: required (or PARLEY_TOKEN_SECRET_PARAM, an SSM parameter name)")
         if "pusher" in self.realtime_providers:
-            for name in ("pusher_app_id", "pusher_key", "pusher_secret"):
+            for name in ("pusher_app_id", "pusher_key"):
                 if not getattr(self, name):
                     raise ValueError(f"{name}: required when 'pusher' is a realtime provider")
+            if not (self.pusher_secret or self.pusher_secret_param):
+                raise ValueError("pusher_secret: required when 'pusher' is a realtime provider "
+                                 "(or PUSHER_SECRET_PARAM, an SSM parameter name)")
             if not str(self.pusher_app_id).isdigit():
                 # The pusher library (and Pusher itself) only knows numeric app ids.
                 raise ValueError("pusher_app_id: must be numeric")

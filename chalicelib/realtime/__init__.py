@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from ..secrets import Secrets
     from ..settings import Settings
     from ..store import Store
 
@@ -104,14 +105,14 @@ class Realtime:
                           broadcaster.name, conversation_id, message.get("seq"))
 
 
-def build(settings: "Settings", store: "Store") -> Realtime:
+def build(settings: "Settings", store: "Store", secrets: "Secrets | None" = None) -> Realtime:
     """The broadcasters the settings name, in their order (``polling`` pushes nothing)."""
     broadcasters: list[Broadcaster] = []
     for provider in settings.realtime_providers:
         if provider == "pusher":
             from .pusher_channels import PusherBroadcaster
 
-            broadcasters.append(PusherBroadcaster(settings))
+            broadcasters.append(PusherBroadcaster(settings, secrets=secrets))
         elif provider == "websocket":
             from .apigw_websocket import WebSocketBroadcaster
 

@@ -12,7 +12,8 @@ import re
 import threading
 from typing import Any
 
-from ..errors import BadRequest, Forbidden, NotFound
+from ..errors import BadRequest, Forbidden
+from ..secrets import Secrets
 from ..settings import Settings
 from ..tokens import VisitorClaims
 from . import MESSAGE_EVENT, channel_name, message_payload
@@ -29,8 +30,9 @@ MAX_CHANNEL_LENGTH = 164
 class PusherBroadcaster:
     name = "pusher"
 
-    def __init__(self, settings: Settings, client: Any = None) -> None:
+    def __init__(self, settings: Settings, client: Any = None, secrets: Secrets | None = None) -> None:
         self.settings = settings
+        self.secrets = secrets if secrets is not None else Secrets(settings)
         self._client = client
         self._lock = threading.Lock()
 
@@ -43,7 +45,7 @@ class PusherBroadcaster:
 
                     s = self.settings
                     self._client = pusher.Pusher(
-                        app_id=s.pusher_app_id, key=s.pusher_key, secret=s.pusher_secret,
+                        app_id=s.pusher_app_id, key=s.pusher_key, secret=self.secrets.pusher_secret(),
                         cluster=s.pusher_cluster, host=s.pusher_host, port=s.pusher_port,
                         ssl=s.pusher_use_tls, timeout=s.pusher_timeout_seconds)
         return self._client
@@ -57,14 +59,13 @@ class PusherBroadcaster:
                             socket_id=exclude if exclude and SOCKET_ID.fullmatch(exclude) else None)
 
 
-def authorize(settings: Settings, claims: VisitorClaims, socket_id: Any, channel: Any) -> dict[str, str]:
+def authorize(settings: Settings, secret: str, claims: VisitorClaims, socket_id: Any,
+              channel: Any) -> dict[str, str]:
     """Signs a private-channel subscription, only for the token's own conversation.
 
     The signature is Pusher's: HMAC-SHA256 over ``<socket_id>:<channel>``
     with the app secret, sent as ``<key>:<hex digest>``.
     """
-    if "pusher" not in settings.realtime_providers:
-        raise NotFound("Pusher is not enabled here.", code="pusher_disabled")
     if not isinstance(socket_id, str) or not SOCKET_ID.fullmatch(socket_id):
         raise BadRequest("socket_id must look like 1234.5678.", code="invalid_socket_id")
     if (not isinstance(channel, str) or not channel or len(channel) > MAX_CHANNEL_LENGTH
@@ -75,6 +76,6 @@ def authorize(settings: Settings, claims: VisitorClaims, socket_id: Any, channel
                         code="channel_forbidden")
     if not hmac.compare_digest(channel.encode(), channel_name(claims.conversation_id).encode()):
         raise Forbidden("The token does not open this channel.", code="channel_forbidden")
-    signature = hmac.new(str(settings.pusher_secret).encode(), f"{socket_id}:{channel}".encode(),
+    signature = hmac.new(secret.encode(), f"{socket_id}:{channel}".encode(),
                          hashlib.sha256).hexdigest()
     return {"auth": f"{settings.pusher_key}:{signature}"}

@@ -1,0 +1,77 @@
+"""Secrets: the token key and the Pusher secret, from the environment or SSM.
+
+In AWS a secret lives in SSM Parameter Store as a SecureString; its *name*
+is a setting (``PARLEY_TOKEN_SECRET_PARAM``, ``PUSHER_SECRET_PARAM``) and the
+value is read on first use, then kept for a while (``PARLEY_SECRETS_TTL_SECONDS``)
+so a rotated value is picked up without a redeploy. For local use the value
+itself may be set instead (``PARLEY_TOKEN_SECRET``, ``PUSHER_SECRET``), and it
+wins. A value never goes to a log line or an answer; a missing parameter
+fails with an error that names it.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from .settings import Settings
+
+
+class SecretError(RuntimeError):
+    """A secret cannot be had; the message names the setting or parameter, never a value."""
+
+
+class Secrets:
+    def __init__(self, settings: Settings, ssm: Any = None, clock: Any = time.monotonic) -> None:
+        self.settings = settings
+        self._ssm = ssm
+        self._clock = clock
+        self._cache: dict[str, tuple[float, str]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def ssm(self) -> Any:
+        if self._ssm is None:
+            with self._lock:
+                if self._ssm is None:
+                    import boto3  # only when a secret really comes from SSM
+
+                    self._ssm = boto3.client("ssm")
+        return self._ssm
+
+    def token_secret(self) -> str:
+        return self._get(self.settings.token_secret, self.settings.token_secret_param,
+                         "PARLEY_TOKEN_SECRET", min_length=32)
+
+    def pusher_secret(self) -> str:
+        return self._get(self.settings.pusher_secret, self.settings.pusher_secret_param, "PUSHER_SECRET")
+
+    def _get(self, value: str | None, parameter: str | None, variable: str, min_length: int = 1) -> str:
+        if value:
+            return value
+        if not parameter:
+            raise SecretError(f"{variable} is not set, nor {variable}_PARAM (an SSM parameter name)")
+        now = self._clock()
+        with self._lock:
+            hit = self._cache.get(parameter)
+        if hit and hit[0] > now:
+            return hit[1]
+        secret = self._fetch(parameter)
+        if len(secret) < min_length:
+            raise SecretError(f"SSM parameter {parameter} holds a value shorter than {min_length} characters")
+        with self._lock:
+            self._cache[parameter] = (now + self.settings.secrets_ttl_seconds, secret)
+        return secret
+
+    def _fetch(self, parameter: str) -> str:
+        from botocore.exceptions import ClientError
+
+        try:
+            answer = self.ssm.get_parameter(Name=parameter, WithDecryption=True)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code == "ParameterNotFound":
+                raise SecretError(f"SSM parameter {parameter} does not exist: create it as a SecureString "
+                                  f"(docs/deploy.md)") from None
+            raise SecretError(f"SSM parameter {parameter} could not be read ({code})") from None
+        return answer["Parameter"]["Value"]
