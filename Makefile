@@ -6,7 +6,9 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: dev test test-unit test-functional test-e2e bench setup browser clean
+.PHONY: dev test test-unit test-functional test-e2e bench setup browser package deploy clean
+
+STAGE ?= dev
 
 NODE_STAMP := widget/node_modules/.installed
 WIDGET     := widget/dist/parley.js
@@ -54,5 +56,9 @@ test-e2e: setup
 bench: setup
 	$(PY) -m bench.run
 
+# chalice package with infra/table.json merged in, into out/$(STAGE)/ (offline).
+package: setup
+	$(PY) -m infra.package --stage $(STAGE)
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache out

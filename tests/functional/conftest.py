@@ -14,12 +14,27 @@ from chalicelib import api
 from chalicelib.chat import ChatService
 from chalicelib.settings import get_settings, reset_settings
 from chalicelib.store import Store
-from infra.table import create_table
+from infra.table import TEMPLATE
 
 ROOT = Path(__file__).resolve().parents[2]
 ORIGIN = "http://127.0.0.1:8080"
 OTHER_ORIGIN = "https://evil.example"
 KNOWLEDGE = json.loads((ROOT / "infra/local/demo-knowledge.json").read_text())
+
+
+def deploy_table_stack(table_name: str) -> str:
+    """Deploys infra/table.json into moto's CloudFormation; returns the table its stack made.
+
+    The functional tests run on this table, so the key schema in the template
+    and the one the code uses cannot drift apart.
+    """
+    cloudformation = boto3.client("cloudformation")
+    cloudformation.create_stack(StackName=f"{table_name}-table", TemplateBody=TEMPLATE.read_text(),
+                                Parameters=[{"ParameterKey": "Stage", "ParameterValue": "dev"},
+                                            {"ParameterKey": "TableName", "ParameterValue": table_name}])
+    stack = cloudformation.describe_stacks(StackName=f"{table_name}-table")["Stacks"][0]
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack
+    return next(o["OutputValue"] for o in stack["Outputs"] if o["OutputKey"] == "TableName")
 
 
 @pytest.fixture
@@ -28,7 +43,7 @@ def store() -> Iterator[Store]:
         reset_settings()
         settings = get_settings()
         client = boto3.client("dynamodb")
-        create_table(client, settings.table_name)
+        assert deploy_table_stack(settings.table_name) == settings.table_name
         store = Store(settings.table_name, client=client)
         store.put_site({"site_key": "demo", "origins": [ORIGIN, "http://localhost:8080"],
                         "bot": {"engine": "knowledge", "knowledge": KNOWLEDGE},

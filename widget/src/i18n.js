@@ -27,6 +27,7 @@ export const STRINGS = {
     polling: 'Online',
     reconnecting: 'Reconnecting…',
     offline: 'Offline, trying again…',
+    powered: 'Powered by Parley',
   },
   de: {
     title: 'Chat',
@@ -37,7 +38,7 @@ export const STRINGS = {
     log: 'Nachrichten',
     input: 'Ihre Nachricht',
     placeholder: 'Nachricht schreiben …',
-    hint: 'Eingabe sendet, Umschalt+Eingabe beginnt eine neue Zeile.',
+    hint: 'Die Eingabetaste sendet, Umschalt+Eingabetaste beginnt eine neue Zeile.',
     send: 'Senden',
     retry: 'Erneut senden',
     failed: 'Nicht gesendet.',
@@ -47,11 +48,12 @@ export const STRINGS = {
     typing: '{name} schreibt',
     unread: '{n} ungelesen',
     idle: '',
-    connecting: 'Verbinde …',
+    connecting: 'Verbindung wird aufgebaut …',
     connected: 'Online',
     polling: 'Online',
     reconnecting: 'Verbindung wird wiederhergestellt …',
     offline: 'Offline, neuer Versuch läuft …',
+    powered: 'Bereitgestellt von Parley',
   },
 };
 

@@ -34,9 +34,24 @@ test('the chosen text meets WCAG AA (4.5:1) on typical brand colours', () => {
     const ratio = contrast(parseHex(p.accent), parseHex(p.onAccent));
     assert.ok(ratio >= 4.5, `${accent}: ${ratio.toFixed(2)}:1`);
   }
-  // A mid grey is the worst case for either choice; it still clears 3:1 (AA large text, UI).
-  const grey = palette('#777777');
-  assert.ok(contrast(parseHex(grey.accent), parseHex(grey.onAccent)) >= 3);
+});
+
+test('white or black clears 4.5:1 on any accent, mid tones included', () => {
+  let worst = Infinity;
+  for (let r = 0; r < 256; r += 17) {
+    for (let g = 0; g < 256; g += 17) {
+      for (let b = 0; b < 256; b += 17) {
+        const hex = `#${[r, g, b].map((c) => c.toString(16).padStart(2, '0')).join('')}`;
+        const p = palette(hex);
+        worst = Math.min(worst, contrast([r, g, b], parseHex(p.onAccent)));
+      }
+    }
+  }
+  for (const accent of ['#777777', '#5d60ff', '#009000', '#e0457b']) {
+    const p = palette(accent);
+    worst = Math.min(worst, contrast(parseHex(p.accent), parseHex(p.onAccent)));
+  }
+  assert.ok(worst >= 4.5, `worst ${worst.toFixed(2)}:1`);
 });
 
 test('a bad accent falls back to the default; a light one gets a dark ink', () => {

@@ -63,7 +63,9 @@ export function createPusherTransport({ config, session, apiBase, siteKey, on })
         ...(options.host ? { wsHost: options.host } : {}),
         ...(options.port ? { wsPort: options.port, wssPort: options.port } : {}),
         forceTLS: tls,
-        enabledTransports: ['ws', 'wss'], // forceTLS picks which; never SockJS/XHR fallbacks
+        // One WebSocket transport, the configured scheme: no wss:// retry of a ws:// server,
+        // and never the SockJS/XHR fallbacks.
+        enabledTransports: [tls ? 'wss' : 'ws'],
         enableStats: false,
         channelAuthorization: {
           endpoint: `${base}${options.auth_endpoint}?site_key=${encodeURIComponent(siteKey)}`,

@@ -24,7 +24,7 @@ export function createComposer({ t, onSend, onTyping = () => {} }) {
     h('label', { class: 'sr', for: 'pw-input', text: t('input') }),
     h('div', { class: 'field' }, [input, send]),
     h('span', { class: 'sr', id: 'pw-hint', text: t('hint') }),
-    h('div', { class: 'foot', text: 'Powered by Parley' }),
+    h('div', { class: 'foot', text: t('powered') }),
   ]);
 
   let lastTyping = 0;

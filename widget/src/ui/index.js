@@ -2,11 +2,12 @@
  * The widget's DOM: `<div id="parley-root">` on <body> with an open shadow
  * root holding the styles, the bubble and the panel. Opening moves focus to
  * the input; closing (close button, Escape, the bubble) moves it back to the
- * bubble.
+ * bubble. The panel is a non-modal dialog beside the page, modal only where
+ * it covers the page (small screens).
  */
 import css from './styles.css';
 import { h } from './dom.js';
-import { palette } from './color.js';
+import { LIGHT, palette } from './color.js';
 import { createBubble } from './bubble.js';
 import { createPanel } from './panel.js';
 import { createMessages } from './messages.js';
@@ -34,13 +35,21 @@ export function createUI({ t, locale, title, accent, position, onSend, onRetry, 
   shell.style.setProperty('--accent', colors.accent);
   shell.style.setProperty('--on-accent', colors.onAccent);
   shell.style.setProperty('--ink', colors.ink);
+  // The other extreme from the text on the accent: the avatar's disc is shaded
+  // towards it, so its letter contrasts more than the header, never less.
+  shell.style.setProperty('--shade', colors.onAccent === LIGHT ? '#000' : '#fff');
   root.append(h('style', { text: css }), shell);
 
+  // Up to 480 px wide the panel covers the page (styles.css): then it is modal,
+  // and Tab cycles inside it. Wider, it sits beside the page, which stays
+  // usable: no focus trap, Tab moves on to the bubble and the page.
+  const full = matchMedia('(max-width: 480px)');
   let isOpen = false;
 
   function open() {
     if (isOpen) return;
     isOpen = true;
+    panel.el.setAttribute('aria-modal', String(full.matches));
     panel.el.hidden = false;
     shell.classList.add('open');
     bubble.setOpen(true);
@@ -69,9 +78,17 @@ export function createUI({ t, locale, title, accent, position, onSend, onRetry, 
   }
 
   shell.addEventListener('keydown', (e) => {
-    if (e.key === 'Escape' && isOpen) {
+    if (!isOpen || e.isComposing) return; // Escape in an IME cancels the composition only
+    if (e.key === 'Escape') {
       e.stopPropagation();
       close();
+    } else if (e.key === 'Tab' && full.matches) {
+      const items = [...panel.el.querySelectorAll('button:not(:disabled),textarea')];
+      const [first, last] = e.shiftKey ? [items[items.length - 1], items[0]] : [items[0], items[items.length - 1]];
+      if (root.activeElement === last) {
+        e.preventDefault();
+        first.focus();
+      }
     }
   });
 

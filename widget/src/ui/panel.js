@@ -16,7 +16,6 @@ export function createPanel({ t, title, onClose, body }) {
     'data-part': 'panel',
     role: 'dialog',
     'aria-label': title,
-    'aria-modal': 'false',
     hidden: true,
   }, [h('div', { class: 'head' }, [avatar, h('div', { class: 'titles' }, [titleEl, status]), close]), ...body]);
 

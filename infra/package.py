@@ -1,0 +1,86 @@
+"""`make package STAGE=…`: chalice package with the table template merged in, into out/<stage>/.
+
+    python -m infra.package --stage dev [--out out/dev]
+
+Offline: nothing is sent to AWS. The merge template is infra/table.json with
+the stage's parameter defaults, so the packaged stack creates the table the
+app is configured for (PARLEY_TABLE in .chalice/config.json).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from infra.policy import table_name
+from infra.table import TEMPLATE
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def merge_template(stage: str) -> dict:
+    template = json.loads(TEMPLATE.read_text())
+    template["Parameters"]["Stage"]["Default"] = stage
+    template["Parameters"]["TableName"]["Default"] = table_name(stage)
+    return template
+
+
+def pin_to_this_stack(template: dict) -> dict:
+    """Narrows the policy's wildcards to this stack's own region, account and WebSocket API.
+
+    The policy file has to serve `chalice deploy` too, where nothing is known
+    before the first deploy; in a CloudFormation template the stack knows.
+    """
+    text = json.dumps(template)
+    text = text.replace('"arn:aws:execute-api:*:*:*/', '"arn:aws:execute-api:${AWS::Region}:${AWS::AccountId}:${WebsocketAPI}/')
+    for service in ("dynamodb", "ssm", "logs"):
+        text = text.replace(f'"arn:aws:{service}:*:*:', f'"arn:aws:{service}:${{AWS::Region}}:${{AWS::AccountId}}:')
+    pinned = json.loads(text)
+    for resource in pinned["Resources"].values():
+        if resource.get("Type") != "AWS::IAM::Role":
+            continue
+        for policy in resource["Properties"].get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                arns = statement["Resource"]
+                statement["Resource"] = ([_sub(a) for a in arns] if isinstance(arns, list) else _sub(arns))
+    return pinned
+
+
+def _sub(arn: str) -> object:
+    return {"Fn::Sub": arn} if "${" in arn else arn
+
+
+def package(stage: str, out: Path) -> Path:
+    """Runs chalice package for a stage; returns the packaged template's path."""
+    env = dict(os.environ)
+    env.setdefault("AWS_DEFAULT_REGION", "us-east-1")  # chalice package needs one, offline or not
+    for name in list(env):
+        # The stage's own settings come from config.json; a developer's local ones must not leak in.
+        if name.startswith(("PARLEY_", "PUSHER_", "AWS_ENDPOINT_URL")):
+            env.pop(name)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        merge = Path(tmp) / "merge.json"
+        merge.write_text(json.dumps(merge_template(stage)))
+        subprocess.run([str(Path(sys.executable).with_name("chalice")), "package", "--stage", stage,
+                        "--merge-template", str(merge), str(out)], cwd=ROOT, env=env, check=True)
+    sam = out / "sam.json"
+    sam.write_text(json.dumps(pin_to_this_stack(json.loads(sam.read_text())), indent=2))
+    return sam
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--stage", required=True, choices=["dev", "prod"])
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    print(package(args.stage, args.out or ROOT / "out" / args.stage))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

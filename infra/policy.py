@@ -1,0 +1,95 @@
+"""Least-privilege IAM policy for Parley's Lambdas: .chalice/policy-<stage>.json.
+
+    python -m infra.policy --stage prod [--region eu-west-1] [--account 123456789012]
+                           [--websocket-api-id abc123] [--check]
+
+Chalice's automatic policy only sees app.py, and every AWS call Parley makes
+is in chalicelib, so `autogen_policy` is off and this renders the policy:
+
+* DynamoDB: the item actions Parley uses (transactions need the per-item
+  actions, there is no TransactWriteItems action), on this table and its
+  indexes only;
+* SSM: GetParameter on this stage's own parameters (/parley/<stage>/*) only;
+* API Gateway: ManageConnections on this WebSocket API's stage only. Before
+  the first deploy its id is unknown; the policy then names any API of this
+  account's region (`make deploy` renders it again with the id and redeploys);
+* CloudWatch Logs on this app's own log groups.
+
+``--check`` exits 1 when the file on disk differs from what would be rendered.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+APP_NAME = "parley"
+WEBSOCKET_STAGE = "api"  # Chalice's default websocket_api_stage
+
+DYNAMODB_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+                    "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem"]
+
+
+def table_name(stage: str) -> str:
+    return f"{APP_NAME}-{stage}"
+
+
+def ssm_prefix(stage: str) -> str:
+    return f"/{APP_NAME}/{stage}/"
+
+
+def render(stage: str, region: str = "*", account: str = "*",
+           websocket_api_id: str | None = None) -> dict[str, Any]:
+    table = f"arn:aws:dynamodb:{region}:{account}:table/{table_name(stage)}"
+    api = websocket_api_id or "*"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "ParleyTable", "Effect": "Allow", "Action": DYNAMODB_ACTIONS,
+             "Resource": [table, f"{table}/index/*"]},
+            {"Sid": "ParleySecrets", "Effect": "Allow", "Action": ["ssm:GetParameter"],
+             "Resource": f"arn:aws:ssm:{region}:{account}:parameter{ssm_prefix(stage)}*"},
+            {"Sid": "ParleyWebSocketPush", "Effect": "Allow", "Action": ["execute-api:ManageConnections"],
+             "Resource": f"arn:aws:execute-api:{region}:{account}:{api}/{WEBSOCKET_STAGE}/*/@connections/*"},
+            {"Sid": "ParleyLogs", "Effect": "Allow",
+             "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+             "Resource": f"arn:aws:logs:{region}:{account}:log-group:/aws/lambda/{APP_NAME}-{stage}-*"},
+        ],
+    }
+
+
+def policy_path(stage: str) -> Path:
+    return ROOT / ".chalice" / f"policy-{stage}.json"
+
+
+def write(stage: str, policy: dict[str, Any]) -> Path:
+    path = policy_path(stage)
+    path.write_text(json.dumps(policy, indent=2) + "\n")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--stage", required=True, choices=["dev", "prod"])
+    parser.add_argument("--region", default="*")
+    parser.add_argument("--account", default="*")
+    parser.add_argument("--websocket-api-id")
+    parser.add_argument("--check", action="store_true", help="only compare with the file on disk")
+    args = parser.parse_args(argv)
+    policy = render(args.stage, args.region, args.account, args.websocket_api_id)
+    if args.check:
+        current = json.loads(policy_path(args.stage).read_text())
+        if current != policy:
+            print(f"{policy_path(args.stage)} is out of date: python -m infra.policy --stage {args.stage}",
+                  file=sys.stderr)
+            return 1
+        return 0
+    print(write(args.stage, policy))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
