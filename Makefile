@@ -60,5 +60,10 @@ bench: setup
 package: setup
 	$(PY) -m infra.package --stage $(STAGE)
 
+# The table stack, then chalice deploy (twice on a first WebSocket deploy), then the snippet.
+# Needs AWS credentials and a region; see docs/deploy.md.
+deploy: setup
+	$(PY) -m infra.deploy --stage $(STAGE)
+
 clean:
 	rm -rf $(VENV) .pytest_cache out

@@ -13,7 +13,8 @@ is in chalicelib, so `autogen_policy` is off and this renders the policy:
 * API Gateway: ManageConnections on this WebSocket API's stage only. Before
   the first deploy its id is unknown; the policy then names any API of this
   account's region (`make deploy` renders it again with the id and redeploys);
-* CloudWatch Logs on this app's own log groups.
+* CloudWatch Logs on this app's own log groups (a packaged stack must be named
+  parley-<stage> for its generated function names to match).
 
 ``--check`` exits 1 when the file on disk differs from what would be rendered.
 """
@@ -54,9 +55,13 @@ def render(stage: str, region: str = "*", account: str = "*",
              "Resource": f"arn:aws:ssm:{region}:{account}:parameter{ssm_prefix(stage)}*"},
             {"Sid": "ParleyWebSocketPush", "Effect": "Allow", "Action": ["execute-api:ManageConnections"],
              "Resource": f"arn:aws:execute-api:{region}:{account}:{api}/{WEBSOCKET_STAGE}/*/@connections/*"},
+            # `chalice deploy` names the HTTP function parley-<stage> and the WebSocket
+            # ones parley-<stage>-<handler>; a packaged stack named parley-<stage>
+            # gets parley-<stage>-<logical id>-<suffix>.
             {"Sid": "ParleyLogs", "Effect": "Allow",
              "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-             "Resource": f"arn:aws:logs:{region}:{account}:log-group:/aws/lambda/{APP_NAME}-{stage}-*"},
+             "Resource": [f"arn:aws:logs:{region}:{account}:log-group:/aws/lambda/{APP_NAME}-{stage}:*",
+                          f"arn:aws:logs:{region}:{account}:log-group:/aws/lambda/{APP_NAME}-{stage}-*"]},
         ],
     }
 

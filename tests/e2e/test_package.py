@@ -82,8 +82,8 @@ def test_every_role_may_do_only_what_parley_does_on_parley_resources(packaged):
                 assert arns == ["arn:aws:execute-api:${AWS::Region}:${AWS::AccountId}:${WebsocketAPI}"
                                 "/api/*/@connections/*"], "this WebSocket API only"
             elif service == "logs":
-                assert arns == [f"arn:aws:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:"
-                                f"/aws/lambda/parley-{stage}-*"]
+                prefix = f"arn:aws:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:/aws/lambda/parley-{stage}"
+                assert arns == [f"{prefix}:*", f"{prefix}-*"]
             else:
                 pytest.fail(f"{name}: an unexpected service {service}")
 

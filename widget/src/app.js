@@ -83,8 +83,9 @@ export function createApp(options) {
     if (ui.isOpen) markRead();
     const read = session.read;
     ui.setUnread(ui.isOpen ? 0 : entries.filter((e) => e.seq > read && e.sender !== 'visitor').length);
+    // In seq order: a message above a gap waits for the ones below it.
     for (const e of entries) {
-      if (e.seq && !seenKeys.has(e.seq)) {
+      if (e.seq && e.seq <= store.lastSeq && !seenKeys.has(e.seq)) {
         seenKeys.add(e.seq);
         emit('message', { ...e });
       }

@@ -211,6 +211,7 @@ def test_parley_is_the_only_global_and_loading_twice_is_harmless(page, stack):
 
 
 def test_screenshot_of_the_open_widget_for_the_readme(page, stack, tmp_path):
+    page.emulate_media(reduced_motion="reduce")  # no message caught half-way through its fade-in
     w = load(page, stack)
     w.open()
     w.say("How much does it cost?")

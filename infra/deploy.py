@@ -1,0 +1,164 @@
+"""`make deploy STAGE=…`: the table stack, then `chalice deploy`, then the widget snippet.
+
+    python -m infra.deploy --stage prod
+
+1. Deploys infra/table.json as the CloudFormation stack parley-<stage>-table
+   (created, or updated when it exists) and waits for it.
+2. Checks that the stage's SSM secrets exist (it never reads their values).
+3. Renders .chalice/policy-<stage>.json for this account and region and runs
+   `chalice deploy --stage <stage>`.
+4. On the first deploy of a stage with the `websocket` provider, the WebSocket
+   API's id is known only afterwards: the first pass deploys without that
+   provider (the settings refuse it without its URLs), then the script writes
+   PARLEY_WEBSOCKET_URL / PARLEY_WEBSOCKET_ENDPOINT into the stage's
+   environment in .chalice/config.json and the API's id into the policy, and
+   deploys again.
+5. Prints the widget snippet with the real API URL.
+
+Keep .chalice/deployed/<stage>.json and the updated config.json: Chalice
+needs the first to find what it created.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from infra import policy
+from infra.table import TEMPLATE
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / ".chalice" / "config.json"
+
+
+def table_stack_name(stage: str) -> str:
+    return f"parley-{stage}-table"
+
+
+def deploy_table_stack(cloudformation: Any, stage: str) -> dict[str, str]:
+    """Creates or updates the table stack and waits; returns its outputs."""
+    name = table_stack_name(stage)
+    params = [{"ParameterKey": "Stage", "ParameterValue": stage},
+              {"ParameterKey": "TableName", "ParameterValue": policy.table_name(stage)}]
+    try:
+        cloudformation.describe_stacks(StackName=name)
+        exists = True
+    except cloudformation.exceptions.ClientError:
+        exists = False
+    if exists:
+        try:
+            cloudformation.update_stack(StackName=name, TemplateBody=TEMPLATE.read_text(), Parameters=params)
+            cloudformation.get_waiter("stack_update_complete").wait(StackName=name)
+        except cloudformation.exceptions.ClientError as exc:
+            if "No updates are to be performed" not in str(exc):
+                raise
+    else:
+        cloudformation.create_stack(StackName=name, TemplateBody=TEMPLATE.read_text(), Parameters=params)
+        cloudformation.get_waiter("stack_create_complete").wait(StackName=name)
+    stack = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+def missing_secrets(ssm: Any, env: dict[str, str]) -> list[str]:
+    """The SSM parameters the stage names but that do not exist (values are never read)."""
+    names = [env[k] for k in ("PARLEY_TOKEN_SECRET_PARAM", "PUSHER_SECRET_PARAM") if env.get(k)]
+    if not names:
+        return []
+    found = ssm.get_parameters(Names=names, WithDecryption=False)
+    return sorted(set(names) - {p["Name"] for p in found["Parameters"]})
+
+
+def read_deployed(stage: str, root: Path = ROOT) -> dict[str, str]:
+    """What .chalice/deployed/<stage>.json says Chalice created: API URLs and ids."""
+    path = root / ".chalice" / "deployed" / f"{stage}.json"
+    if not path.exists():
+        return {}
+    found: dict[str, str] = {}
+    for resource in json.loads(path.read_text()).get("resources", []):
+        if resource.get("resource_type") == "rest_api":
+            found["rest_api_url"] = resource["rest_api_url"]
+        elif resource.get("resource_type") == "websocket_api":
+            found["websocket_api_id"] = resource["websocket_api_id"]
+            found["websocket_api_url"] = resource["websocket_api_url"]
+    return found
+
+
+def websocket_settings(websocket_api_url: str) -> dict[str, str]:
+    """The two settings a WebSocket API needs, from the URL Chalice reports (wss://…/api/)."""
+    url = websocket_api_url.rstrip("/")
+    return {"PARLEY_WEBSOCKET_URL": url, "PARLEY_WEBSOCKET_ENDPOINT": "https://" + url.split("://", 1)[1]}
+
+
+def without_provider(providers: str, name: str) -> str:
+    return ",".join(p for p in providers.split(",") if p.strip() and p.strip() != name) or "polling"
+
+
+def snippet(rest_api_url: str, site_key: str = "YOUR-SITE-KEY") -> str:
+    api = rest_api_url.rstrip("/")
+    return (f'<script src="https://YOUR-STATIC-HOST/parley.js" data-site-key="{site_key}"\n'
+            f'        data-api="{api}" async></script>')
+
+
+def write_stage_env(stage: str, updates: dict[str, str], config_path: Path = CONFIG) -> dict[str, str]:
+    config = json.loads(config_path.read_text())
+    env = config["stages"][stage].setdefault("environment_variables", {})
+    env.update(updates)
+    config_path.write_text(json.dumps(config, indent=2) + "\n")
+    return env
+
+
+def chalice_deploy(stage: str) -> None:
+    chalice = str(Path(sys.executable).with_name("chalice"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PARLEY_", "PUSHER_", "AWS_ENDPOINT_URL"))}
+    subprocess.run([chalice, "deploy", "--stage", stage], cwd=ROOT, env=env, check=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--stage", required=True, choices=["dev", "prod"])
+    args = parser.parse_args(argv)
+    import boto3
+
+    session = boto3.Session()
+    region = session.region_name
+    if not region:
+        print("deploy: set AWS_DEFAULT_REGION (or a profile with a region)", file=sys.stderr)
+        return 2
+    account = session.client("sts").get_caller_identity()["Account"]
+
+    outputs = deploy_table_stack(session.client("cloudformation"), args.stage)
+    print(f"table stack {table_stack_name(args.stage)}: {outputs}")
+    env = json.loads(CONFIG.read_text())["stages"][args.stage]["environment_variables"]
+    absent = missing_secrets(session.client("ssm"), env)
+    if absent:
+        print("deploy: create these SSM SecureString parameters first (docs/deploy.md): "
+              + ", ".join(absent), file=sys.stderr)
+        return 2
+
+    providers = env.get("PARLEY_REALTIME_PROVIDERS", "polling")
+    deployed = read_deployed(args.stage)
+    if "websocket" in providers and "websocket_api_id" not in deployed:
+        # First deploy: the WebSocket API does not exist yet, so neither do its URLs.
+        write_stage_env(args.stage, {"PARLEY_REALTIME_PROVIDERS": without_provider(providers, "websocket")})
+        policy.write(args.stage, policy.render(args.stage, region, account))
+        chalice_deploy(args.stage)
+        deployed = read_deployed(args.stage)
+        write_stage_env(args.stage, {"PARLEY_REALTIME_PROVIDERS": providers})
+    if "websocket_api_url" in deployed:
+        write_stage_env(args.stage, websocket_settings(deployed["websocket_api_url"]))
+    policy.write(args.stage, policy.render(args.stage, region, account, deployed.get("websocket_api_id")))
+    chalice_deploy(args.stage)
+    deployed = read_deployed(args.stage)
+    print("\nParley is deployed. Paste this before </body> on each page of your site:\n")
+    print(snippet(deployed.get("rest_api_url", "https://<rest-api-id>.execute-api.<region>.amazonaws.com/api/")))
+    print("\nThen register the site and its origins: "
+          f"PARLEY_TABLE={policy.table_name(args.stage)} python -m infra.sites create <key> --origin https://…")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
