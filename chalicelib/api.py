@@ -8,7 +8,6 @@ The order matters for CORS: once the origin is known to be allowed, even a
 from __future__ import annotations
 
 import re
-import threading
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -17,29 +16,27 @@ from chalice.app import Request, Response
 from . import tokens, web
 from .chat import ChatService
 from .errors import Forbidden, NotFound, ValidationFailed
+from .lazy import Lazy
 from .models import SITE_KEY, InitRequest, MessagesQuery, SendRequest, parse
 from .settings import get_settings
 from .store import Store
 
-_service: ChatService | None = None
-_lock = threading.Lock()
+def _build_service() -> ChatService:
+    settings = get_settings()
+    return ChatService(settings, Store(settings.table_name))
+
+
+# The process-wide ChatService, built on first use (not at import).
+_service: Lazy[ChatService] = Lazy(_build_service)
 
 
 def service() -> ChatService:
-    """The process-wide ChatService, built on first use (not at import)."""
-    global _service
-    if _service is None:
-        with _lock:
-            if _service is None:
-                settings = get_settings()
-                _service = ChatService(settings, Store(settings.table_name))
-    return _service
+    return _service.get()
 
 
 def set_service(svc: ChatService | None) -> None:
     """Swaps the service (tests inject one built on their own table)."""
-    global _service
-    _service = svc
+    _service.set(svc)
 
 
 def _check_origin(site: dict[str, Any], origin: str | None) -> None:

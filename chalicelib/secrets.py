@@ -14,7 +14,14 @@ import threading
 import time
 from typing import Any
 
+from .lazy import Lazy
 from .settings import Settings
+
+
+def _ssm_client() -> Any:
+    import boto3  # only when a secret really comes from SSM
+
+    return boto3.client("ssm")
 
 
 class SecretError(RuntimeError):
@@ -24,20 +31,14 @@ class SecretError(RuntimeError):
 class Secrets:
     def __init__(self, settings: Settings, ssm: Any = None, clock: Any = time.monotonic) -> None:
         self.settings = settings
-        self._ssm = ssm
+        self._ssm = Lazy(_ssm_client, ssm)
         self._clock = clock
         self._cache: dict[str, tuple[float, str]] = {}
         self._lock = threading.Lock()
 
     @property
     def ssm(self) -> Any:
-        if self._ssm is None:
-            with self._lock:
-                if self._ssm is None:
-                    import boto3  # only when a secret really comes from SSM
-
-                    self._ssm = boto3.client("ssm")
-        return self._ssm
+        return self._ssm.get()
 
     def token_secret(self) -> str:
         return self._get(self.settings.token_secret, self.settings.token_secret_param,

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 from typing import Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .lazy import Lazy
 
 Provider = Literal["pusher", "websocket", "polling"]
 
@@ -150,22 +151,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError("Parley settings: " + "; ".join(problems)) from None
 
 
-_lock = threading.Lock()
-_settings: Settings | None = None
+_settings: Lazy[Settings] = Lazy(lambda: load_settings())
 
 
 def get_settings() -> Settings:
     """The process-wide Settings, loaded on first call."""
-    global _settings
-    if _settings is None:
-        with _lock:
-            if _settings is None:
-                _settings = load_settings()
-    return _settings
+    return _settings.get()
 
 
 def reset_settings() -> None:
     """Forgets the cached Settings (tests change the environment)."""
-    global _settings
-    with _lock:
-        _settings = None
+    _settings.set(None)

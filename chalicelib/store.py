@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from .errors import NotFound, Unavailable
+from .lazy import Lazy
 
 # What DynamoDB says when it is busy or briefly down, after botocore's own
 # retries are spent: the client may try again, so it gets a 503, not a 500.
@@ -65,6 +66,12 @@ MAX_APPEND_ATTEMPTS = 60
 APPEND_BUDGET_SECONDS = 5.0
 BACKOFF_BASE_SECONDS = 0.004
 BACKOFF_CAP_SECONDS = 0.2
+
+
+def _dynamodb_client() -> Any:
+    import boto3  # imported here: cold start pays only when a request needs it
+
+    return boto3.client("dynamodb")
 
 
 def now_iso(now: float | None = None) -> str:
@@ -159,8 +166,7 @@ class Store:
 
     def __init__(self, table_name: str, client: Any = None) -> None:
         self.table = table_name
-        self._client = client
-        self._client_lock = threading.Lock()
+        self._client = Lazy(_dynamodb_client, client)
         self.hints = _SeqHints()
         # Appends to one conversation from threads of this process queue up
         # here instead of colliding in DynamoDB (a collision costs a round trip
@@ -171,13 +177,7 @@ class Store:
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            with self._client_lock:
-                if self._client is None:
-                    import boto3  # imported here: cold start pays only when a request needs it
-
-                    self._client = boto3.client("dynamodb")
-        return self._client
+        return self._client.get()
 
     # -- conversations -----------------------------------------------------
 

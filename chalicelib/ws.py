@@ -11,37 +11,35 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from typing import Any
 
 from .api import service
 from .chat import ChatService
 from .errors import Forbidden, NotFound, ParleyError
+from .lazy import Lazy
 from .realtime import TYPING_EVENT
 from .realtime.apigw_websocket import WebSocketBroadcaster
 
 log = logging.getLogger("parley.ws")
 
-_broadcaster: WebSocketBroadcaster | None = None
-_lock = threading.Lock()
 MAX_FRAME_BYTES = 4096  # clients send tiny control frames; anything bigger is not ours
 
 
+def _build_broadcaster() -> WebSocketBroadcaster:
+    svc = service()
+    existing = svc.realtime.get("websocket")
+    return existing if isinstance(existing, WebSocketBroadcaster) else WebSocketBroadcaster(svc.settings, svc.store)
+
+
+_broadcaster: Lazy[WebSocketBroadcaster] = Lazy(_build_broadcaster)
+
+
 def broadcaster() -> WebSocketBroadcaster:
-    global _broadcaster
-    if _broadcaster is None:
-        with _lock:
-            if _broadcaster is None:
-                svc = service()
-                existing = svc.realtime.get("websocket")
-                _broadcaster = (existing if isinstance(existing, WebSocketBroadcaster)
-                                else WebSocketBroadcaster(svc.settings, svc.store))
-    return _broadcaster
+    return _broadcaster.get()
 
 
 def set_broadcaster(b: WebSocketBroadcaster | None) -> None:
-    global _broadcaster
-    _broadcaster = b
+    _broadcaster.set(b)
 
 
 def _headers(event: dict[str, Any]) -> dict[str, str]:

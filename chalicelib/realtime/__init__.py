@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any, Protocol
+
+from ..lazy import Lazy
 
 if TYPE_CHECKING:
     from ..secrets import Secrets
@@ -66,8 +67,8 @@ class Realtime:
 
     def __init__(self, broadcasters: list[Broadcaster]) -> None:
         self.broadcasters = broadcasters
-        self._executor: ThreadPoolExecutor | None = None
-        self._lock = threading.Lock()
+        self._executor = Lazy(lambda: ThreadPoolExecutor(max_workers=len(broadcasters),
+                                                         thread_name_prefix="parley-publish"))
 
     def get(self, name: str) -> Broadcaster | None:
         return next((b for b in self.broadcasters if b.name == name), None)
@@ -88,12 +89,7 @@ class Realtime:
 
     @property
     def executor(self) -> ThreadPoolExecutor:
-        if self._executor is None:
-            with self._lock:
-                if self._executor is None:
-                    self._executor = ThreadPoolExecutor(max_workers=len(self.broadcasters),
-                                                        thread_name_prefix="parley-publish")
-        return self._executor
+        return self._executor.get()
 
     @staticmethod
     def _publish_one(broadcaster: Broadcaster, conversation_id: str, message: dict[str, Any],

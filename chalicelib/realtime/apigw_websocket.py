@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
+from ..lazy import Lazy
 from ..settings import Settings
 from ..store import Store
 from . import MESSAGE_EVENT, message_payload
@@ -40,35 +40,28 @@ class WebSocketBroadcaster:
     def __init__(self, settings: Settings, store: Store, client: Any = None) -> None:
         self.settings = settings
         self.store = store
-        self._client = client
-        self._executor: ThreadPoolExecutor | None = None
-        self._lock = threading.Lock()
+        self._client = Lazy(self._build_client, client)
+        self._executor = Lazy(lambda: ThreadPoolExecutor(max_workers=settings.fanout_workers,
+                                                         thread_name_prefix="parley-fanout"))
+
+    def _build_client(self) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "apigatewaymanagementapi", endpoint_url=self.settings.websocket_endpoint,
+            # One pooled connection per fan-out worker; one attempt (botocore's
+            # max_attempts counts *retries*), short timeouts.
+            config=Config(max_pool_connections=self.settings.fanout_workers,
+                          connect_timeout=1, read_timeout=2, retries={"total_max_attempts": 1}))
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    import boto3
-                    from botocore.config import Config
-
-                    self._client = boto3.client(
-                        "apigatewaymanagementapi", endpoint_url=self.settings.websocket_endpoint,
-                        # One pooled connection per fan-out worker; one attempt
-                        # (botocore's max_attempts counts *retries*), short timeouts.
-                        config=Config(max_pool_connections=self.settings.fanout_workers,
-                                      connect_timeout=1, read_timeout=2,
-                                      retries={"total_max_attempts": 1}))
-        return self._client
+        return self._client.get()
 
     @property
     def executor(self) -> ThreadPoolExecutor:
-        if self._executor is None:
-            with self._lock:
-                if self._executor is None:
-                    self._executor = ThreadPoolExecutor(max_workers=self.settings.fanout_workers,
-                                                        thread_name_prefix="parley-fanout")
-        return self._executor
+        return self._executor.get()
 
     def publish(self, conversation_id: str, message: dict[str, Any], last_seq: int,
                 exclude: str | None = None) -> None:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-import threading
 from typing import Any
 
 from ..errors import BadRequest, Forbidden
+from ..lazy import Lazy
 from ..secrets import Secrets
 from ..settings import Settings
 from ..tokens import VisitorClaims
@@ -33,22 +33,19 @@ class PusherBroadcaster:
     def __init__(self, settings: Settings, client: Any = None, secrets: Secrets | None = None) -> None:
         self.settings = settings
         self.secrets = secrets if secrets is not None else Secrets(settings)
-        self._client = client
-        self._lock = threading.Lock()
+        self._client = Lazy(self._build_client, client)
+
+    def _build_client(self) -> Any:
+        import pusher  # loaded on the first broadcast, not at cold start
+
+        s = self.settings
+        return pusher.Pusher(app_id=s.pusher_app_id, key=s.pusher_key, secret=self.secrets.pusher_secret(),
+                             cluster=s.pusher_cluster, host=s.pusher_host, port=s.pusher_port,
+                             ssl=s.pusher_use_tls, timeout=s.pusher_timeout_seconds)
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    import pusher  # loaded on the first broadcast, not at cold start
-
-                    s = self.settings
-                    self._client = pusher.Pusher(
-                        app_id=s.pusher_app_id, key=s.pusher_key, secret=self.secrets.pusher_secret(),
-                        cluster=s.pusher_cluster, host=s.pusher_host, port=s.pusher_port,
-                        ssl=s.pusher_use_tls, timeout=s.pusher_timeout_seconds)
-        return self._client
+        return self._client.get()
 
     def publish(self, conversation_id: str, message: dict[str, Any], last_seq: int,
                 exclude: str | None = None) -> None:
