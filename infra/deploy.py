@@ -45,10 +45,15 @@ def deploy_table_stack(cloudformation: Any, stage: str) -> dict[str, str]:
     params = [{"ParameterKey": "Stage", "ParameterValue": stage},
               {"ParameterKey": "TableName", "ParameterValue": policy.table_name(stage)}]
     try:
-        cloudformation.describe_stacks(StackName=name)
-        exists = True
-    except cloudformation.exceptions.ClientError:
-        exists = False
+        status = cloudformation.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]
+    except cloudformation.exceptions.ClientError as exc:
+        if "does not exist" not in str(exc):
+            raise  # access denied, throttling: not a reason to try creating it
+        status = None
+    if status == "ROLLBACK_COMPLETE":
+        raise SystemExit(f"deploy: stack {name} failed to create earlier; delete it "
+                         f"(aws cloudformation delete-stack --stack-name {name}) and run again")
+    exists = status is not None
     if exists:
         try:
             cloudformation.update_stack(StackName=name, TemplateBody=TEMPLATE.read_text(), Parameters=params)
@@ -72,9 +77,9 @@ def missing_secrets(ssm: Any, env: dict[str, str]) -> list[str]:
     return sorted(set(names) - {p["Name"] for p in found["Parameters"]})
 
 
-def read_deployed(stage: str, root: Path = ROOT) -> dict[str, str]:
+def read_deployed(stage: str, root: Path | None = None) -> dict[str, str]:
     """What .chalice/deployed/<stage>.json says Chalice created: API URLs and ids."""
-    path = root / ".chalice" / "deployed" / f"{stage}.json"
+    path = (root or ROOT) / ".chalice" / "deployed" / f"{stage}.json"
     if not path.exists():
         return {}
     found: dict[str, str] = {}
@@ -103,7 +108,8 @@ def snippet(rest_api_url: str, site_key: str = "YOUR-SITE-KEY") -> str:
             f'        data-api="{api}" async></script>')
 
 
-def write_stage_env(stage: str, updates: dict[str, str], config_path: Path = CONFIG) -> dict[str, str]:
+def write_stage_env(stage: str, updates: dict[str, str], config_path: Path | None = None) -> dict[str, str]:
+    config_path = config_path or CONFIG
     config = json.loads(config_path.read_text())
     env = config["stages"][stage].setdefault("environment_variables", {})
     env.update(updates)
@@ -115,6 +121,38 @@ def chalice_deploy(stage: str) -> None:
     chalice = str(Path(sys.executable).with_name("chalice"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PARLEY_", "PUSHER_", "AWS_ENDPOINT_URL"))}
     subprocess.run([chalice, "deploy", "--stage", stage], cwd=ROOT, env=env, check=True)
+
+
+def deploy_app(stage: str, providers: str, region: str, account: str) -> dict[str, str]:
+    """`chalice deploy`, once or twice, ending with the policy pinned to the WebSocket API.
+
+    Chalice creates the WebSocket API on the first deploy, so only then are
+    its id (for the policy) and URLs (for the settings) known: a first
+    deploy runs without the `websocket` provider (the settings refuse it
+    without URLs) and the policy names any API of the account; the second
+    pass pins both. config.json gets its provider list back even if a pass fails.
+    """
+    deployed = read_deployed(stage)
+    known_id = deployed.get("websocket_api_id")
+    wants_websocket = "websocket" in providers
+    try:
+        if known_id and wants_websocket:
+            write_stage_env(stage, websocket_settings(deployed["websocket_api_url"]))
+        if wants_websocket and not known_id:
+            write_stage_env(stage, {"PARLEY_REALTIME_PROVIDERS": without_provider(providers, "websocket")})
+        policy.write(stage, policy.render(stage, region, account, known_id))
+        chalice_deploy(stage)
+    finally:
+        write_stage_env(stage, {"PARLEY_REALTIME_PROVIDERS": providers})
+    deployed = read_deployed(stage)
+    new_id = deployed.get("websocket_api_id")
+    if new_id and new_id != known_id:
+        if wants_websocket:
+            write_stage_env(stage, websocket_settings(deployed["websocket_api_url"]))
+        policy.write(stage, policy.render(stage, region, account, new_id))
+        chalice_deploy(stage)
+        deployed = read_deployed(stage)
+    return deployed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,20 +177,7 @@ def main(argv: list[str] | None = None) -> int:
               + ", ".join(absent), file=sys.stderr)
         return 2
 
-    providers = env.get("PARLEY_REALTIME_PROVIDERS", "polling")
-    deployed = read_deployed(args.stage)
-    if "websocket" in providers and "websocket_api_id" not in deployed:
-        # First deploy: the WebSocket API does not exist yet, so neither do its URLs.
-        write_stage_env(args.stage, {"PARLEY_REALTIME_PROVIDERS": without_provider(providers, "websocket")})
-        policy.write(args.stage, policy.render(args.stage, region, account))
-        chalice_deploy(args.stage)
-        deployed = read_deployed(args.stage)
-        write_stage_env(args.stage, {"PARLEY_REALTIME_PROVIDERS": providers})
-    if "websocket_api_url" in deployed:
-        write_stage_env(args.stage, websocket_settings(deployed["websocket_api_url"]))
-    policy.write(args.stage, policy.render(args.stage, region, account, deployed.get("websocket_api_id")))
-    chalice_deploy(args.stage)
-    deployed = read_deployed(args.stage)
+    deployed = deploy_app(args.stage, env.get("PARLEY_REALTIME_PROVIDERS", "polling"), region, account)
     print("\nParley is deployed. Paste this before </body> on each page of your site:\n")
     print(snippet(deployed.get("rest_api_url", "https://<rest-api-id>.execute-api.<region>.amazonaws.com/api/")))
     print("\nThen register the site and its origins: "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -36,9 +37,12 @@ def pin_to_this_stack(template: dict) -> dict:
     before the first deploy; in a CloudFormation template the stack knows.
     """
     text = json.dumps(template)
-    text = text.replace('"arn:aws:execute-api:*:*:*/', '"arn:aws:execute-api:${AWS::Region}:${AWS::AccountId}:${WebsocketAPI}/')
-    for service in ("dynamodb", "ssm", "logs"):
-        text = text.replace(f'"arn:aws:{service}:*:*:', f'"arn:aws:{service}:${{AWS::Region}}:${{AWS::AccountId}}:')
+    # Whatever the policy file names (wildcards, or what `make deploy` pinned
+    # for one account), the packaged stack gets its own.
+    text = re.sub(r'"arn:aws:execute-api:[^:"]*:[^:"]*:[^/"]*/',
+                  '"arn:aws:execute-api:${AWS::Region}:${AWS::AccountId}:${WebsocketAPI}/', text)
+    text = re.sub(r'"arn:aws:(dynamodb|ssm|logs):[^:"]*:[^:"]*:',
+                  r'"arn:aws:\1:${AWS::Region}:${AWS::AccountId}:', text)
     pinned = json.loads(text)
     for resource in pinned["Resources"].values():
         if resource.get("Type") != "AWS::IAM::Role":

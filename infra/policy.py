@@ -16,7 +16,8 @@ is in chalicelib, so `autogen_policy` is off and this renders the policy:
 * CloudWatch Logs on this app's own log groups (a packaged stack must be named
   parley-<stage> for its generated function names to match).
 
-``--check`` exits 1 when the file on disk differs from what would be rendered.
+``--check`` exits 1 when the file on disk is not what would be rendered for
+the region, account and API id it names (`make deploy` pins them).
 """
 from __future__ import annotations
 
@@ -27,11 +28,14 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+CHALICE_DIR = ROOT / ".chalice"
 APP_NAME = "parley"
 WEBSOCKET_STAGE = "api"  # Chalice's default websocket_api_stage
 
+# What chalicelib calls, as IAM sees it: a TransactWriteItems is authorized
+# item by item (PutItem, UpdateItem, DeleteItem), there is no action of its own.
 DYNAMODB_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
-                    "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem"]
+                    "dynamodb:Query", "dynamodb:BatchGetItem"]
 
 
 def table_name(stage: str) -> str:
@@ -54,7 +58,8 @@ def render(stage: str, region: str = "*", account: str = "*",
             {"Sid": "ParleySecrets", "Effect": "Allow", "Action": ["ssm:GetParameter"],
              "Resource": f"arn:aws:ssm:{region}:{account}:parameter{ssm_prefix(stage)}*"},
             {"Sid": "ParleyWebSocketPush", "Effect": "Allow", "Action": ["execute-api:ManageConnections"],
-             "Resource": f"arn:aws:execute-api:{region}:{account}:{api}/{WEBSOCKET_STAGE}/*/@connections/*"},
+             # POST only: Parley pushes; it never reads or closes a connection.
+             "Resource": f"arn:aws:execute-api:{region}:{account}:{api}/{WEBSOCKET_STAGE}/POST/@connections/*"},
             # `chalice deploy` names the HTTP function parley-<stage> and the WebSocket
             # ones parley-<stage>-<handler>; a packaged stack named parley-<stage>
             # gets parley-<stage>-<logical id>-<suffix>.
@@ -66,8 +71,16 @@ def render(stage: str, region: str = "*", account: str = "*",
     }
 
 
+def pinned_to(policy: dict[str, Any]) -> tuple[str, str, str | None]:
+    """The (region, account, WebSocket API id) a rendered policy names."""
+    arns = {s["Sid"]: s["Resource"] for s in policy["Statement"]}
+    _, _, _, region, account, _ = arns["ParleyTable"][0].split(":", 5)
+    api = arns["ParleyWebSocketPush"].split(":", 5)[5].split("/", 1)[0]
+    return region, account, None if api == "*" else api
+
+
 def policy_path(stage: str) -> Path:
-    return ROOT / ".chalice" / f"policy-{stage}.json"
+    return CHALICE_DIR / f"policy-{stage}.json"
 
 
 def write(stage: str, policy: dict[str, Any]) -> Path:
@@ -87,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     policy = render(args.stage, args.region, args.account, args.websocket_api_id)
     if args.check:
         current = json.loads(policy_path(args.stage).read_text())
-        if current != policy:
+        if current != render(args.stage, *pinned_to(current)):
             print(f"{policy_path(args.stage)} is out of date: python -m infra.policy --stage {args.stage}",
                   file=sys.stderr)
             return 1

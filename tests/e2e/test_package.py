@@ -80,7 +80,7 @@ def test_every_role_may_do_only_what_parley_does_on_parley_resources(packaged):
             elif service == "execute-api":
                 assert actions == ["execute-api:ManageConnections"]
                 assert arns == ["arn:aws:execute-api:${AWS::Region}:${AWS::AccountId}:${WebsocketAPI}"
-                                "/api/*/@connections/*"], "this WebSocket API only"
+                                "/api/POST/@connections/*"], "this WebSocket API only, posts only"
             elif service == "logs":
                 prefix = f"arn:aws:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:/aws/lambda/parley-{stage}"
                 assert arns == [f"{prefix}:*", f"{prefix}-*"]

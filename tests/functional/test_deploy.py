@@ -63,3 +63,80 @@ def test_the_first_pass_leaves_websocket_out_and_the_stage_env_is_updated(tmp_pa
     env = deploy.write_stage_env("prod", {"PARLEY_WEBSOCKET_URL": "wss://w1/api"}, config_path=config)
     assert env["PARLEY_WEBSOCKET_URL"] == "wss://w1/api" and env["PARLEY_TABLE"] == "parley-prod"
     assert json.loads(config.read_text())["stages"]["prod"]["environment_variables"] == env
+
+
+@pytest.fixture
+def sandbox(tmp_path, monkeypatch):
+    """A copy of .chalice/ for deploy_app to change, and a fake `chalice deploy` that records passes."""
+    from infra import policy
+
+    chalice_dir = tmp_path / ".chalice"
+    shutil.copytree(ROOT / ".chalice", chalice_dir, ignore=shutil.ignore_patterns("deployments", "deployed"))
+    monkeypatch.setattr(deploy, "ROOT", tmp_path)
+    monkeypatch.setattr(deploy, "CONFIG", chalice_dir / "config.json")
+    monkeypatch.setattr(policy, "CHALICE_DIR", chalice_dir)
+    passes: list[dict] = []
+
+    def fake_chalice_deploy(stage: str, fail: bool = False) -> None:
+        config = json.loads((chalice_dir / "config.json").read_text())
+        passes.append({"env": dict(config["stages"][stage]["environment_variables"]),
+                       "policy": json.loads((chalice_dir / f"policy-{stage}.json").read_text())})
+        if sandbox_state.get("fail"):
+            raise RuntimeError("chalice deploy failed")
+        (chalice_dir / "deployed").mkdir(exist_ok=True)
+        (chalice_dir / "deployed" / f"{stage}.json").write_text(json.dumps({"resources": [
+            {"resource_type": "rest_api", "rest_api_url": "https://r1.execute-api.eu-west-1.amazonaws.com/api/"},
+            {"resource_type": "websocket_api", "websocket_api_id": "w1",
+             "websocket_api_url": "wss://w1.execute-api.eu-west-1.amazonaws.com/api/"}]}))
+
+    sandbox_state: dict = {}
+    monkeypatch.setattr(deploy, "chalice_deploy", fake_chalice_deploy)
+    return chalice_dir, passes, sandbox_state
+
+
+def ws_arn(p: dict) -> str:
+    return next(s["Resource"] for s in p["Statement"] if s["Sid"] == "ParleyWebSocketPush")
+
+
+def test_a_first_websocket_deploy_runs_twice_and_ends_pinned_to_the_new_api(sandbox):
+    chalice_dir, passes, _ = sandbox
+    deploy.write_stage_env("prod", {"PARLEY_REALTIME_PROVIDERS": "websocket,polling"})
+    deployed = deploy.deploy_app("prod", "websocket,polling", "eu-west-1", "123456789012")
+    assert len(passes) == 2
+    first, second = passes
+    assert first["env"]["PARLEY_REALTIME_PROVIDERS"] == "polling", "no websocket before its URLs exist"
+    assert ws_arn(first["policy"]).startswith("arn:aws:execute-api:eu-west-1:123456789012:*/")
+    assert second["env"]["PARLEY_REALTIME_PROVIDERS"] == "websocket,polling"
+    assert second["env"]["PARLEY_WEBSOCKET_URL"] == "wss://w1.execute-api.eu-west-1.amazonaws.com/api"
+    assert ws_arn(second["policy"]) == "arn:aws:execute-api:eu-west-1:123456789012:w1/api/POST/@connections/*"
+    assert deployed["rest_api_url"].startswith("https://r1.")
+    from infra import policy
+    assert policy.main(["--stage", "prod", "--check"]) == 0, "a pinned policy still passes the check"
+
+
+def test_a_polling_only_first_deploy_still_pins_the_policy_to_the_api_chalice_made(sandbox):
+    _, passes, _ = sandbox
+    deploy.deploy_app("prod", "polling", "eu-west-1", "123456789012")
+    assert len(passes) == 2 and ws_arn(passes[1]["policy"]).split(":")[5].startswith("w1/")
+    assert "PARLEY_WEBSOCKET_URL" not in passes[1]["env"], "no websocket settings without the provider"
+
+
+def test_a_failed_first_pass_gives_config_its_providers_back(sandbox):
+    chalice_dir, passes, state = sandbox
+    state["fail"] = True
+    with pytest.raises(RuntimeError):
+        deploy.deploy_app("prod", "websocket,polling", "eu-west-1", "123456789012")
+    env = json.loads((chalice_dir / "config.json").read_text())["stages"]["prod"]["environment_variables"]
+    assert env["PARLEY_REALTIME_PROVIDERS"] == "websocket,polling"
+
+
+def test_the_package_gets_its_own_arns_whatever_the_policy_file_pinned():
+    from infra.package import pin_to_this_stack
+    from infra.policy import render
+
+    role = {"Type": "AWS::IAM::Role", "Properties": {"Policies": [
+        {"PolicyDocument": render("prod", "eu-west-1", "123456789012", "w1")}]}}
+    pinned = pin_to_this_stack({"Resources": {"R": role}})
+    text = json.dumps(pinned)
+    assert "123456789012" not in text and "eu-west-1" not in text and '"w1/' not in text
+    assert "${WebsocketAPI}/api/POST/@connections/*" in text
