@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 from .api import service
@@ -23,6 +24,12 @@ from .realtime.apigw_websocket import WebSocketBroadcaster
 log = logging.getLogger("parley.ws")
 
 MAX_FRAME_BYTES = 4096  # clients send tiny control frames; anything bigger is not ours
+# A typing relay costs a read, a Query and a post per other tab: one per
+# connection every TYPING_INTERVAL_SECONDS is plenty for dots that last
+# seconds. Kept per Lambda container (a client hopping containers gets a
+# little more; nobody gets a fan-out per keystroke).
+TYPING_INTERVAL_SECONDS = 2.0
+_last_typing: dict[str, float] = {}
 
 
 def _build_broadcaster() -> WebSocketBroadcaster:
@@ -90,6 +97,8 @@ def message(event: dict[str, Any]) -> dict[str, Any]:
         if action == "ping":
             _reply(ws, connection_id, "pong", {"connection_id": connection_id})
         elif action == "typing":
+            if not _typing_allowed(connection_id):
+                return {"statusCode": 200}
             conversation_id = ws.store.connection_conversation(connection_id)
             if conversation_id is None:
                 raise NotFound("This connection is not registered.", code="unknown_connection")
@@ -101,6 +110,16 @@ def message(event: dict[str, Any]) -> dict[str, Any]:
     except ParleyError as error:
         _reply(ws, connection_id, "error", error.body()["error"])
     return {"statusCode": 200}
+
+
+def _typing_allowed(connection_id: str, now: float | None = None) -> bool:
+    now = time.monotonic() if now is None else now
+    if now - _last_typing.get(connection_id, float("-inf")) < TYPING_INTERVAL_SECONDS:
+        return False
+    if len(_last_typing) > 10_000:
+        _last_typing.clear()
+    _last_typing[connection_id] = now
+    return True
 
 
 def _reply(ws: WebSocketBroadcaster, connection_id: str, event: str, data: Any) -> None:

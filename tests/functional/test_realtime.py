@@ -76,6 +76,7 @@ class Fakes:
 
 @pytest.fixture
 def fakes(realtime_env, store):
+    ws._last_typing.clear()  # per-container throttle state; each test is a fresh container
     yield Fakes(store)
     ws.set_broadcaster(None)
 
@@ -366,3 +367,17 @@ def test_a_410_right_after_connect_leaves_the_new_connection_registered(fakes, h
     fakes.management.gone.add("just-connecting")  # API Gateway: its $connect has not finished
     assert http.send(session).status_code == 201
     assert store.connections(session["conversation_id"]) == ["just-connecting"]
+
+
+def test_typing_is_relayed_at_most_once_per_interval_per_connection(fakes, http, client, monkeypatch):
+    session = http.session()
+    for c in ("me", "tab2"):
+        invoke(client, "ws_connect", ws_event("$connect", c, session["token"]))
+    clock = {"now": 100.0}
+    monkeypatch.setattr(ws.time, "monotonic", lambda: clock["now"])
+    for _ in range(5):  # a burst of keystrokes
+        invoke(client, "ws_message", ws_event("$default", "me", body='{"action":"typing"}'))
+    assert len(fakes.management.posted["tab2"]) == 1, "one relay for a burst"
+    clock["now"] += ws.TYPING_INTERVAL_SECONDS
+    invoke(client, "ws_message", ws_event("$default", "me", body='{"action":"typing"}'))
+    assert len(fakes.management.posted["tab2"]) == 2, "and another once the interval has passed"
