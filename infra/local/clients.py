@@ -30,6 +30,14 @@ class _Client:
     received: list[Received] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    _ws: aiohttp.ClientWebSocketResponse | None = None
+    _reader: asyncio.Task | None = None
+
+    async def close(self) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+        if self._reader is not None:
+            await asyncio.gather(self._reader, return_exceptions=True)
 
     def seqs(self) -> list[int]:
         return [r.data["seq"] for r in self.received if "seq" in r.data]
@@ -64,8 +72,6 @@ class PusherChannelClient(_Client):
         self.http, self.ws_url, self.auth_url = http, ws_url, auth_url
         self.token, self.channel, self.origin = token, channel, origin
         self.socket_id: str | None = None
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
-        self._reader: asyncio.Task | None = None
 
     async def connect(self, timeout: float = 10) -> None:
         self._ws = await asyncio.wait_for(self.http.ws_connect(self.ws_url), timeout)
@@ -100,12 +106,6 @@ class PusherChannelClient(_Client):
             data = frame.get("data")
             self._keep(frame, json.loads(data) if isinstance(data, str) else data)
 
-    async def close(self) -> None:
-        if self._ws is not None:
-            await self._ws.close()
-        if self._reader is not None:
-            await asyncio.gather(self._reader, return_exceptions=True)
-
 
 class ApiGatewayClient(_Client):
     """Connects to the API Gateway WebSocket API with a visitor token."""
@@ -114,8 +114,6 @@ class ApiGatewayClient(_Client):
         super().__init__()
         self.http, self.url, self.token, self.origin = http, url, token, origin
         self.connection_id: str | None = None
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
-        self._reader: asyncio.Task | None = None
         self._pong = asyncio.Event()
 
     async def connect(self, timeout: float = 10) -> None:
@@ -146,8 +144,3 @@ class ApiGatewayClient(_Client):
     def closed(self) -> bool:
         return self._ws is None or self._ws.closed
 
-    async def close(self) -> None:
-        if self._ws is not None:
-            await self._ws.close()
-        if self._reader is not None:
-            await asyncio.gather(self._reader, return_exceptions=True)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 import queue
 import secrets
 import socket
@@ -27,6 +28,40 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextmanager
+def started(command: list[str], env: dict[str, str], ready: str, timeout: float,
+            stop_timeout: float = 15) -> Iterator[subprocess.Popen]:
+    """Runs a server process until the end of the block, once it prints a line starting ``ready``.
+
+    Its output is kept, and shown if it dies or stays silent past ``timeout``.
+    """
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    output: list[str] = []
+
+    def pump() -> None:
+        for line in proc.stdout:  # type: ignore[union-attr]
+            output.append(line)
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or proc.poll() is not None:
+                raise RuntimeError(f"{command[2]} did not come up:\n" + "".join(output))
+            try:
+                if lines.get(timeout=min(remaining, 0.5)).startswith(ready):
+                    break
+            except queue.Empty:
+                continue
+        yield proc
+    finally:
+        stop_process(proc, timeout=stop_timeout)
 
 
 @dataclass(frozen=True)
@@ -58,36 +93,14 @@ def stack() -> Iterator[LocalStack]:
     token_secret, pusher_secret = secrets.token_urlsafe(48), secrets.token_urlsafe(24)
     env = devstack_env(PARLEY_TOKEN_SECRET=token_secret, PUSHER_SECRET=pusher_secret)
     args = [f"--{name}-port={port}" for name, port in ports.items()]
-    proc = subprocess.Popen([sys.executable, "-m", "infra.local.devstack", "--quiet", *args],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: queue.Queue[str] = queue.Queue()
-    output: list[str] = []
-
-    def pump() -> None:
-        for line in proc.stdout:  # type: ignore[union-attr]
-            output.append(line)
-            lines.put(line)
-
-    threading.Thread(target=pump, daemon=True).start()
-    deadline = time.monotonic() + 90
-    try:
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or proc.poll() is not None:
-                raise RuntimeError("the local stack did not come up:\n" + "".join(output))
-            try:
-                if lines.get(timeout=min(remaining, 1.0)).startswith("PARLEY_READY"):
-                    break
-            except queue.Empty:
-                continue
+    command = [sys.executable, "-m", "infra.local.devstack", "--quiet", *args]
+    with started(command, env, "PARLEY_READY", timeout=90, stop_timeout=20):
         yield LocalStack(
             api=f"http://127.0.0.1:{ports['api']}", demo=f"http://127.0.0.1:{ports['demo']}",
             dynamodb=f"http://127.0.0.1:{ports['dynamodb']}", demo_origin=f"http://127.0.0.1:{ports['demo']}",
             token_secret=token_secret, websocket=f"ws://127.0.0.1:{ports['websocket']}",
             pusher_port=ports["pusher"], pusher_app_id=PUSHER_APP_ID, pusher_key=PUSHER_KEY,
             pusher_secret=pusher_secret)
-    finally:
-        stop_process(proc, timeout=20)
 
 
 @pytest.fixture(scope="session")

@@ -9,12 +9,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import queue
 import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -30,9 +28,8 @@ import pytest
 import requests
 from botocore.config import Config
 
-from infra.local.devstack import stop_process
 
-from .conftest import ROOT, free_port
+from .conftest import free_port, started
 
 pytestmark = pytest.mark.e2e
 
@@ -93,33 +90,10 @@ def running_stand_in(workdir: Path, *flags: str) -> Iterator[StandIn]:
     env.update(WS_ECHO_RECORD=str(record), WS_MANAGEMENT_URL=f"http://127.0.0.1:{port}",
                AWS_ACCESS_KEY_ID="fake", AWS_SECRET_ACCESS_KEY="fake", AWS_DEFAULT_REGION="eu-west-1")
     env.pop("AWS_SESSION_TOKEN", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "infra.local.apigw_ws", "--host", "127.0.0.1", "--port", str(port),
-         "--app", "tests.e2e.ws_echo_app:app", "--stage", STAGE, *flags],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: queue.Queue[str] = queue.Queue()
-    output: list[str] = []
-
-    def pump() -> None:
-        for line in proc.stdout:  # type: ignore[union-attr]
-            output.append(line)
-            lines.put(line)
-
-    threading.Thread(target=pump, daemon=True).start()
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or proc.poll() is not None:
-                raise RuntimeError("the stand-in did not come up:\n" + "".join(output))
-            try:
-                if lines.get(timeout=min(remaining, 0.5)).startswith("websocket stand-in listening"):
-                    break
-            except queue.Empty:
-                continue
+    command = [sys.executable, "-m", "infra.local.apigw_ws", "--host", "127.0.0.1", "--port", str(port),
+               "--app", "tests.e2e.ws_echo_app:app", "--stage", STAGE, *flags]
+    with started(command, env, "websocket stand-in listening", timeout=30) as proc:
         yield StandIn(port, record, proc)
-    finally:
-        stop_process(proc, timeout=15)
 
 
 @pytest.fixture(scope="module")
