@@ -85,7 +85,7 @@ export function createApp(options) {
     ui.setUnread(ui.isOpen ? 0 : entries.filter((e) => e.seq > read && e.sender !== 'visitor').length);
     // In seq order: a message above a gap waits for the ones below it.
     for (const e of entries) {
-      if (e.seq && e.seq <= store.lastSeq && !seenKeys.has(e.seq)) {
+      if (e.seq && e.seq <= store.contiguousSeq && !seenKeys.has(e.seq)) {
         seenKeys.add(e.seq);
         emit('message', { ...e });
       }
@@ -101,7 +101,9 @@ export function createApp(options) {
   }
 
   function state() {
-    return { provider: connection.provider, connected: connection.connected, lastSeq: store.lastSeq };
+    const seq = store.contiguousSeq;
+    // lastSeq is the name this value had first, kept for pages and tests that read it.
+    return { provider: connection.provider, connected: connection.connected, contiguousSeq: seq, lastSeq: seq };
   }
 
   connection.on((change) => {

@@ -1,11 +1,10 @@
 /**
- * Exponential backoff with full jitter (AWS Architecture Blog, "Exponential
- * Backoff And Jitter"): the n-th delay is uniform in [0, min(max, base * 2^n)].
- * Full jitter spreads a crowd of widgets that lost the same server, so they
- * do not all come back in the same second.
+ * Exponential backoff with full jitter: the n-th delay is uniform in
+ * [0, min(max, base * 2^n)]. Full jitter spreads a crowd of widgets that lost
+ * the same server, so they do not all come back in the same second.
  *
- * The seed's REALTIME_CONFIG: 5 attempts from a 1 s base, then give up (the
- * caller falls back to polling).
+ * The defaults: 5 attempts from a 1 s base, then give up (the caller falls
+ * back to polling).
  */
 export const BASE_MS = 1000;
 export const MAX_MS = 30000;

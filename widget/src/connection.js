@@ -1,9 +1,8 @@
 /**
  * The connection state machine. Every change goes through `setState`, which
- * checks the transition and tells every listener (as pusher-js's
- * connection_manager does with `updateState`): the status line, the
+ * checks the transition and tells every listener: the status line, the
  * `Parley.state()` snapshot and the logs all read from here, never from a
- * transport.
+ * transport, so they cannot disagree and no invalid jump goes unnoticed.
  *
  *   idle ─► connecting ─► connected ◄──────────┐
  *              │   ▲          │                │
@@ -62,7 +61,7 @@ export function createConnection() {
     get provider() {
       return current.provider;
     },
-    /** A realtime provider is up (the seed's `realtimeConnected`): polling is not "connected". */
+    /** A realtime provider is up: polling is not "connected". */
     get connected() {
       return current.state === 'connected';
     },

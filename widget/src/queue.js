@@ -1,6 +1,7 @@
 /**
  * `window.Parley`: the widget's one global. A page may queue commands before
- * the script has loaded, Crisp-style:
+ * the script has loaded (the tag is `async`, so the page's own code may run
+ * first), as an array of commands:
  *
  *     window.Parley = window.Parley || [];
  *     Parley.push(['open']);
@@ -42,7 +43,7 @@ export function install(win, create) {
     send: (text) => app.send(text),
     on: (event, fn) => app.on(event, fn),
     off: (event, fn) => app.off(event, fn),
-    /** `{provider: 'pusher'|'websocket'|'polling'|null, connected, lastSeq}` */
+    /** `{provider: 'pusher'|'websocket'|'polling'|null, connected, contiguousSeq, lastSeq}` (lastSeq: the same value, its old name) */
     state: () => app.state(),
   };
   Object.defineProperty(api, MARK, { value: true });

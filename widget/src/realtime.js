@@ -1,13 +1,19 @@
 /**
- * Chooses and keeps a provider, as the seed did: Pusher, then the WebSocket
- * API, then polling, in the order config names them, each with a connect
- * timeout. A dropped connection is retried with backoff (5 attempts from
- * 1 s, full jitter), during which the widget polls so nothing waits (state
+ * Chooses and keeps a provider: Pusher, then the WebSocket API, then
+ * polling, in the order config names them, each with a connect timeout. A
+ * dropped connection is retried with backoff (5 attempts from 1 s, full
+ * jitter), during which the widget polls so nothing waits (state
  * `reconnecting`, provider `polling`); after the fifth failure it settles on
- * polling (state `polling`) and keeps trying to upgrade in the background. Every (re)connect fetches `after=<last seen>`: push is a hint,
- * storage is the truth.
+ * polling (state `polling`) and keeps trying to upgrade in the background.
+ * Every (re)connect catches up (catchup.js): push is a hint, storage is the
+ * truth.
+ *
+ * Every delay here (connect timeout, backoff, stable and upgrade timers, the
+ * polling interval) is a global setTimeout, so a test drives them all with a
+ * fake clock (node:test's mock.timers).
  */
 import { createBackoff } from './backoff.js';
+import { createCatchUp } from './catchup.js';
 import { createPoller } from './transports/polling.js';
 
 export const CONNECT_TIMEOUT_MS = 5000;
@@ -45,40 +51,9 @@ export function createRealtime({
   let timer = null;
   let stable = null;
   let stopped = false;
-  let attempt = 0; // bumps on every start/stop, so a stale try cannot take over
+  let attempt = 0; // bumps on every start, stop, drop and nudge, so a stale try cannot take over
 
-  // -- catching up ------------------------------------------------------------
-  let inflight = null;
-  let again = false;
-
-  async function catchUpOnce() {
-    // has_more: ask again from the highest seq received, as the API says.
-    for (let guard = 0; guard < 50; guard++) {
-      const page = await fetchAfter(store.lastSeq);
-      store.add(page.messages || []);
-      if (!page.has_more || !(page.messages || []).length) return page;
-    }
-    return null;
-  }
-
-  /** Fetches everything after the last contiguous seq; calls made meanwhile coalesce into one more. */
-  function catchUp() {
-    if (inflight) {
-      again = true;
-      return inflight;
-    }
-    inflight = (async () => {
-      try {
-        do {
-          again = false;
-          await catchUpOnce();
-        } while (again);
-      } finally {
-        inflight = null;
-      }
-    })();
-    return inflight;
-  }
+  const catchUp = createCatchUp({ store, fetchAfter });
 
   const poller = createPoller({
     tick: catchUp,
@@ -96,7 +71,7 @@ export function createRealtime({
       message(data) {
         if (!data) return;
         if (Number.isInteger(data.seq)) store.add(data);
-        else if (Number.isInteger(data.last_seq) && data.last_seq > store.lastSeq) catchUp().catch(() => {});
+        else if (Number.isInteger(data.last_seq) && data.last_seq > store.contiguousSeq) catchUp().catch(() => {});
       },
       typing: (data) => onTyping(data, name),
       // Only the transport in use can drop; one replaced meanwhile is already closed.
@@ -217,6 +192,7 @@ export function createRealtime({
       }
       catchUp().catch(() => {});
     },
+    /** Fetches everything after the contiguous seq; calls made meanwhile coalesce into one more. */
     catchUp,
     socketId: () => (transport ? transport.socketId() : undefined),
     typing: () => transport && transport.typing(),

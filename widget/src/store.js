@@ -3,9 +3,10 @@
  *
  * Push is a hint, storage is the truth: a message can arrive twice (push and
  * a fetch), late, or after a hole. The store keeps one entry per seq and
- * `contiguous`, the highest seq up to which nothing is missing; when a
- * message lands above a hole it asks (`onGap(contiguous)`) for
- * `messages?after=<contiguous>`.
+ * `contiguousSeq`, the highest seq up to which nothing is missing (not the
+ * server's `last_seq`, the highest seq known to exist); when a message lands
+ * above a hole it asks (`onGap(contiguousSeq)`) for
+ * `messages?after=<contiguousSeq>`.
  *
  * The visitor's own sends live here too before the server has numbered them,
  * keyed by `client_message_id`: pending, then failed or confirmed. The entry
@@ -77,13 +78,14 @@ export function createStore({ onChange = () => {}, onGap = () => {}, now = () =>
   return {
     add,
     /**
-     * The history init returned: the latest messages up to `lastSeq`. What
-     * came before them is history (paged with `before=`), not a gap.
+     * The history init returned: the latest messages, and the server's
+     * `last_seq` (the highest seq that exists). What came before the messages
+     * is history (paged with `before=`), not a gap.
      */
-    seed(messages, lastSeq) {
-      const first = messages.length ? Math.min(...messages.map((m) => m.seq)) : lastSeq + 1;
+    seed(messages, serverLastSeq) {
+      const first = messages.length ? Math.min(...messages.map((m) => m.seq)) : serverLastSeq + 1;
       if (contiguous < first - 1) contiguous = first - 1;
-      if (highest < lastSeq) highest = lastSeq; // anything missing up to lastSeq is a gap
+      if (highest < serverLastSeq) highest = serverLastSeq; // anything missing up to it is a gap
       batching++;
       add(messages);
       batching--;
@@ -132,7 +134,8 @@ export function createStore({ onChange = () => {}, onGap = () => {}, now = () =>
     list() {
       return [...ordered, ...local.values()];
     },
-    get lastSeq() {
+    /** The highest seq up to which the store has every message. */
+    get contiguousSeq() {
       return contiguous;
     },
     get highestSeq() {

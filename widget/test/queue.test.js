@@ -5,7 +5,7 @@ import { install, MARK } from '../src/queue.js';
 function fakeApp(calls) {
   const app = {};
   for (const name of ['open', 'close', 'toggle', 'send', 'on', 'off']) app[name] = (...args) => calls.push([name, ...args]);
-  app.state = () => ({ provider: 'pusher', connected: true, lastSeq: 3 });
+  app.state = () => ({ provider: 'pusher', connected: true, contiguousSeq: 3, lastSeq: 3 });
   return app;
 }
 
@@ -27,7 +27,7 @@ test('after load, push runs commands at once, and methods work too', () => {
   win.Parley.push(['toggle'], ['close']);
   win.Parley.send('hi');
   assert.deepEqual(calls, [['toggle'], ['close'], ['send', 'hi']]);
-  assert.deepEqual(win.Parley.state(), { provider: 'pusher', connected: true, lastSeq: 3 });
+  assert.deepEqual(win.Parley.state(), { provider: 'pusher', connected: true, contiguousSeq: 3, lastSeq: 3 });
 });
 
 test('loading twice is a no-op: one app, the first global kept', () => {

@@ -30,10 +30,10 @@ test('a jump in seq asks for after=<last contiguous>', () => {
   assert.deepEqual(gaps, []);
   store.add(msg(5));
   assert.deepEqual(gaps, [2], 'seq 3 and 4 are missing: fetch after 2');
-  assert.equal(store.lastSeq, 2, 'lastSeq is the last contiguous seq');
+  assert.equal(store.contiguousSeq, 2, 'contiguousSeq is the last contiguous seq');
   assert.equal(store.highestSeq, 5);
   store.add([msg(3), msg(4)]);
-  assert.equal(store.lastSeq, 5, 'filling the hole moves lastSeq past what was waiting');
+  assert.equal(store.contiguousSeq, 5, 'filling the hole moves contiguousSeq past what was waiting');
   assert.deepEqual(gaps, [2]);
 });
 
@@ -50,12 +50,12 @@ test('seed: history from init is a window, not a gap', () => {
   const store = createStore({ onGap: (after) => gaps.push(after) });
   store.seed([msg(41), msg(42), msg(43)], 43);
   assert.deepEqual(gaps, []);
-  assert.equal(store.lastSeq, 43);
+  assert.equal(store.contiguousSeq, 43);
   store.add(msg(44));
-  assert.equal(store.lastSeq, 44);
+  assert.equal(store.contiguousSeq, 44);
 });
 
-test('seed: a last_seq beyond the messages returned is a gap', () => {
+test('seed: a server last_seq beyond the messages returned is a gap', () => {
   const gaps = [];
   const store = createStore({ onGap: (after) => gaps.push(after) });
   store.seed([msg(1), msg(2)], 3);
@@ -65,9 +65,9 @@ test('seed: a last_seq beyond the messages returned is a gap', () => {
 test('seed of an empty conversation starts from zero', () => {
   const store = createStore();
   store.seed([], 0);
-  assert.equal(store.lastSeq, 0);
+  assert.equal(store.contiguousSeq, 0);
   store.add(msg(1));
-  assert.equal(store.lastSeq, 1);
+  assert.equal(store.contiguousSeq, 1);
 });
 
 test('messages without a usable seq are ignored', () => {

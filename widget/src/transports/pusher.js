@@ -6,7 +6,7 @@
  *
  * pusher-js retries on its own; here a connection that leaves `connected`
  * is reported as dropped instead, so realtime.js owns every retry (backoff,
- * then polling) and every catch-up fetch.
+ * then polling) and decides every catch-up fetch (catchup.js).
  */
 let PusherClass = null;
 
