@@ -19,12 +19,34 @@ from __future__ import annotations
 
 import argparse
 import copy
+import inspect
 import signal
 import sys
 import threading
 from typing import Any, Callable, Iterable
 
 from werkzeug.serving import make_server
+
+# The patches below reach into moto's internals (models.copy, the backend's
+# transact_write_items, Table.query and Table.all_items); they were written
+# for, and are tested against, exactly this release. Another one may change
+# those internals silently, so the stand-in refuses to start on it.
+MOTO_VERSION = "5.2.5"
+
+
+class MotoChanged(RuntimeError):
+    """moto is not the release these patches were written for, or its internals moved."""
+
+
+def require_moto(version: str | None = None) -> None:
+    """Fails loudly unless the installed moto is ``MOTO_VERSION`` (requirements-dev.txt pins it)."""
+    import moto
+
+    found = version if version is not None else moto.__version__
+    if found != MOTO_VERSION:
+        raise MotoChanged(f"infra/local/dynamodb.py patches moto {MOTO_VERSION} internals, but moto {found} "
+                          f"is installed: check the patches against it, then update MOTO_VERSION "
+                          f"and the pin in requirements-dev.txt")
 
 
 class Serialized:
@@ -55,6 +77,9 @@ def snapshot_touched_items_only() -> None:
         def deepcopy(obj: Any, memo: Any = None) -> Any:
             return obj if isinstance(obj, Table) else copy.deepcopy(obj, memo)
 
+    for owner, name in ((models, "copy"), (models.DynamoDBBackend, "transact_write_items")):
+        if not hasattr(owner, name):
+            raise MotoChanged(f"moto has no {owner.__name__}.{name} any more; the transaction patch needs it")
     models.copy = _CopyWithoutTables  # type: ignore[assignment]
     original = models.DynamoDBBackend.transact_write_items
 
@@ -97,16 +122,21 @@ def query_one_partition_only() -> None:
     from moto.dynamodb.models.table import Table
 
     original_query, original_all_items = Table.query, Table.all_items
+    signature = inspect.signature(original_query)
+    if not {"self", "hash_key", "index_name"} <= set(signature.parameters):
+        raise MotoChanged(f"moto's Table.query{signature} has no hash_key/index_name any more")
 
-    def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
-        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
-        if index_name or hash_key is None or not self.range_key_attr:
-            return original_query(self, hash_key, *args, **kwargs)
-        self.__dict__["_parley_partition"] = hash_key
+    def query(*args: Any, **kwargs: Any) -> Any:
+        # Bound by name, wherever moto passes them (positionally or by keyword).
+        call = signature.bind(*args, **kwargs)
+        table, hash_key = call.arguments["self"], call.arguments["hash_key"]
+        if call.arguments.get("index_name") or hash_key is None or not table.range_key_attr:
+            return original_query(*args, **kwargs)
+        table.__dict__["_parley_partition"] = hash_key
         try:
-            return original_query(self, hash_key, *args, **kwargs)
+            return original_query(*args, **kwargs)
         finally:
-            self.__dict__.pop("_parley_partition", None)
+            table.__dict__.pop("_parley_partition", None)
 
     def all_items(self: Any) -> list[Any]:
         partition = self.__dict__.get("_parley_partition")
@@ -121,6 +151,7 @@ def query_one_partition_only() -> None:
 def build_app() -> Serialized:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+    require_moto()
     snapshot_touched_items_only()
     query_one_partition_only()
     return Serialized(DomainDispatcherApplication(create_backend_app))
