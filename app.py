@@ -1,19 +1,24 @@
-"""Parley's Chalice app: wiring only. All logic lives in chalicelib."""
+"""Parley's Chalice app: wiring only. All logic lives in chalicelib.
+
+``root`` (chalicelib/root.py) builds every object on first use; each view
+hands its request or event to ``root.http`` or ``root.sockets``.
+"""
 import gc
 
 from chalice import Chalice
 
-from chalicelib import api, web, ws
-from chalicelib.settings import get_settings
+from chalicelib import web
+from chalicelib.root import Root
 
 app = Chalice(app_name="parley")
 app.log.setLevel("INFO")
 # The API Gateway WebSocket API (on_ws_* below) is still experimental in Chalice.
 app.experimental_feature_flags.update(["WEBSOCKETS"])
 
+root = Root()
 # A missing or malformed setting stops the function here, at cold start, with
 # the variable's name, instead of at some visitor's first request.
-get_settings()
+root.settings
 
 JSON_IN = ["application/json", "text/plain"]
 FORM_IN = ["application/x-www-form-urlencoded", "application/json"]
@@ -22,52 +27,52 @@ ANY_METHOD = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
 
 @app.middleware("http")
 def parley_http(event, get_response):
-    return web.middleware(event, get_response, api.late_origin_check)
+    return web.middleware(event, get_response, lambda request: root.http.cors_for_error(request))
 
 
 @app.route("/api/chatbot/config", methods=["GET"])
 def config():
-    return api.config(app.current_request)
+    return root.http.config(app.current_request)
 
 
 @app.route("/api/chatbot/init", methods=["POST"], content_types=JSON_IN)
 def init():
-    return api.init(app.current_request)
+    return root.http.init(app.current_request)
 
 
 @app.route("/api/chatbot/send", methods=["POST"], content_types=JSON_IN)
 def send():
-    return api.send(app.current_request)
+    return root.http.send(app.current_request)
 
 
 @app.route("/api/chatbot/messages", methods=["GET"])
 def messages():
-    return api.messages(app.current_request)
+    return root.http.messages(app.current_request)
 
 
 @app.route("/api/chatbot/pusher/auth", methods=["POST"], content_types=FORM_IN)
 def pusher_auth():
-    return api.pusher_auth(app.current_request)
+    return root.http.pusher_auth(app.current_request)
 
 
 @app.on_ws_connect()
 def ws_connect(event):
-    return ws.connect(event.to_dict())
+    return root.sockets.connect(event.to_dict())
 
 
 @app.on_ws_message()
 def ws_message(event):
-    return ws.message(event.to_dict())
+    return root.sockets.message(event.to_dict())
 
 
 @app.on_ws_disconnect()
 def ws_disconnect(event):
-    return ws.disconnect(event.to_dict())
+    return root.sockets.disconnect(event.to_dict())
 
 
 for _path in ("config", "init", "send", "messages", "pusher/auth"):
     app.route(f"/api/chatbot/{_path}", methods=["OPTIONS"], name=f"preflight_{_path.replace('/', '_')}")(
-        lambda: api.preflight(app.current_request))
+        lambda: root.http.preflight(app.current_request))
 
 # Chalice has no greedy route, and `chalice local` (like API Gateway) answers an
 # unknown path with a 403 "Missing Authentication Token". One catch-all per
@@ -75,8 +80,8 @@ for _path in ("config", "init", "send", "messages", "pusher/auth"):
 for _depth in range(1, 7):
     _path = "".join(f"/{{p{i}}}" for i in range(1, _depth + 1))
     app.route(_path, methods=ANY_METHOD + ["OPTIONS"], name=f"not_found_{_depth}")(
-        lambda **_: api.not_found(app.current_request))
-app.route("/", methods=ANY_METHOD, name="not_found_root")(lambda: api.not_found(app.current_request))
+        lambda **_: root.http.not_found(app.current_request))
+app.route("/", methods=ANY_METHOD, name="not_found_root")(lambda: root.http.not_found(app.current_request))
 
 # Everything made at import (modules, models, routes) lives as long as the
 # process. Freezing it keeps the cyclic GC from walking it again in every

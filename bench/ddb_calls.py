@@ -1,10 +1,10 @@
-"""DynamoDB calls per operation, counted with botocore event hooks on the Store's client.
+"""DynamoDB calls per operation, counted with botocore event hooks on the table's client.
 
     python -m bench.ddb_calls
 
-Requests go through the real app (app.py, middleware, api, ChatService, Store)
-with chalice.test.Client; only the service is swapped for one whose Store uses a
-client pointed at a moto DynamoDB server started here. ``before-call.dynamodb``
+Requests go through the real app (app.py, middleware, routes, the chat service,
+the data layer) with chalice.test.Client; app.py's object graph is a
+``chalicelib.root.Root`` whose DynamoDB client points at a moto server started here. ``before-call.dynamodb``
 counts API calls; ``before-send.dynamodb`` counts HTTP attempts, so a botocore
 retry would show up as attempts > calls. A send is split in two: the visitor
 message's own calls (everything outside ``ChatService._bot_reply``) and the bot
@@ -103,10 +103,9 @@ def _measure(env: dict[str, str]) -> dict[str, Any]:
     import boto3
     from chalice.test import Client
 
-    from chalicelib import api
-    from chalicelib.chat import ChatService
-    from chalicelib.settings import get_settings, reset_settings
-    from chalicelib.store import Store
+    from chalicelib.data import Data
+    from chalicelib.root import Root
+    from chalicelib.settings import load_settings
 
     def make_client() -> Any:
         return boto3.client("dynamodb", endpoint_url=env["AWS_ENDPOINT_URL_DYNAMODB"],
@@ -116,22 +115,24 @@ def _measure(env: dict[str, str]) -> dict[str, Any]:
     client = make_client()
     counter = CallCounter(client)
 
-    class TracedService(ChatService):
-        """The real service; only marks the bot reply's calls as such."""
-
-        def _bot_reply(self, *args: Any) -> Any:
-            with counter.phase("bot"):
-                return super()._bot_reply(*args)
-
-    reset_settings()
-    settings = get_settings()
+    settings = load_settings()  # the environment _environment() set: polling only
     import app  # after the environment is set: app.py loads settings at import
 
-    def fresh_service() -> ChatService:
-        """A service as a new process (a new Lambda container) has it: no site cache, no seq hints."""
-        svc = TracedService(settings, Store(settings.table_name, client=client))
-        api.set_service(svc)
-        return svc
+    def fresh_service() -> None:
+        """The app's graph as a new process (a new Lambda container) has it: no site cache, no seq hints.
+
+        Only the bot reply's calls are marked as such; everything else is the real service.
+        """
+        root = Root(settings, dynamodb=client)
+        chat = root.chat
+        reply = chat._bot_reply
+
+        def traced(*args: Any) -> Any:
+            with counter.phase("bot"):
+                return reply(*args)
+
+        chat._bot_reply = traced  # type: ignore[method-assign]
+        app.root = root
 
     rows: list[dict[str, Any]] = []
 
@@ -198,11 +199,11 @@ def _measure(env: dict[str, str]) -> dict[str, Any]:
             first, _ = measured_send("send #1, no realtime", session, "c-1")
             _, warm = measured_send("send #2, seq hint current", session, "c-2")
 
-            # Another process appends meanwhile: its own Store (own client, own hints).
-            other = Store(settings.table_name, client=make_client())
+            # Another process appends meanwhile: its own data layer (own client, own hints).
+            other = Data(settings.table_name, client=make_client()).messages
             other.append_message(session["conversation_id"], "agent", "An agent says hello.")
             _, stale = measured_send("send #3, seq hint stale", session, "c-3",
-                                     note="another Store appended first")
+                                     note="another process appended first")
             extra = len(stale.ops("request")) - len(warm.ops("request"))
             rows.append({"operation": "  conflict path: extra calls (stale - current)", "calls": extra,
                          "ops": [], "http_attempts": None, "target": "= 1", "met": extra == 1, "note": ""})
@@ -250,8 +251,7 @@ def _measure(env: dict[str, str]) -> dict[str, Any]:
                 poll(session, last)
             record("fresh process: empty poll", win, None, 1, note="the token's own origin needs no site read")
     finally:
-        api.set_service(None)
-        reset_settings()
+        app.root = Root()
 
     return {"rows": rows, "first_send": {"message_seq": first["message"]["seq"],
                                          "reply_seq": (first.get("reply") or {}).get("seq")}}
@@ -273,7 +273,7 @@ def report(result: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.parse_args(argv)
-    common.heading("DynamoDB calls per operation (through app.py, counted on the Store's client)")
+    common.heading("DynamoDB calls per operation (through app.py, counted on the table's client)")
     result = run()
     report(result)
     print(f"\nresults: {common.write_results('ddb_calls', result)}")

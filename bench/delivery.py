@@ -139,16 +139,16 @@ async def _fanout(local: dict[str, Any], env: dict[str, str], connections: int, 
 
     from chalicelib.realtime.apigw_websocket import WebSocketBroadcaster
     from chalicelib.settings import load_settings
-    from chalicelib.store import Store
+    from chalicelib.data import Data
     from infra.local.clients import ApiGatewayClient
 
     # The broadcaster builds its own boto3 client, as in Lambda, from this process's environment.
     os.environ.update({k: env[k] for k in ("AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")})
     settings = load_settings(env)
-    store = Store(settings.table_name, client=boto3.client(
+    data = Data(settings.table_name, client=boto3.client(
         "dynamodb", endpoint_url=env["AWS_ENDPOINT_URL_DYNAMODB"], region_name=env["AWS_DEFAULT_REGION"],
         aws_access_key_id="local", aws_secret_access_key="local"))
-    broadcaster = WebSocketBroadcaster(settings, store)
+    broadcaster = WebSocketBroadcaster(settings, data.connections)
 
     async def conversation(http: aiohttp.ClientSession, n: int) -> tuple[str, list[ApiGatewayClient]]:
         async with http.post(f"{local['api']}/api/chatbot/init", json={"site_key": "demo"},

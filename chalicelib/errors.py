@@ -1,9 +1,11 @@
-"""Parley's one error vocabulary.
+"""Parley's one error vocabulary: every code a client can see, each with its one status.
 
-A domain error carries its HTTP status and a snake_case code; ``web`` is the
-one place that turns it into ``{"error": {"code", "message"}}``.
+A ``ParleyError`` names its code; its HTTP status comes from ``ERRORS``, so a
+code means the same status on every route, in a preflight and in a WebSocket
+``$connect`` refusal. ``web`` is the one place that turns an error into
+``{"error": {"code", "message"}}``.
 
-They derive from Chalice's ``ChaliceUnhandledError`` for one reason: Chalice
+It derives from Chalice's ``ChaliceUnhandledError`` for one reason: Chalice
 turns any other exception raised in a view into its own 500 body before
 middleware sees it, while this one is re-raised to the middleware.
 """
@@ -13,62 +15,65 @@ from typing import Any
 
 from chalice.app import ChaliceUnhandledError
 
+# code -> HTTP status. A code not listed here cannot be raised (see ParleyError).
+ERRORS: dict[str, int] = {
+    # 400: the request itself is wrong
+    "bad_request": 400,
+    "invalid_json": 400,
+    "invalid_request": 400,
+    "missing_origin": 400,
+    "invalid_socket_id": 400,
+    "invalid_channel": 400,
+    "unknown_action": 400,
+    "frame_too_large": 400,
+    # 401: who is asking is not proven
+    "missing_token": 401,
+    "invalid_token": 401,
+    "token_expired": 401,
+    # 403: who is asking may not do this
+    "origin_not_allowed": 403,
+    "conversation_mismatch": 403,
+    "site_mismatch": 403,
+    "channel_forbidden": 403,
+    # 404: no such thing (a site that does not exist, or no longer does, included)
+    "unknown_site": 404,
+    "conversation_not_found": 404,
+    "route_not_found": 404,
+    "not_found": 404,
+    "pusher_disabled": 404,
+    "websocket_disabled": 404,
+    "unknown_connection": 404,
+    # 405, 409, 415
+    "method_not_allowed": 405,
+    "idempotency_conflict": 409,
+    "site_exists": 409,
+    "unsupported_media_type": 415,
+    # 503: try again (the store is busy, down, or a conversation is contended)
+    "unavailable": 503,
+    "busy": 503,
+}
+
 
 class ParleyError(ChaliceUnhandledError):
-    """Base of all errors that reach a client."""
+    """An error that reaches a client: a code from ``ERRORS`` and a human message.
 
-    status = 400
-    code = "bad_request"
+    ``cors_origin`` is set by the access policy's decision when the request's
+    origin was already allowed before the error arose, so the browser may
+    read the error.
+    """
 
-    def __init__(self, message: str, *, code: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(self, code: str, message: str, *, headers: dict[str, str] | None = None) -> None:
+        if code not in ERRORS:
+            raise ValueError(f"unknown error code {code!r}: add it to chalicelib.errors.ERRORS")
         super().__init__(message)
+        self.code = code
+        self.status = ERRORS[code]
         self.message = message
-        if code:
-            self.code = code
         self.headers = headers or {}
+        self.cors_origin: str | None = None
 
     def body(self) -> dict[str, Any]:
         return {"error": {"code": self.code, "message": self.message}}
 
-
-class BadRequest(ParleyError):
-    status, code = 400, "bad_request"
-
-
-class InvalidJson(ParleyError):
-    status, code = 400, "invalid_json"
-
-
-class ValidationFailed(ParleyError):
-    status, code = 400, "invalid_request"
-
-
-class Unauthorized(ParleyError):
-    status, code = 401, "unauthorized"
-
-
-class Forbidden(ParleyError):
-    status, code = 403, "forbidden"
-
-
-class NotFound(ParleyError):
-    status, code = 404, "not_found"
-
-
-class MethodNotAllowed(ParleyError):
-    status, code = 405, "method_not_allowed"
-
-
-class Conflict(ParleyError):
-    status, code = 409, "conflict"
-
-
-class UnsupportedMediaType(ParleyError):
-    status, code = 415, "unsupported_media_type"
-
-
-class Unavailable(ParleyError):
-    """The store stayed busy through every retry; the client may try again."""
-
-    status, code = 503, "unavailable"
+    def __repr__(self) -> str:
+        return f"ParleyError({self.code!r}, {self.message!r})"

@@ -1,22 +1,112 @@
-"""Request models: what the HTTP contract accepts, checked strictly.
+"""Parley's models: the records that cross the data layer's boundary, and the requests.
 
-Strict types on purpose: ``"text": 123`` is a client bug to report, not a
-number to quietly turn into the string "123".
+Records (``Site``, ``Conversation``, ``Message``) are frozen dataclasses: what
+the data layer hands out and takes in, never raw DynamoDB items or loose
+dicts. They are built on every read, so they are plain and cheap; their
+values were checked when they were first written.
+
+Requests are pydantic models of what the HTTP contract accepts, checked
+strictly: ``"text": 123`` is a client bug to report, not a number to quietly
+turn into the string "123".
 """
 from __future__ import annotations
 
-from typing import Annotated, Any
+from dataclasses import dataclass, field, replace
+from typing import Annotated, Any, Literal, Mapping
 
 from pydantic import (BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError,
                       field_validator)
 
-from .errors import ValidationFailed
+from .errors import ParleyError
 
 MAX_TEXT = 4000
 SITE_KEY = r"^[A-Za-z0-9_-]{1,64}$"
 CONVERSATION_ID = r"^[A-Za-z0-9_-]{1,64}$"
 MAX_VISITOR_FIELDS = 20
 MAX_VISITOR_VALUE = 256
+
+
+Sender = Literal["visitor", "bot", "agent", "system"]
+ConversationStatus = Literal["bot", "pending", "open", "resolved"]
+
+
+def normalize_origin(origin: str) -> str:
+    """``HTTP://Example.com/`` and ``http://example.com`` are one origin."""
+    return origin.strip().rstrip("/").lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """A registered site: who may embed the widget, and how its bot and widget behave."""
+
+    site_key: str
+    origins: tuple[str, ...]
+    name: str = ""
+    bot: Mapping[str, Any] = field(default_factory=dict)
+    widget: Mapping[str, Any] = field(default_factory=dict)
+    created_at: str | None = None
+    updated_at: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "origins", tuple(self.origins))
+        object.__setattr__(self, "name", self.name or self.site_key)
+        object.__setattr__(self, "bot", dict(self.bot or {}))
+        object.__setattr__(self, "widget", dict(self.widget or {}))
+
+    def lists(self, origin: str) -> bool:
+        """Whether ``origin`` is one of this site's origins (compared normalized)."""
+        wanted = normalize_origin(origin)
+        return any(normalize_origin(o) == wanted for o in self.origins)
+
+    def changed(self, **changes: Any) -> "Site":
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    conversation_id: str
+    site_key: str
+    status: ConversationStatus = "bot"
+    last_seq: int = 0
+    visitor: Mapping[str, str] | None = None
+    locale: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One stored message; ``seq`` is its gapless place in the conversation."""
+
+    id: str
+    conversation_id: str
+    seq: int
+    sender: Sender
+    text: str
+    created_at: str
+    client_message_id: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The message in the HTTP contract's shape (``client_message_id`` only when set)."""
+        body: dict[str, Any] = {"id": self.id, "conversation_id": self.conversation_id,
+                                "seq": self.seq, "sender": self.sender, "text": self.text,
+                                "created_at": self.created_at}
+        if self.client_message_id is not None:
+            body["client_message_id"] = self.client_message_id
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A run of messages and the conversation's ``last_seq`` (the highest seq known to exist)."""
+
+    messages: list[Message]
+    last_seq: int
+    has_more: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"messages": [m.to_json() for m in self.messages], "last_seq": self.last_seq,
+                "has_more": self.has_more}
 
 
 def _encodable(value: str) -> str:
@@ -97,7 +187,7 @@ class MessagesQuery(_Body):
 def parse(model: type[BaseModel], data: Any) -> Any:
     """Validates data into a model; a failure becomes one readable 400."""
     if not isinstance(data, dict):
-        raise ValidationFailed("The request body must be a JSON object.")
+        raise ParleyError("invalid_request", "The request body must be a JSON object.")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -108,4 +198,4 @@ def parse(model: type[BaseModel], data: Any) -> Any:
                 problems.append(f"{field}: is required")
             else:
                 problems.append(f"{field}: {err['msg'].removeprefix('Value error, ')}")
-        raise ValidationFailed("; ".join(problems)) from None
+        raise ParleyError("invalid_request", "; ".join(problems)) from None

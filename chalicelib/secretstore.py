@@ -10,10 +10,10 @@ fails with an error that names it.
 """
 from __future__ import annotations
 
-import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
+from .cache import Cache
 from .lazy import Lazy
 from .settings import Settings
 
@@ -29,12 +29,11 @@ class SecretError(RuntimeError):
 
 
 class Secrets:
-    def __init__(self, settings: Settings, ssm: Any = None, clock: Any = time.monotonic) -> None:
+    def __init__(self, settings: Settings, ssm: Any = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
         self._ssm = Lazy(_ssm_client, ssm)
-        self._clock = clock
-        self._cache: dict[str, tuple[float, str]] = {}
-        self._lock = threading.Lock()
+        self._cache: Cache[str, str] = Cache(16, ttl=settings.secrets_ttl_seconds, clock=clock)
 
     @property
     def ssm(self) -> Any:
@@ -52,19 +51,9 @@ class Secrets:
             return value
         if not parameter:
             raise SecretError(f"{variable} is not set, nor {variable}_PARAM (an SSM parameter name)")
-        now = self._clock()
-        with self._lock:
-            hit = self._cache.get(parameter)
-        if hit and hit[0] > now:
-            return hit[1]
-        secret = self._fetch(parameter)
-        if len(secret) < min_length:
-            raise SecretError(f"SSM parameter {parameter} holds a value shorter than {min_length} characters")
-        with self._lock:
-            self._cache[parameter] = (now + self.settings.secrets_ttl_seconds, secret)
-        return secret
+        return self._cache.get(parameter, lambda name: self._fetch(name, min_length))
 
-    def _fetch(self, parameter: str) -> str:
+    def _fetch(self, parameter: str, min_length: int) -> str:
         from botocore.exceptions import ClientError
 
         try:
@@ -75,4 +64,7 @@ class Secrets:
                 raise SecretError(f"SSM parameter {parameter} does not exist: create it as a SecureString "
                                   f"(docs/deploy.md)") from None
             raise SecretError(f"SSM parameter {parameter} could not be read ({code})") from None
-        return answer["Parameter"]["Value"]
+        secret = answer["Parameter"]["Value"]
+        if len(secret) < min_length:
+            raise SecretError(f"SSM parameter {parameter} holds a value shorter than {min_length} characters")
+        return secret

@@ -12,8 +12,6 @@ from typing import Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .lazy import Lazy
-
 Provider = Literal["pusher", "websocket", "polling"]
 
 # Field name -> environment variable. Kept explicit (rather than a prefix rule)
@@ -149,16 +147,3 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             msg = err["msg"].removeprefix("Value error, ").removeprefix(f"{field}: ")
             problems.append(f"{var} ({kind}): {msg}")
         raise SettingsError("Parley settings: " + "; ".join(problems)) from None
-
-
-_settings: Lazy[Settings] = Lazy(lambda: load_settings())
-
-
-def get_settings() -> Settings:
-    """The process-wide Settings, loaded on first call."""
-    return _settings.get()
-
-
-def reset_settings() -> None:
-    """Forgets the cached Settings (tests change the environment)."""
-    _settings.set(None)

@@ -17,7 +17,7 @@ import json
 import time
 from dataclasses import dataclass
 
-from .errors import Forbidden, Unauthorized
+from .errors import ParleyError
 
 _VERSION = "v1"
 # A token is small; anything much longer is not one of ours, and refusing it
@@ -58,28 +58,30 @@ def issue(secret: str, conversation_id: str, site_key: str, ttl_seconds: int,
 
 
 def verify(secret: str, token: str | None, now: float | None = None) -> VisitorClaims:
-    """Checks a token's signature and expiry; raises Unauthorized if either fails."""
+    """Checks a token's signature and expiry; a 401 ``ParleyError`` if either fails."""
     if not token:
-        raise Unauthorized("A visitor token is required.", code="missing_token")
+        raise ParleyError("missing_token", "A visitor token is required.")
     if len(token) > _MAX_LENGTH or token.count(".") != 2:
-        raise Unauthorized("The visitor token is malformed.", code="invalid_token")
+        raise ParleyError("invalid_token", "The visitor token is malformed.")
     version, payload_part, signature = token.split(".")
     if version != _VERSION:
-        raise Unauthorized("The visitor token is malformed.", code="invalid_token")
+        raise ParleyError("invalid_token", "The visitor token is malformed.")
     expected = _sign(secret, f"{version}.{payload_part}")
     # compare_digest: a plain == leaks how many leading characters matched.
     if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
-        raise Unauthorized("The visitor token is not valid.", code="invalid_token")
+        raise ParleyError("invalid_token", "The visitor token is not valid.")
     try:
         payload = json.loads(_unb64(payload_part))
+        if not isinstance(payload, dict):
+            raise TypeError("payload is not an object")
         origin = payload.get("o")
         claims = VisitorClaims(str(payload["c"]), str(payload["s"]), int(payload["e"]),
                                str(origin) if origin else None)
-    except (ValueError, KeyError, TypeError):
-        raise Unauthorized("The visitor token is malformed.", code="invalid_token") from None
+    except (ValueError, KeyError, TypeError, OverflowError):  # OverflowError: "e": Infinity
+        raise ParleyError("invalid_token", "The visitor token is malformed.") from None
     now = time.time() if now is None else now
     if claims.expires_at <= now:
-        raise Unauthorized("The visitor token has expired.", code="token_expired")
+        raise ParleyError("token_expired", "The visitor token has expired.")
     return claims
 
 
@@ -96,5 +98,4 @@ def bearer(authorization: str | None) -> str | None:
 def require_conversation(claims: VisitorClaims, conversation_id: str) -> None:
     """Refuses a token that names another conversation than the request does."""
     if not hmac.compare_digest(claims.conversation_id.encode(), conversation_id.encode()):
-        raise Forbidden("The token does not belong to this conversation.",
-                        code="conversation_mismatch")
+        raise ParleyError("conversation_mismatch", "The token does not belong to this conversation.")

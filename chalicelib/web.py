@@ -1,20 +1,21 @@
-"""HTTP plumbing: the one place errors become ``{"error": ...}``, and per-site CORS.
+"""HTTP plumbing: the one place errors become ``{"error": ...}``, and CORS headers.
 
 Chalice's ``CORSConfig`` allows one static origin; Parley answers each site's
-own allowlist, so CORS is done here: a view that has checked the request's
-origin against its site calls ``allow_origin``, and the middleware adds the
-headers to whatever the view answers, errors included.
+own allowlist. Whether an origin is allowed is the access policy's decision
+(``chalicelib.access``); this module only writes it down: a route's answer
+carries the decision's origin, an error raised after the decision carries it
+on the error (``ParleyError.cors_origin``), and an error raised before any
+decision asks the policy through the middleware's ``cors_for_error``.
 """
 from __future__ import annotations
 
-import contextvars
 import json
 import logging
 from typing import Any, Callable
 
 from chalice.app import Request, Response
 
-from .errors import InvalidJson, MethodNotAllowed, NotFound, ParleyError, UnsupportedMediaType
+from .errors import ParleyError
 
 log = logging.getLogger("parley.web")
 
@@ -22,44 +23,27 @@ ALLOW_METHODS = "GET, POST, OPTIONS"
 ALLOW_HEADERS = "Authorization, Content-Type"
 PREFLIGHT_MAX_AGE = "600"
 
-# The origin this request may be answered to, once a view has checked it.
-# A contextvar, because `chalice local` serves requests on threads.
-_allowed_origin: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "parley_allowed_origin", default=None)
-
 # Chalice answers some errors itself, before or around our views; these
 # codes put them in our shape.
 _CHALICE_ERRORS = {
-    "MethodNotAllowedError": MethodNotAllowed,
-    "UnsupportedMediaType": UnsupportedMediaType,
-    "NotFoundError": NotFound,
+    "MethodNotAllowedError": "method_not_allowed",
+    "UnsupportedMediaType": "unsupported_media_type",
+    "NotFoundError": "not_found",
 }
-
-
-# Set when a view refused the request's origin: such an answer never carries CORS headers.
-_refused_origin: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "parley_refused_origin", default=False)
 
 
 def origin_of(request: Request) -> str | None:
     return request.headers.get("origin") or None
 
 
-def allow_origin(origin: str | None) -> None:
-    """Marks the request's origin as allowed by its site: CORS headers follow."""
-    if origin:
-        _allowed_origin.set(origin)
-
-
-def refuse_origin() -> None:
-    """Marks the request's origin as refused by its site: no CORS headers, whatever else."""
-    _refused_origin.set(True)
-
-
-def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
-    return Response(body=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
-                    status_code=status,
-                    headers={"Content-Type": "application/json; charset=utf-8", **(headers or {})})
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None,
+                  cors_origin: str | None = None) -> Response:
+    response = Response(body=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+                        status_code=status,
+                        headers={"Content-Type": "application/json; charset=utf-8", **(headers or {})})
+    if cors_origin:
+        response.headers["Access-Control-Allow-Origin"] = cors_origin
+    return response
 
 
 def error_response(error: ParleyError) -> Response:
@@ -67,51 +51,56 @@ def error_response(error: ParleyError) -> Response:
 
 
 def json_body(request: Request) -> Any:
-    """The request body parsed as JSON, or InvalidJson (never Chalice's own 400)."""
+    """The request body parsed as JSON, or a 400 invalid_json (never Chalice's own 400)."""
     raw = request.raw_body
     if not raw:
-        raise InvalidJson("The request body must be JSON; it was empty.")
+        raise ParleyError("invalid_json", "The request body must be JSON; it was empty.")
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidJson(f"The request body is not valid JSON: {exc}") from None
+        raise ParleyError("invalid_json", f"The request body is not valid JSON: {exc}") from None
     except RecursionError:
         # `[[[[…]]]]` a few thousand deep exhausts the parser's stack: a 400, not a 500.
-        raise InvalidJson("The request body is nested too deeply.") from None
+        raise ParleyError("invalid_json", "The request body is nested too deeply.") from None
 
 
 def middleware(request: Request, get_response: Callable[[Request], Response],
-               late_origin_check: Callable[[Request], bool]) -> Response:
-    """Runs a view; maps errors to our shape and adds CORS headers.
+               cors_for_error: Callable[[Request], str | None]) -> Response:
+    """Runs a view; maps errors to our shape and sees that CORS headers are right.
 
-    ``late_origin_check`` decides CORS for requests whose view failed before
-    it could check the origin (a body that is not JSON, say), so the browser
-    still lets the widget read the error. An origin a view refused gets no
-    CORS headers at all, whatever the request claims in its query string.
+    An error raised after the access policy allowed the origin carries that
+    origin. One raised before any decision (a body that is not JSON, an
+    unknown route) asks ``cors_for_error``, so the browser still lets the
+    widget read it. A refused origin gets no CORS headers at all.
     """
-    token = _allowed_origin.set(None)
-    refused_token = _refused_origin.set(False)
     try:
-        try:
-            response = get_response(request)
-        except ParleyError as exc:
-            response = error_response(exc)
+        response = get_response(request)
+    except ParleyError as exc:
+        response = error_response(exc)
+        if exc.code == "origin_not_allowed":
+            response.headers.pop("Access-Control-Allow-Origin", None)
+        elif exc.cors_origin:
+            response.headers["Access-Control-Allow-Origin"] = exc.cors_origin
+        elif origin_of(request):
+            _late_cors(request, response, cors_for_error)
+    else:
         response = _in_our_shape(response)
-        origin = origin_of(request)
-        allowed = _allowed_origin.get()
-        if _refused_origin.get():
-            allowed = None
-        elif origin and allowed is None and response.status_code >= 400:
-            try:
-                if late_origin_check(request):
-                    allowed = origin
-            except Exception:  # noqa: BLE001 - CORS on an error must not cause a 500
-                log.warning("late origin check failed", exc_info=True)
-        _add_cors(response, allowed)
-        return response
-    finally:
-        _allowed_origin.reset(token)
-        _refused_origin.reset(refused_token)
+        if response.status_code >= 400 and "Access-Control-Allow-Origin" not in response.headers:
+            _late_cors(request, response, cors_for_error)
+    # Vary: Origin on every answer, so no cache hands one site's CORS reply to another.
+    response.headers["Vary"] = "Origin"
+    return response
+
+
+def _late_cors(request: Request, response: Response,
+               cors_for_error: Callable[[Request], str | None]) -> None:
+    try:
+        origin = cors_for_error(request)
+    except Exception:  # noqa: BLE001 - CORS on an error must not cause a 500
+        log.warning("CORS check for an error failed", exc_info=True)
+        return
+    if origin:
+        response.headers["Access-Control-Allow-Origin"] = origin
 
 
 def _in_our_shape(response: Response) -> Response:
@@ -124,27 +113,21 @@ def _in_our_shape(response: Response) -> Response:
             except ValueError:
                 return response
         if isinstance(body, dict) and "Code" in body:
-            kind = _CHALICE_ERRORS.get(body["Code"])
-            if kind is None:
+            code = _CHALICE_ERRORS.get(body["Code"])
+            if code is None:
                 # Anything else Chalice says on its own is a bug of ours: a 5xx.
                 log.error("unexpected framework error %s: %s", response.status_code, body)
                 return json_response(500, {"error": {"code": "internal_error",
                                                      "message": "Something went wrong on our side."}})
             headers = {k: v for k, v in response.headers.items() if k.lower() == "allow"}
-            return json_response(kind.status, kind(str(body.get("Message", ""))).body(), headers)
+            error = ParleyError(code, str(body.get("Message", "")))
+            return json_response(error.status, error.body(), headers)
     return response
 
 
-def _add_cors(response: Response, origin: str | None) -> None:
-    # Vary: Origin on every answer, so no cache hands one site's CORS reply to another.
-    response.headers["Vary"] = "Origin"
-    if origin:
-        response.headers["Access-Control-Allow-Origin"] = origin
-
-
 def preflight_response(origin: str) -> Response:
-    allow_origin(origin)
     return Response(body="", status_code=204, headers={
+        "Access-Control-Allow-Origin": origin,
         "Access-Control-Allow-Methods": ALLOW_METHODS,
         "Access-Control-Allow-Headers": ALLOW_HEADERS,
         "Access-Control-Max-Age": PREFLIGHT_MAX_AGE,

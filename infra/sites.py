@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from chalicelib.bot import validate_knowledge
-from chalicelib.models import SITE_KEY
-from chalicelib.store import Store
+from chalicelib.data import Data
+from chalicelib.data.sites import SiteStore
+from chalicelib.errors import ParleyError
+from chalicelib.models import SITE_KEY, Site
 
 ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
 MAX_ORIGINS = 40  # the origin index rows share the site's one transaction (limit 100)
@@ -58,54 +60,58 @@ def _widget(args: argparse.Namespace, current: dict[str, Any]) -> dict[str, Any]
     return widget
 
 
-def _store() -> Store:
+def _store() -> SiteStore:
     table = os.environ.get("PARLEY_TABLE")
     if not table:
         raise CliError("set PARLEY_TABLE to the table's name")
-    return Store(table)
+    return Data(table).sites
 
 
-def create(args: argparse.Namespace, store: Store) -> dict[str, Any]:
+def create(args: argparse.Namespace, store: SiteStore) -> Site:
     if not re.match(SITE_KEY, args.site_key):
         raise CliError("site key: letters, digits, _ and - only, up to 64")
     origins = sorted({_origin(o) for o in args.origin})
     if not origins or len(origins) > MAX_ORIGINS:
         raise CliError(f"give 1 to {MAX_ORIGINS} --origin values")
     bot = {"engine": "knowledge", "knowledge": _knowledge(args.knowledge) if args.knowledge else {"entries": []}}
-    site = {"site_key": args.site_key, "name": args.name or args.site_key, "origins": origins,
-            "bot": bot, "widget": _widget(args, {})}
+    site = Site(args.site_key, tuple(origins), name=args.name or args.site_key, bot=bot,
+                widget=_widget(args, {}))
     try:
-        store.put_site(site, create=True)
-    except store.client.exceptions.TransactionCanceledException:
+        store.put(site, create=True)
+    except ParleyError as exc:
+        if exc.code != "site_exists":
+            raise
         raise CliError(f"site {args.site_key!r} exists; use update") from None
     return site
 
 
-def update(args: argparse.Namespace, store: Store) -> dict[str, Any]:
-    site = store.get_site(args.site_key)
+def update(args: argparse.Namespace, store: SiteStore) -> Site:
+    site = store.get(args.site_key)
     if site is None:
         raise CliError(f"no site {args.site_key!r}; use create")
-    previous = list(site["origins"])
-    origins = set(previous) | {_origin(o) for o in args.add_origin}
+    origins = set(site.origins) | {_origin(o) for o in args.add_origin}
     origins -= {_origin(o) for o in args.remove_origin}
     if not origins or len(origins) > MAX_ORIGINS:
         raise CliError(f"a site needs 1 to {MAX_ORIGINS} origins")
-    site["origins"] = sorted(origins)
+    bot = site.bot
     if args.knowledge:
-        site["bot"] = {**site["bot"], "engine": site["bot"].get("engine", "knowledge"),
-                       "knowledge": _knowledge(args.knowledge)}
-    if args.name:
-        site["name"] = args.name
-    site["widget"] = _widget(args, site["widget"])
-    store.put_site(site, previous_origins=previous)
-    return site
+        bot = {**bot, "engine": bot.get("engine", "knowledge"), "knowledge": _knowledge(args.knowledge)}
+    changed = site.changed(origins=tuple(sorted(origins)), bot=bot, name=args.name or site.name,
+                           widget=_widget(args, site.widget))
+    store.put(changed, previous_origins=site.origins)
+    return store.get(args.site_key) or changed
 
 
-def _summary(site: dict[str, Any]) -> dict[str, Any]:
-    entries = len((site.get("bot") or {}).get("knowledge", {}).get("entries", []))
-    return {"site_key": site["site_key"], "name": site["name"], "origins": site["origins"],
-            "bot_engine": site["bot"].get("engine", "knowledge"), "knowledge_entries": entries,
-            "widget": site["widget"], "updated_at": site.get("updated_at")}
+def _summary(site: Site) -> dict[str, Any]:
+    entries = len((site.bot or {}).get("knowledge", {}).get("entries", []))
+    return {"site_key": site.site_key, "name": site.name, "origins": list(site.origins),
+            "bot_engine": site.bot.get("engine", "knowledge"), "knowledge_entries": entries,
+            "widget": site.widget, "updated_at": site.updated_at}
+
+
+def _full(site: Site) -> dict[str, Any]:
+    return {"site_key": site.site_key, "name": site.name, "origins": list(site.origins), "bot": site.bot,
+            "widget": site.widget, "created_at": site.created_at, "updated_at": site.updated_at}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -143,15 +149,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "update":
             result = _summary(update(args, store))
         elif args.command == "list":
-            result = [_summary(s) for s in store.list_sites()]
+            result = [_summary(s) for s in store.list()]
         else:
-            site = store.get_site(args.site_key)
+            site = store.get(args.site_key)
             if site is None:
                 raise CliError(f"no site {args.site_key!r}")
-            result = site
+            result = _full(site)
     except CliError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except ParleyError as exc:  # the table is busy or unreachable
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 3
     print(json.dumps(result, indent=2, ensure_ascii=False))
     return 0
 

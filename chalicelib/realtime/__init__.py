@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor, wait
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from ..lazy import Lazy
 
 if TYPE_CHECKING:
-    from ..secrets import Secrets
+    from ..data.connections import ConnectionStore
+    from ..models import Message
+    from ..secretstore import Secrets
     from ..settings import Settings
-    from ..store import Store
 
 log = logging.getLogger("parley.realtime")
 
@@ -33,16 +35,16 @@ TYPING_EVENT = "ClientTyping"
 
 
 def channel_name(conversation_id: str) -> str:
-    """The private Pusher channel of one conversation (the seed's name)."""
+    """The private Pusher channel of one conversation (the name widgets already subscribe to)."""
     return f"{CHANNEL_PREFIX}{conversation_id}"
 
 
-def message_payload(message: dict[str, Any], last_seq: int, limit: int) -> str:
+def message_payload(message: "Message", last_seq: int, limit: int) -> str:
     """The message as JSON, or a thin ``{"last_seq": n}`` notice if it exceeds ``limit`` bytes.
 
     A client that gets the notice fetches ``messages?after=<last seen>``.
     """
-    data = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+    data = json.dumps(message.to_json(), separators=(",", ":"), ensure_ascii=False)
     if len(data.encode("utf-8")) <= limit:
         return data
     return json.dumps({"last_seq": last_seq})
@@ -51,7 +53,7 @@ def message_payload(message: dict[str, Any], last_seq: int, limit: int) -> str:
 class Broadcaster(Protocol):
     name: str
 
-    def publish(self, conversation_id: str, message: dict[str, Any], last_seq: int,
+    def publish(self, conversation_id: str, message: "Message", last_seq: int,
                 exclude: str | None = None) -> None:
         """Pushes one stored message to the conversation's clients (``exclude``: the sender's socket)."""
 
@@ -73,7 +75,7 @@ class Realtime:
     def get(self, name: str) -> Broadcaster | None:
         return next((b for b in self.broadcasters if b.name == name), None)
 
-    def publish(self, conversation_id: str, message: dict[str, Any], last_seq: int,
+    def publish(self, conversation_id: str, message: "Message", last_seq: int,
                 exclude: str | None = None) -> None:
         if len(self.broadcasters) <= 1:
             for broadcaster in self.broadcasters:
@@ -92,27 +94,34 @@ class Realtime:
         return self._executor.get()
 
     @staticmethod
-    def _publish_one(broadcaster: Broadcaster, conversation_id: str, message: dict[str, Any],
+    def _publish_one(broadcaster: Broadcaster, conversation_id: str, message: "Message",
                      last_seq: int, exclude: str | None) -> None:
         try:
             broadcaster.publish(conversation_id, message, last_seq, exclude)
         except Exception:  # push is a hint; the message is stored
             log.exception("broadcast through %s failed for conversation %s (seq %s)",
-                          broadcaster.name, conversation_id, message.get("seq"))
+                          broadcaster.name, conversation_id, message.seq)
 
 
-def build(settings: "Settings", store: "Store", secrets: "Secrets | None" = None) -> Realtime:
-    """The broadcasters the settings name, in their order (``polling`` pushes nothing)."""
+def build(settings: "Settings", connections: "ConnectionStore", secrets: "Secrets",
+          pusher_client: Any = None, management_client: Any = None,
+          clock: Callable[[], float] = time.time) -> Realtime:
+    """The broadcasters the settings name, in their order (``polling`` pushes nothing).
+
+    ``pusher_client`` and ``management_client`` replace the official clients
+    (tests hand in fakes); otherwise each is made on its first use.
+    """
     broadcasters: list[Broadcaster] = []
     for provider in settings.realtime_providers:
         if provider == "pusher":
             from .pusher_channels import PusherBroadcaster
 
-            broadcasters.append(PusherBroadcaster(settings, secrets=secrets))
+            broadcasters.append(PusherBroadcaster(settings, secrets, client=pusher_client))
         elif provider == "websocket":
             from .apigw_websocket import WebSocketBroadcaster
 
-            broadcasters.append(WebSocketBroadcaster(settings, store))
+            broadcasters.append(WebSocketBroadcaster(settings, connections, client=management_client,
+                                                      clock=clock))
     return Realtime(broadcasters)
 
 

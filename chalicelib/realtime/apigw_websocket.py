@@ -1,9 +1,10 @@
 """API Gateway WebSocket API: fan-out through the @connections management API.
 
 Chalice configures ``app.websocket_api`` only inside WebSocket handlers (and
-for AWS's own endpoint), so Parley keeps its own ``apigatewaymanagementapi``
-client, with the endpoint from settings: the same client serves REST routes
-(send), the WebSocket handlers, AWS and the local stand-in.
+for AWS's own endpoint), and a REST route such as send has none; so Parley
+keeps its own ``apigatewaymanagementapi`` client, with the endpoint from
+settings: the same client serves REST routes (send), the WebSocket handlers,
+AWS and the local stand-in.
 """
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..lazy import Lazy
 from ..settings import Settings
-from ..store import Store
 from . import MESSAGE_EVENT, message_payload
+
+if TYPE_CHECKING:
+    from ..data.connections import ConnectionStore
+    from ..models import Message
 
 log = logging.getLogger("parley.realtime.websocket")
 
@@ -37,9 +41,11 @@ NEW_CONNECTION_GRACE_SECONDS = 10
 class WebSocketBroadcaster:
     name = "websocket"
 
-    def __init__(self, settings: Settings, store: Store, client: Any = None) -> None:
+    def __init__(self, settings: Settings, connections: "ConnectionStore", client: Any = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
-        self.store = store
+        self.connections = connections
+        self._clock = clock
         self._client = Lazy(self._build_client, client)
         self._executor = Lazy(lambda: ThreadPoolExecutor(max_workers=settings.fanout_workers,
                                                          thread_name_prefix="parley-fanout"))
@@ -63,7 +69,7 @@ class WebSocketBroadcaster:
     def executor(self) -> ThreadPoolExecutor:
         return self._executor.get()
 
-    def publish(self, conversation_id: str, message: dict[str, Any], last_seq: int,
+    def publish(self, conversation_id: str, message: "Message", last_seq: int,
                 exclude: str | None = None) -> None:
         data = json.loads(message_payload(message, last_seq, WEBSOCKET_MAX_DATA_BYTES))
         self.send_event(conversation_id, MESSAGE_EVENT, data, exclude)
@@ -77,10 +83,10 @@ class WebSocketBroadcaster:
         """
         payload = json.dumps({"event": event, "data": data}, separators=(",", ":"),
                              ensure_ascii=False).encode("utf-8")
-        targets = [c for c in self.store.connection_rows(conversation_id) if c["id"] != exclude]
+        targets = [c for c in self.connections.of_conversation(conversation_id) if c.id != exclude]
         if not targets:
             return 0
-        futures = [self.executor.submit(self.post, conversation_id, c["id"], payload, c["since"])
+        futures = [self.executor.submit(self.post, conversation_id, c.id, payload, c.since)
                    for c in targets]
         done, late = wait(futures, timeout=FANOUT_DEADLINE_SECONDS)
         if late:
@@ -95,12 +101,12 @@ class WebSocketBroadcaster:
             client.post_to_connection(ConnectionId=connection_id, Data=payload)
             return True
         except client.exceptions.GoneException:
-            if since is not None and time.time() - since < NEW_CONNECTION_GRACE_SECONDS:
+            if since is not None and self._clock() - since < NEW_CONNECTION_GRACE_SECONDS:
                 log.info("connection %s is not ready yet; keeping it", connection_id)
                 return False
             log.info("connection %s is gone; removing it", connection_id)
             try:
-                self.store.remove_connection(conversation_id, connection_id)
+                self.connections.remove(conversation_id, connection_id)
             except Exception:  # the TTL removes it later anyway
                 log.warning("could not remove stale connection %s", connection_id, exc_info=True)
         except Exception:  # one bad connection must not stop the fan-out

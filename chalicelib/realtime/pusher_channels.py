@@ -1,4 +1,4 @@
-"""Pusher Channels: trigger through the official library; sign private-channel auth.
+"""Pusher Channels through the official library: triggers, and private-channel auth.
 
 Host, port, TLS and cluster come from settings, so a self-hosted
 Pusher-protocol server (Reverb, soketi, infra/local/pusher_server.py) works
@@ -6,17 +6,18 @@ the same way as Pusher itself.
 """
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..errors import BadRequest, Forbidden
+from ..errors import ParleyError
 from ..lazy import Lazy
-from ..secrets import Secrets
 from ..settings import Settings
-from ..tokens import VisitorClaims
 from . import MESSAGE_EVENT, channel_name, message_payload
+
+if TYPE_CHECKING:
+    from ..models import Message
+    from ..secretstore import Secrets
 
 # Pusher refuses events over 10 KB. The library checks 30 KB in trigger() and
 # 10 KB only in trigger_batch(), so Parley enforces the real limit itself.
@@ -30,13 +31,13 @@ MAX_CHANNEL_LENGTH = 164
 class PusherBroadcaster:
     name = "pusher"
 
-    def __init__(self, settings: Settings, client: Any = None, secrets: Secrets | None = None) -> None:
+    def __init__(self, settings: Settings, secrets: "Secrets", client: Any = None) -> None:
         self.settings = settings
-        self.secrets = secrets if secrets is not None else Secrets(settings)
+        self.secrets = secrets
         self._client = Lazy(self._build_client, client)
 
     def _build_client(self) -> Any:
-        import pusher  # loaded on the first broadcast, not at cold start
+        import pusher  # loaded on the first broadcast or auth, not at cold start
 
         s = self.settings
         return pusher.Pusher(app_id=s.pusher_app_id, key=s.pusher_key, secret=self.secrets.pusher_secret(),
@@ -47,7 +48,7 @@ class PusherBroadcaster:
     def client(self) -> Any:
         return self._client.get()
 
-    def publish(self, conversation_id: str, message: dict[str, Any], last_seq: int,
+    def publish(self, conversation_id: str, message: "Message", last_seq: int,
                 exclude: str | None = None) -> None:
         data = message_payload(message, last_seq, PUSHER_MAX_EVENT_BYTES)
         # A string is sent as it is (the library does not encode it again),
@@ -55,24 +56,19 @@ class PusherBroadcaster:
         self.client.trigger(channel_name(conversation_id), MESSAGE_EVENT, data,
                             socket_id=exclude if exclude and SOCKET_ID.fullmatch(exclude) else None)
 
+    def authorize(self, conversation_id: str, socket_id: Any, channel: Any) -> dict[str, str]:
+        """Signs a private-channel subscription, only for ``conversation_id``'s own channel.
 
-def authorize(settings: Settings, secret: str, claims: VisitorClaims, socket_id: Any,
-              channel: Any) -> dict[str, str]:
-    """Signs a private-channel subscription, only for the token's own conversation.
-
-    The signature is Pusher's: HMAC-SHA256 over ``<socket_id>:<channel>``
-    with the app secret, sent as ``<key>:<hex digest>``.
-    """
-    if not isinstance(socket_id, str) or not SOCKET_ID.fullmatch(socket_id):
-        raise BadRequest("socket_id must look like 1234.5678.", code="invalid_socket_id")
-    if (not isinstance(channel, str) or not channel or len(channel) > MAX_CHANNEL_LENGTH
-            or not CHANNEL.fullmatch(channel)):
-        raise BadRequest("channel_name is not a valid channel name.", code="invalid_channel")
-    if not channel.startswith("private-"):
-        raise Forbidden("Only the conversation's private channel can be authorized.",
-                        code="channel_forbidden")
-    if not hmac.compare_digest(channel.encode(), channel_name(claims.conversation_id).encode()):
-        raise Forbidden("The token does not open this channel.", code="channel_forbidden")
-    signature = hmac.new(secret.encode(), f"{socket_id}:{channel}".encode(),
-                         hashlib.sha256).hexdigest()
-    return {"auth": f"{settings.pusher_key}:{signature}"}
+        Parley decides who may subscribe (the checks here come first, with our
+        error codes); the signature itself is the official library's.
+        """
+        if not isinstance(socket_id, str) or not SOCKET_ID.fullmatch(socket_id):
+            raise ParleyError("invalid_socket_id", "socket_id must look like 1234.5678.")
+        if (not isinstance(channel, str) or not channel or len(channel) > MAX_CHANNEL_LENGTH
+                or not CHANNEL.fullmatch(channel)):
+            raise ParleyError("invalid_channel", "channel_name is not a valid channel name.")
+        if not channel.startswith("private-"):
+            raise ParleyError("channel_forbidden", "Only the conversation's private channel can be authorized.")
+        if not hmac.compare_digest(channel.encode(), channel_name(conversation_id).encode()):
+            raise ParleyError("channel_forbidden", "The token does not open this channel.")
+        return self.client.authenticate(channel=channel, socket_id=socket_id)

@@ -3,7 +3,7 @@
     python -m infra.local.apigw_ws --host 127.0.0.1 --port 8001 --app app:app --stage local \
         [--idle-timeout 600] [--max-duration 7200]
 
-`chalice local` serves no WebSocket (chalice issues 1674, 2007), so this plays
+`chalice local` serves only the REST API, no WebSocket, so this plays
 API Gateway's part on one port:
 
 - WebSocket clients connect to ``ws://HOST:PORT/`` (or ``/<stage>``). Each
@@ -55,7 +55,6 @@ import signal
 import string
 import sys
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -106,23 +105,15 @@ def resolve_handler(handler_string: str, app_module: Any) -> Handler:
     return getattr(module, function_name)
 
 
-class LambdaContext:
-    """The parts of Lambda's context object that handlers and libraries read."""
+def lambda_context(function_name: str, region: str) -> Any:
+    """Chalice's own local Lambda context, filled in as Lambda fills in a deployed function's."""
+    from chalice.local import LambdaContext
 
-    def __init__(self, function_name: str, region: str) -> None:
-        self.function_name = function_name
-        self.function_version = "$LATEST"
-        self.invoked_function_arn = f"arn:aws:lambda:{region}:000000000000:function:{function_name}"
-        self.memory_limit_in_mb = "128"  # a string, as Lambda's Python runtime has it
-        self.aws_request_id = str(uuid.uuid4())
-        self.log_group_name = f"/aws/lambda/{function_name}"
-        self.log_stream_name = f"local/{self.aws_request_id}"
-        self.identity = None
-        self.client_context = None
-        self._deadline = time.monotonic() + LAMBDA_TIMEOUT_SECONDS
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
+    context = LambdaContext(function_name, memory_size=128, max_runtime_ms=LAMBDA_TIMEOUT_SECONDS * 1000)
+    context.invoked_function_arn = f"arn:aws:lambda:{region}:000000000000:function:{function_name}"
+    context.log_group_name = f"/aws/lambda/{function_name}"
+    context.log_stream_name = f"local/{context.aws_request_id}"
+    return context
 
 
 # --- ids, times and events ---------------------------------------------------------------------
@@ -268,7 +259,7 @@ class Gateway:
             return None
         function = {"$connect": "websocket_connect", "$default": "websocket_message",
                     "$disconnect": "websocket_disconnect"}[route_key]
-        context = LambdaContext(f"{self.app_name}-{self.stage}-{function}", self.region)
+        context = lambda_context(f"{self.app_name}-{self.stage}-{function}", self.region)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, handler, event, context)
 
@@ -315,8 +306,8 @@ class Gateway:
         conn.ws = ws
         try:
             await ws.prepare(request)
-            # Only now is the id addressable: posting to it from inside $connect
-            # fails on AWS too (chalice issue 1772).
+            # Only now is the id addressable: API Gateway, too, refuses posts to
+            # a connection whose $connect handler has not returned yet.
             self.connections[conn.id] = conn
             conn.touch()
             self.arm_timers(conn)

@@ -138,22 +138,22 @@ def seed_demo_site(env: dict[str, str], demo_port: int) -> None:
     import boto3
 
     from chalicelib.bot import validate_knowledge
-    from chalicelib.store import Store
+    from chalicelib.data import Data
+    from chalicelib.models import Site
     from infra.table import create_table
 
     client = boto3.client("dynamodb", endpoint_url=env["AWS_ENDPOINT_URL_DYNAMODB"],
                           region_name=env["AWS_DEFAULT_REGION"], aws_access_key_id="local",
                           aws_secret_access_key="local")
     create_table(client, env["PARLEY_TABLE"])
-    store = Store(env["PARLEY_TABLE"], client=client)
+    sites = Data(env["PARLEY_TABLE"], client=client).sites
     knowledge = validate_knowledge(json.loads((HERE / "demo-knowledge.json").read_text()))
     origins = sorted({"http://127.0.0.1:8080", "http://localhost:8080",
                       f"http://127.0.0.1:{demo_port}", f"http://localhost:{demo_port}"})
-    existing = store.get_site("demo")
-    store.put_site({"site_key": "demo", "name": "Parley demo", "origins": origins,
-                    "bot": {"engine": "knowledge", "knowledge": knowledge},
-                    "widget": {"title": "Parley", "greeting": "Hi! Ask me anything about Parley."}},
-                   previous_origins=existing["origins"] if existing else ())
+    existing = sites.get("demo")
+    sites.put(Site("demo", tuple(origins), name="Parley demo", bot={"engine": "knowledge", "knowledge": knowledge},
+                   widget={"title": "Parley", "greeting": "Hi! Ask me anything about Parley."}),
+              previous_origins=existing.origins if existing else ())
 
 
 class DemoHandler(SimpleHTTPRequestHandler):
@@ -273,6 +273,10 @@ class Stack:
         while True:
             for name, proc in list(self.procs.items()):
                 if proc.poll() is not None:
+                    # Ctrl-C reaches the children and us at once, and a child may
+                    # be gone before our own KeyboardInterrupt is raised: give it
+                    # the moment to arrive, so a stop is not reported as a crash.
+                    time.sleep(0.5)
                     print(f"devstack: {name} exited with {proc.returncode}", file=sys.stderr)
                     return 1
             time.sleep(0.5)

@@ -34,8 +34,9 @@ def test_ctrl_c_stops_every_server_the_stack_started():
                 break
         assert all(listening(p) for p in ports), "every service should listen:\n" + "".join(output)
         os.killpg(proc.pid, signal.SIGINT)
-        assert proc.wait(timeout=30) == 0, "Ctrl-C is a normal way to stop: exit status 0"
+        code = proc.wait(timeout=30)
         rest = proc.stdout.read()  # type: ignore[union-attr]
+        assert code == 0, f"Ctrl-C is a normal way to stop: exit status 0, got {code}:\n{rest}"
         assert "stopped" in rest
         time.sleep(0.2)
         still = [p for p in ports if listening(p)]

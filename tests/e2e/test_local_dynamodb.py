@@ -12,7 +12,8 @@ from typing import Iterator
 import boto3
 import pytest
 
-from chalicelib.store import Store
+from chalicelib.data import Data
+from chalicelib.models import Site
 from infra.local.devstack import stop_process, wait_for_port
 from infra.table import create_table
 
@@ -39,7 +40,7 @@ def item(client, pk: str, sk: str):
 
 
 def test_a_cancelled_transaction_leaves_every_touched_item_as_it_was(ddb):
-    store = Store("t", client=ddb)
+    store = Data("t", client=ddb).messages
     store.create_conversation("roll", "demo", None, None)
     store.append_message("roll", "visitor", "first", "v#dup", "dup")
     # The counter update and the message put would succeed; the idempotency put fails.
@@ -60,16 +61,16 @@ def test_a_cancelled_transaction_leaves_every_touched_item_as_it_was(ddb):
 def test_writers_with_separate_stores_contend_through_conditions_and_stay_gapless(ddb):
     # Separate Store objects share no in-process lock: like Lambda containers,
     # they meet only in DynamoDB's conditions.
-    Store("t", client=ddb).create_conversation("race", "demo", None, None)
+    Data("t", client=ddb).messages.create_conversation("race", "demo", None, None)
     got: list[int] = []
     lock = threading.Lock()
 
     def writer(n: int) -> None:
-        store = Store("t", client=ddb)
+        store = Data("t", client=ddb).messages
         for j in range(8):
             message, _ = store.append_message("race", "visitor", f"{n}.{j}", f"v#{n}.{j}", f"{n}.{j}")
             with lock:
-                got.append(message["seq"])
+                got.append(message.seq)
 
     threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
     for t in threads:
@@ -77,19 +78,19 @@ def test_writers_with_separate_stores_contend_through_conditions_and_stay_gaples
     for t in threads:
         t.join(timeout=60)
     assert sorted(got) == list(range(1, 49)), f"expected seqs 1..48 once each, got {sorted(got)}"
-    page = Store("t", client=ddb).messages_after("race", 0, 100)
-    assert [m["seq"] for m in page.messages] == list(range(1, 49)) and page.last_seq == 48
+    page = Data("t", client=ddb).messages.messages_after("race", 0, 100)
+    assert [m.seq for m in page.messages] == list(range(1, 49)) and page.last_seq == 48
 
 
 def test_queries_read_their_partition_in_key_order_and_indexes_still_work(ddb):
-    store = Store("t", client=ddb)
+    store = Data("t", client=ddb).messages
     for conv in ("qa", "qb"):
         store.create_conversation(conv, "demo", None, None)
         for i in range(5):
             store.append_message(conv, "visitor", f"{conv}{i}")
     page = store.messages_after("qa", 1, limit=2)
-    assert [m["text"] for m in page.messages] == ["qa1", "qa2"] and page.has_more
+    assert [m.text for m in page.messages] == ["qa1", "qa2"] and page.has_more
     latest = store.latest_messages("qb", 3)
-    assert [m["seq"] for m in latest.messages] == [3, 4, 5] and latest.last_seq == 5
-    store.put_site({"site_key": "s1", "origins": ["https://a.example"]}, create=True)
-    assert [s["site_key"] for s in store.list_sites()] == ["s1"], "the GSI query is untouched"
+    assert [m.seq for m in latest.messages] == [3, 4, 5] and latest.last_seq == 5
+    Data("t", client=ddb).sites.put(Site("s1", ("https://a.example",)), create=True)
+    assert [s.site_key for s in Data("t", client=ddb).sites.list()] == ["s1"], "the GSI query is untouched"

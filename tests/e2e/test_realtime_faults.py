@@ -9,7 +9,7 @@ import boto3
 import pytest
 import requests
 
-from chalicelib.store import Store
+from chalicelib.data import Data
 
 from ..functional.test_realtime import age_connection
 from .conftest import LocalStack
@@ -58,7 +58,7 @@ def test_a_stale_connection_is_removed_on_410_and_the_others_still_receive(live)
     stack, local = live
     session = start(local)
     conversation = session["conversation_id"]
-    ddb = Store(stack.env["PARLEY_TABLE"], client=boto3.client(
+    ddb = Data(stack.env["PARLEY_TABLE"], client=boto3.client(
         "dynamodb", endpoint_url=local.dynamodb, region_name="us-east-1",
         aws_access_key_id="local", aws_secret_access_key="local"))
 
@@ -68,15 +68,15 @@ def test_a_stale_connection_is_removed_on_410_and_the_others_still_receive(live)
             for c in clients:
                 await c.connect()
             # A connection API Gateway dropped an hour ago without a $disconnect reaching us.
-            ddb.add_connection(conversation, "StaleConnId0000=", 600)
+            ddb.connections.add(conversation, "StaleConnId0000=", 600)
             age_connection(ddb, conversation, "StaleConnId0000=")
-            assert len(ddb.connections(conversation)) == 4
+            assert len(ddb.connections.ids(conversation)) == 4
             await asyncio.to_thread(send, local, session)
             for c in clients:
                 assert await c.wait_for(lambda c: c.seqs() == [1, 2], TIMEOUT), c.events
             live_ids = sorted(c.connection_id for c in clients)
-            assert sorted(ddb.connections(conversation)) == live_ids, "only the gone connection is removed"
-            assert ddb.connection_conversation("StaleConnId0000=") is None
+            assert sorted(ddb.connections.ids(conversation)) == live_ids, "only the gone connection is removed"
+            assert ddb.connections.conversation_of("StaleConnId0000=") is None
             for c in clients:
                 await c.close()
 

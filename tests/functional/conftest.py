@@ -1,4 +1,9 @@
-"""The Chalice app on moto: chalice.test.Client in, a mocked DynamoDB table out."""
+"""The Chalice app on moto: chalice.test.Client in, a mocked DynamoDB table out.
+
+Each test builds its own object graph (``chalicelib.root.Root``) on a moto
+client and fakes, and hands it to app.py's views for the length of the test;
+``make_root`` builds one with other settings or parts.
+"""
 from __future__ import annotations
 
 import json
@@ -10,11 +15,13 @@ import pytest
 from chalice.test import Client
 from moto import mock_aws
 
-from chalicelib import api
-from chalicelib.chat import ChatService
-from chalicelib.settings import get_settings, reset_settings
-from chalicelib.store import Store
+from chalicelib.data import Data
+from chalicelib.models import Site
+from chalicelib.root import Root
+from chalicelib.settings import load_settings
 from infra.table import TEMPLATE
+
+from ..fakes import fake_settings_env
 
 ROOT = Path(__file__).resolve().parents[2]
 ORIGIN = "http://127.0.0.1:8080"
@@ -38,26 +45,49 @@ def deploy_table_stack(table_name: str) -> str:
 
 
 @pytest.fixture
-def store() -> Iterator[Store]:
+def aws() -> Iterator[None]:
     with mock_aws():
-        reset_settings()
-        settings = get_settings()
-        client = boto3.client("dynamodb")
-        assert deploy_table_stack(settings.table_name) == settings.table_name
-        store = Store(settings.table_name, client=client)
-        store.put_site({"site_key": "demo", "origins": [ORIGIN, "http://localhost:8080"],
-                        "bot": {"engine": "knowledge", "knowledge": KNOWLEDGE},
-                        "widget": {"title": "Parley demo"}}, create=True)
-        store.put_site({"site_key": "other", "origins": [OTHER_ORIGIN],
-                        "bot": {"engine": "knowledge", "knowledge": KNOWLEDGE}}, create=True)
-        api.set_service(ChatService(settings, store))
-        yield store
-        api.set_service(None)
-        reset_settings()
+        yield
 
 
 @pytest.fixture
-def client(store: Store) -> Iterator[Client]:
+def data(aws: None) -> Data:
+    """The table, deployed from infra/table.json, with the sites ``demo`` and ``other``."""
+    table_name = fake_settings_env()["PARLEY_TABLE"]
+    assert deploy_table_stack(table_name) == table_name
+    data = Data(table_name, client=boto3.client("dynamodb"))
+    data.sites.put(Site("demo", (ORIGIN, "http://localhost:8080"),
+                        bot={"engine": "knowledge", "knowledge": KNOWLEDGE},
+                        widget={"title": "Parley demo"}), create=True)
+    data.sites.put(Site("other", (OTHER_ORIGIN,), bot={"engine": "knowledge", "knowledge": KNOWLEDGE}),
+                   create=True)
+    return data
+
+
+@pytest.fixture
+def make_root(data: Data, monkeypatch: pytest.MonkeyPatch):
+    """``make_root(env=..., **parts)``: a new graph on the test's table, used by app.py from then on.
+
+    A new graph is what a fresh Lambda container has: no site cache, no seq
+    hints. ``env`` adds to the tests' environment; ``parts`` go to Root.
+    """
+    import app
+
+    def make(env: dict[str, str] | None = None, **parts: Any) -> Root:
+        root = Root(load_settings(fake_settings_env(**(env or {}))), dynamodb=data.table.client, **parts)
+        monkeypatch.setattr(app, "root", root)
+        return root
+
+    return make
+
+
+@pytest.fixture
+def root(make_root) -> Root:
+    return make_root()
+
+
+@pytest.fixture
+def client(root: Root) -> Iterator[Client]:
     import app
 
     with Client(app.app, stage_name="local", project_dir=str(ROOT)) as c:
@@ -104,6 +134,6 @@ def http(client: Client) -> Api:
     return Api(client)
 
 
-def stored_messages(store: Store, conversation_id: str) -> list[dict[str, Any]]:
-    """Every message item of a conversation, read straight from the table."""
-    return store.messages_after(conversation_id, 0, 100).messages
+def stored_messages(data: Data, conversation_id: str) -> list[dict[str, Any]]:
+    """Every message of a conversation, read straight from the table, in the API's shape."""
+    return [m.to_json() for m in data.messages.messages_after(conversation_id, 0, 100).messages]

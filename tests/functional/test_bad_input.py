@@ -16,7 +16,7 @@ import pytest
 
 from chalicelib import tokens
 from chalicelib.models import MAX_TEXT
-from chalicelib.settings import get_settings
+
 from tests.functional.conftest import ORIGIN, OTHER_ORIGIN, stored_messages
 
 SNAKE_CASE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
@@ -58,32 +58,32 @@ def assert_error(resp: Any, status: int, code: str) -> dict[str, Any]:
     return error
 
 
-def table_items(store) -> list[dict[str, Any]]:
+def table_items(data) -> list[dict[str, Any]]:
     """Every item of the test table. A Scan, acceptable here only: test code inspecting the fake."""
     items: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {}
     while True:
-        page = store.client.scan(TableName=store.table, ConsistentRead=True, **kwargs)
+        page = data.table.client.scan(TableName=data.table.name, ConsistentRead=True, **kwargs)
         items += page["Items"]
         if "LastEvaluatedKey" not in page:
             return items
         kwargs = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
 
 
-def conversation_count(store) -> int:
-    return sum(1 for i in table_items(store) if i["PK"]["S"].startswith("CONV#") and i["SK"]["S"] == "STATE")
+def conversation_count(data) -> int:
+    return sum(1 for i in table_items(data) if i["PK"]["S"].startswith("CONV#") and i["SK"]["S"] == "STATE")
 
 
 class Unchanged:
     """Snapshots the table; ``check()`` says what a refused request added or changed."""
 
-    def __init__(self, store) -> None:
-        self.store = store
+    def __init__(self, data) -> None:
+        self.data = data
         self.before = self._snapshot()
-        self.conversations = conversation_count(store)
+        self.conversations = conversation_count(data)
 
     def _snapshot(self) -> dict[tuple[str, str], dict[str, Any]]:
-        return {(i["PK"]["S"], i["SK"]["S"]): i for i in table_items(self.store)}
+        return {(i["PK"]["S"], i["SK"]["S"]): i for i in table_items(self.data)}
 
     def check(self) -> None:
         after = self._snapshot()
@@ -91,7 +91,7 @@ class Unchanged:
         changed = sorted(k for k in set(after) & set(self.before) if after[k] != self.before[k])
         assert not added and not changed, (
             f"expected a refused request to store nothing; added {added}, changed {changed}")
-        assert conversation_count(self.store) == self.conversations, "expected no new conversation"
+        assert conversation_count(self.data) == self.conversations, "expected no new conversation"
 
 
 @pytest.fixture
@@ -101,9 +101,9 @@ def session(http) -> dict[str, Any]:
 
 
 @pytest.fixture
-def unchanged(store, session) -> Iterator[Unchanged]:
+def unchanged(data, session) -> Iterator[Unchanged]:
     """The table as it stood before the test's request; checked again after the test."""
-    snap = Unchanged(store)
+    snap = Unchanged(data)
     yield snap
     snap.check()
 
@@ -125,7 +125,9 @@ _DROP = object()
 
 
 def _secret() -> str:
-    return get_settings().token_secret
+    from ..fakes import fake_settings_env
+
+    return fake_settings_env()["PARLEY_TOKEN_SECRET"]
 
 
 # -- bodies that are not a JSON object ------------------------------------------------
@@ -133,7 +135,7 @@ def _secret() -> str:
 
 @pytest.mark.parametrize("raw", ["{not json", "{\"site_key\": \"demo\",}", "\xff\xfe"],
                          ids=["garbage", "trailing_comma", "not_utf8"])
-def test_init_with_invalid_json_body_is_400_invalid_json(http, store, unchanged, raw):
+def test_init_with_invalid_json_body_is_400_invalid_json(http, data, unchanged, raw):
     resp = http.post(INIT, raw.encode("latin-1"), {"Origin": ORIGIN}, raw=True)
 
     assert_error(resp, 400, "invalid_json")
@@ -141,11 +143,11 @@ def test_init_with_invalid_json_body_is_400_invalid_json(http, store, unchanged,
 
 
 @pytest.mark.parametrize("raw", ["{not json", "{\"text\": \"hi\",}"], ids=["garbage", "trailing_comma"])
-def test_send_with_invalid_json_body_is_400_invalid_json(http, store, session, unchanged, raw):
+def test_send_with_invalid_json_body_is_400_invalid_json(http, data, session, unchanged, raw):
     resp = http.post(SEND, raw, _auth(session), raw=True)
 
     assert_error(resp, 400, "invalid_json")
-    assert stored_messages(store, session["conversation_id"]) == []
+    assert stored_messages(data, session["conversation_id"]) == []
 
 
 def test_init_with_empty_body_is_400_invalid_json(http, unchanged):
@@ -154,11 +156,11 @@ def test_init_with_empty_body_is_400_invalid_json(http, unchanged):
     assert_error(resp, 400, "invalid_json")
 
 
-def test_send_with_empty_body_is_400_invalid_json(http, store, session, unchanged):
+def test_send_with_empty_body_is_400_invalid_json(http, data, session, unchanged):
     resp = http.post(SEND, "", _auth(session), raw=True)
 
     assert_error(resp, 400, "invalid_json")
-    assert stored_messages(store, session["conversation_id"]) == []
+    assert stored_messages(data, session["conversation_id"]) == []
 
 
 @pytest.mark.parametrize("body", [["demo"], "demo", 42, None], ids=["array", "string", "number", "null"])
@@ -169,23 +171,23 @@ def test_init_with_a_json_body_that_is_not_an_object_is_400(http, unchanged, bod
 
 
 @pytest.mark.parametrize("body", [[{"text": "hi"}], "hi", 42, None], ids=["array", "string", "number", "null"])
-def test_send_with_a_json_body_that_is_not_an_object_is_400(http, store, session, unchanged, body):
+def test_send_with_a_json_body_that_is_not_an_object_is_400(http, data, session, unchanged, body):
     resp = http.post(SEND, body, _auth(session))
 
     assert_error(resp, 400, "invalid_request")
-    assert stored_messages(store, session["conversation_id"]) == []
+    assert stored_messages(data, session["conversation_id"]) == []
 
 
 # -- missing fields and wrong types ---------------------------------------------------
 
 
 @pytest.mark.parametrize("field", ["conversation_id", "text", "client_message_id"])
-def test_send_with_a_missing_field_is_400_naming_it(http, store, session, unchanged, field):
+def test_send_with_a_missing_field_is_400_naming_it(http, data, session, unchanged, field):
     resp = http.post(SEND, _send_body(session, **{field: _DROP}), _auth(session))
 
     error = assert_error(resp, 400, "invalid_request")
     assert field in error["message"], f"expected the message to name {field!r}: {error['message']}"
-    assert stored_messages(store, session["conversation_id"]) == []
+    assert stored_messages(data, session["conversation_id"]) == []
 
 
 def test_init_without_site_key_is_400(http, unchanged):
@@ -197,12 +199,12 @@ def test_init_without_site_key_is_400(http, unchanged):
 
 @pytest.mark.parametrize("field,value", [("text", 123), ("client_message_id", 5), ("conversation_id", [])],
                          ids=["text_123", "client_message_id_5", "conversation_id_list"])
-def test_send_with_a_field_of_the_wrong_type_is_400_naming_it(http, store, session, unchanged, field, value):
+def test_send_with_a_field_of_the_wrong_type_is_400_naming_it(http, data, session, unchanged, field, value):
     resp = http.post(SEND, _send_body(session, **{field: value}), _auth(session))
 
     error = assert_error(resp, 400, "invalid_request")
     assert field in error["message"], f"expected the message to name {field!r}: {error['message']}"
-    assert stored_messages(store, session["conversation_id"]) == []
+    assert stored_messages(data, session["conversation_id"]) == []
 
 
 def test_init_with_site_key_of_the_wrong_type_is_400(http, unchanged):
@@ -222,23 +224,23 @@ def test_init_with_malformed_site_key_is_400(http, unchanged):
 
 
 @pytest.mark.parametrize("text", ["", " ", " \t\n  "], ids=["empty", "space", "whitespace_only"])
-def test_send_with_empty_or_blank_text_is_400(http, store, session, unchanged, text):
+def test_send_with_empty_or_blank_text_is_400(http, data, session, unchanged, text):
     resp = http.post(SEND, _send_body(session, text=text), _auth(session))
 
     error = assert_error(resp, 400, "invalid_request")
     assert "text" in error["message"], error["message"]
-    assert stored_messages(store, session["conversation_id"]) == []
+    assert stored_messages(data, session["conversation_id"]) == []
 
 
-def test_send_with_text_over_4000_characters_is_400(http, store, session, unchanged):
+def test_send_with_text_over_4000_characters_is_400(http, data, session, unchanged):
     resp = http.post(SEND, _send_body(session, text="a" * (MAX_TEXT + 1)), _auth(session))
 
     error = assert_error(resp, 400, "invalid_request")
     assert "text" in error["message"], error["message"]
-    assert stored_messages(store, session["conversation_id"]) == []
+    assert stored_messages(data, session["conversation_id"]) == []
 
 
-def test_send_with_text_of_exactly_4000_characters_is_accepted(http, store, session):
+def test_send_with_text_of_exactly_4000_characters_is_accepted(http, data, session):
     assert MAX_TEXT == 4000
     text = ("word " * 800)[:MAX_TEXT - 1] + "?"
     assert len(text) == 4000
@@ -246,40 +248,40 @@ def test_send_with_text_of_exactly_4000_characters_is_accepted(http, store, sess
     resp = http.post(SEND, _send_body(session, text=text), _auth(session))
 
     assert resp.status_code == 201, f"expected 4000 characters to be accepted, got {resp.status_code}: {resp.body}"
-    stored = stored_messages(store, session["conversation_id"])
+    stored = stored_messages(data, session["conversation_id"])
     assert stored[0]["text"] == text, "the 4000-character text should be stored whole"
 
 
-def test_send_without_client_message_id_is_400(http, store, session, unchanged):
+def test_send_without_client_message_id_is_400(http, data, session, unchanged):
     resp = http.post(SEND, _send_body(session, client_message_id=_DROP), _auth(session))
 
     assert_error(resp, 400, "invalid_request")
-    assert stored_messages(store, session["conversation_id"]) == []
+    assert stored_messages(data, session["conversation_id"]) == []
 
 
-def test_send_with_empty_client_message_id_is_400(http, store, session, unchanged):
+def test_send_with_empty_client_message_id_is_400(http, data, session, unchanged):
     resp = http.post(SEND, _send_body(session, client_message_id=""), _auth(session))
 
     error = assert_error(resp, 400, "invalid_request")
     assert "client_message_id" in error["message"], error["message"]
-    assert stored_messages(store, session["conversation_id"]) == []
+    assert stored_messages(data, session["conversation_id"]) == []
 
 
-def test_send_with_client_message_id_over_64_characters_is_400(http, store, session, unchanged):
+def test_send_with_client_message_id_over_64_characters_is_400(http, data, session, unchanged):
     resp = http.post(SEND, _send_body(session, client_message_id="x" * 65), _auth(session))
 
     error = assert_error(resp, 400, "invalid_request")
     assert "client_message_id" in error["message"], error["message"]
-    assert stored_messages(store, session["conversation_id"]) == []
+    assert stored_messages(data, session["conversation_id"]) == []
 
 
-def test_send_with_client_message_id_of_exactly_64_characters_is_accepted(http, store, session):
+def test_send_with_client_message_id_of_exactly_64_characters_is_accepted(http, data, session):
     cmid = "x" * 64
 
     resp = http.post(SEND, _send_body(session, client_message_id=cmid), _auth(session))
 
     assert resp.status_code == 201, f"expected a 64-character id to be accepted, got {resp.status_code}: {resp.body}"
-    assert stored_messages(store, session["conversation_id"])[0]["client_message_id"] == cmid
+    assert stored_messages(data, session["conversation_id"])[0]["client_message_id"] == cmid
 
 
 # -- unknown site ---------------------------------------------------------------------
@@ -333,12 +335,12 @@ def test_init_from_an_unlisted_origin_is_403_without_allow_origin(http, unchange
 
 
 @pytest.mark.parametrize("query", ["", "?site_key=demo"], ids=["plain", "widget_site_key"])
-def test_send_from_an_unlisted_origin_is_403_without_allow_origin(http, store, session, unchanged, query):
+def test_send_from_an_unlisted_origin_is_403_without_allow_origin(http, data, session, unchanged, query):
     resp = http.post(SEND + query, _send_body(session), _auth(session, origin=OTHER_ORIGIN))
 
     assert_error(resp, 403, "origin_not_allowed")
     _assert_no_allow_origin(resp)
-    assert stored_messages(store, session["conversation_id"]) == []
+    assert stored_messages(data, session["conversation_id"]) == []
 
 
 @pytest.mark.parametrize("query", ["", "&site_key=demo"], ids=["plain", "widget_site_key"])
@@ -362,7 +364,7 @@ def test_preflight_from_an_origin_the_site_does_not_list_is_403_without_allow_or
 
 @pytest.mark.parametrize("route", ["init", "send", "messages"])
 def test_403_to_an_unlisted_origin_has_no_allow_origin_even_when_the_query_names_a_site_listing_it(
-        http, store, session, unchanged, route):
+        http, data, session, unchanged, route):
     # OTHER_ORIGIN is listed by site "other", not by "demo", whose resources it asks for.
     # A query parameter the caller chooses must not decide CORS for another site's refusal.
     headers = _auth(session, origin=OTHER_ORIGIN)
@@ -409,62 +411,62 @@ def _signed_with_another_key(session: dict[str, Any]) -> str:
     return tokens.issue("another-secret-another-secret-0123456", session["conversation_id"], "demo", 3600)
 
 
-def test_send_without_token_is_401(http, store, session, unchanged):
+def test_send_without_token_is_401(http, data, session, unchanged):
     resp = http.post(SEND, _send_body(session), {"Origin": ORIGIN})
 
     assert_error(resp, 401, "missing_token")
-    assert stored_messages(store, session["conversation_id"]) == []
+    assert stored_messages(data, session["conversation_id"]) == []
 
 
-def test_send_with_non_bearer_authorization_is_401(http, store, session, unchanged):
+def test_send_with_non_bearer_authorization_is_401(http, data, session, unchanged):
     resp = http.post(SEND, _send_body(session), {"Origin": ORIGIN, "Authorization": f"Basic {session['token']}"})
 
     assert_error(resp, 401, "missing_token")
 
 
-def test_send_with_forged_signature_is_401(http, store, session, unchanged):
+def test_send_with_forged_signature_is_401(http, data, session, unchanged):
     resp = http.post(SEND, _send_body(session), _auth(session, token=_forged(session["token"])))
 
     assert_error(resp, 401, "invalid_token")
-    assert stored_messages(store, session["conversation_id"]) == []
+    assert stored_messages(data, session["conversation_id"]) == []
 
 
-def test_send_with_token_signed_by_another_key_is_401(http, store, session, unchanged):
+def test_send_with_token_signed_by_another_key_is_401(http, data, session, unchanged):
     resp = http.post(SEND, _send_body(session), _auth(session, token=_signed_with_another_key(session)))
 
     assert_error(resp, 401, "invalid_token")
 
 
-def test_send_with_garbage_token_is_401(http, store, session, unchanged):
+def test_send_with_garbage_token_is_401(http, data, session, unchanged):
     resp = http.post(SEND, _send_body(session), _auth(session, token="not-a-token"))
 
     assert_error(resp, 401, "invalid_token")
 
 
-def test_send_with_expired_token_is_401_token_expired(http, store, session, unchanged):
+def test_send_with_expired_token_is_401_token_expired(http, data, session, unchanged):
     resp = http.post(SEND, _send_body(session), _auth(session, token=_expired(session)))
 
     assert_error(resp, 401, "token_expired")
-    assert stored_messages(store, session["conversation_id"]) == []
+    assert stored_messages(data, session["conversation_id"]) == []
 
 
-def test_send_with_token_of_another_conversation_is_403(http, store, session):
+def test_send_with_token_of_another_conversation_is_403(http, data, session):
     other = http.session()
-    before = Unchanged(store)
+    before = Unchanged(data)
 
     resp = http.post(SEND, _send_body(session), _auth(session, token=other["token"]))
 
     assert_error(resp, 403, "conversation_mismatch")
     before.check()
-    assert stored_messages(store, session["conversation_id"]) == []
-    assert stored_messages(store, other["conversation_id"]) == []
+    assert stored_messages(data, session["conversation_id"]) == []
+    assert stored_messages(data, other["conversation_id"]) == []
 
 
-def test_send_to_a_conversation_id_that_does_not_match_the_token_is_403(http, store, session, unchanged):
+def test_send_to_a_conversation_id_that_does_not_match_the_token_is_403(http, data, session, unchanged):
     resp = http.post(SEND, _send_body(session, conversation_id="not-my-conversation"), _auth(session))
 
     assert_error(resp, 403, "conversation_mismatch")
-    assert stored_messages(store, session["conversation_id"]) == []
+    assert stored_messages(data, session["conversation_id"]) == []
 
 
 # -- tokens on messages ---------------------------------------------------------------
@@ -486,9 +488,9 @@ def test_messages_with_expired_token_is_401_token_expired(http, session, unchang
     assert_error(_poll(http, session, _auth(session, token=_expired(session))), 401, "token_expired")
 
 
-def test_messages_with_token_of_another_conversation_is_403(http, store, session):
+def test_messages_with_token_of_another_conversation_is_403(http, data, session):
     other = http.session()
-    before = Unchanged(store)
+    before = Unchanged(data)
 
     resp = _poll(http, session, _auth(session, token=other["token"]))
 
@@ -523,9 +525,9 @@ def test_resume_with_expired_token_is_401_token_expired(http, session, unchanged
     assert_error(resp, 401, "token_expired")
 
 
-def test_resume_with_token_of_another_conversation_is_403(http, store, session):
+def test_resume_with_token_of_another_conversation_is_403(http, data, session):
     other = http.session()
-    before = Unchanged(store)
+    before = Unchanged(data)
 
     resp = http.init(conversation_id=session["conversation_id"], token=other["token"])
 
@@ -601,12 +603,12 @@ def test_wrong_method_is_json_405_with_allow_header(client, unchanged, method, p
 
 
 @pytest.mark.parametrize("content_type", ["application/xml", "application/x-www-form-urlencoded"])
-def test_send_with_unsupported_content_type_is_415(client, store, session, unchanged, content_type):
+def test_send_with_unsupported_content_type_is_415(client, data, session, unchanged, content_type):
     resp = client.http.post(SEND, body=json.dumps(_send_body(session)).encode(), headers={
         "Content-Type": content_type, **_auth(session)})
 
     assert_error(resp, 415, "unsupported_media_type")
-    assert stored_messages(store, session["conversation_id"]) == []
+    assert stored_messages(data, session["conversation_id"]) == []
 
 
 def test_init_with_unsupported_content_type_is_415(client, unchanged):

@@ -1,7 +1,8 @@
 """How many DynamoDB calls each operation makes: the access patterns, pinned down.
 
-Counted with botocore's event hooks on the store's own client; the service is
-rebuilt where a test needs a new process's view (no site cache, no seq hints).
+Counted with botocore's event hooks on the table's own client; the object
+graph is rebuilt where a test needs a new process's view (no site cache, no
+seq hints).
 """
 from __future__ import annotations
 
@@ -10,21 +11,19 @@ from typing import Iterator
 
 import pytest
 
-from chalicelib import api
-from chalicelib.chat import ChatService
-from chalicelib.store import Store
+from chalicelib.data import Data
 
 
 @pytest.fixture
-def calls(store: Store) -> Iterator[list[str]]:
+def calls(data: Data) -> Iterator[list[str]]:
     seen: list[str] = []
 
     def on_call(event_name: str = "", **_: object) -> None:
         seen.append(event_name.rsplit(".", 1)[-1])
 
-    store.client.meta.events.register("before-call.dynamodb", on_call)
+    data.table.client.meta.events.register("before-call.dynamodb", on_call)
     yield seen
-    store.client.meta.events.unregister("before-call.dynamodb", on_call)
+    data.table.client.meta.events.unregister("before-call.dynamodb", on_call)
 
 
 @contextlib.contextmanager
@@ -35,13 +34,14 @@ def counting(calls: list[str]) -> Iterator[list[str]]:
     window.extend(calls)
 
 
-def new_process(store: Store) -> None:
-    """The service as a fresh Lambda container has it: nothing cached."""
-    api.set_service(ChatService(api.service().settings, Store(store.table, client=store.client)))
+@pytest.fixture
+def new_process(make_root):
+    """Makes the app's graph anew, as a fresh Lambda container has it: nothing cached."""
+    return lambda: make_root()
 
 
-def test_a_new_init_reads_the_site_and_writes_the_conversation(http, store, calls):
-    new_process(store)
+def test_a_new_init_reads_the_site_and_writes_the_conversation(http, data, calls, new_process):
+    new_process()
     with counting(calls) as made:
         http.session()
     assert made == ["GetItem", "PutItem"]
@@ -50,17 +50,17 @@ def test_a_new_init_reads_the_site_and_writes_the_conversation(http, store, call
     assert made == ["PutItem"], "a warm process has the site cached"
 
 
-def test_a_send_in_a_new_process_reads_once_then_writes_each_message_in_one_transaction(http, store, calls):
+def test_a_send_in_a_new_process_reads_once_then_writes_each_message_in_one_transaction(http, data, calls, new_process):
     session = http.session()
     http.send(session, cmid="c-0")
-    new_process(store)
+    new_process()
     with counting(calls) as made:
         assert http.send(session, cmid="c-1").status_code == 201
     # Site and counter in one read; the visitor message and the bot reply one transaction each.
     assert made == ["BatchGetItem", "TransactWriteItems", "TransactWriteItems"]
 
 
-def test_a_send_in_a_warm_process_is_two_transactions(http, store, calls):
+def test_a_send_in_a_warm_process_is_two_transactions(http, data, calls):
     session = http.session()
     http.send(session, cmid="c-0")
     with counting(calls) as made:
@@ -68,18 +68,18 @@ def test_a_send_in_a_warm_process_is_two_transactions(http, store, calls):
     assert made == ["TransactWriteItems", "TransactWriteItems"]
 
 
-def test_a_stale_counter_costs_one_more_transaction_and_no_read(http, store, calls):
+def test_a_stale_counter_costs_one_more_transaction_and_no_read(http, data, calls):
     session = http.session()
     http.send(session, cmid="c-0")
     # Another process appends meanwhile: this process's hint is now behind.
-    Store(store.table, client=store.client).append_message(session["conversation_id"], "agent", "hi")
+    Data(data.table.name, client=data.table.client).messages.append_message(session["conversation_id"], "agent", "hi")
     with counting(calls) as made:
         body = http.send(session, cmid="c-1").json_body
     assert body["message"]["seq"] == 4
     assert made == ["TransactWriteItems"] * 3, "visitor: conflict + retry; bot: one"
 
 
-def test_a_repeated_send_is_answered_from_the_failed_transactions(http, store, calls):
+def test_a_repeated_send_is_answered_from_the_failed_transactions(http, data, calls):
     session = http.session()
     http.send(session, cmid="c-1")
     with counting(calls) as made:
@@ -88,16 +88,16 @@ def test_a_repeated_send_is_answered_from_the_failed_transactions(http, store, c
 
 
 @pytest.mark.parametrize("fresh", [False, True], ids=["warm", "new-process"])
-def test_an_empty_poll_is_one_query(http, store, calls, fresh):
+def test_an_empty_poll_is_one_query(http, data, calls, new_process, fresh):
     session = http.session()
     if fresh:
-        new_process(store)
+        new_process()
     with counting(calls) as made:
         assert http.poll(session, "after=0").json_body["messages"] == []
     assert made == ["Query"]
 
 
-def test_a_resume_is_one_query_when_the_site_is_cached(http, store, calls):
+def test_a_resume_is_one_query_when_the_site_is_cached(http, data, calls):
     session = http.session()
     with counting(calls) as made:
         resp = http.init(conversation_id=session["conversation_id"], token=session["token"])

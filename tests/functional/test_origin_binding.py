@@ -27,12 +27,12 @@ def test_another_origin_of_the_same_site_may_use_the_token(http):
     assert resp.headers["Access-Control-Allow-Origin"] == "http://localhost:8080"
 
 
-def test_an_origin_the_site_does_not_list_may_not_use_the_token(http, store):
+def test_an_origin_the_site_does_not_list_may_not_use_the_token(http, data):
     session = http.session()
     resp = _send_from(http, session, OTHER_ORIGIN, "c-1")
     assert resp.status_code == 403 and resp.json_body["error"]["code"] == "origin_not_allowed"
     assert "Access-Control-Allow-Origin" not in resp.headers
-    assert store.messages_after(session["conversation_id"], 0).messages == [], "nothing may be stored"
+    assert data.messages.messages_after(session["conversation_id"], 0).messages == [], "nothing may be stored"
 
 
 def test_a_token_issued_without_an_origin_is_checked_against_the_site_in_a_browser(http):
@@ -45,14 +45,12 @@ def test_a_token_issued_without_an_origin_is_checked_against_the_site_in_a_brows
     assert refused.status_code == 403, "an unlisted browser origin is refused even for an origin-less token"
 
 
-def test_a_site_that_drops_the_origin_still_serves_its_existing_tokens_but_no_new_ones(http, store, client):
+def test_a_site_that_drops_the_origin_still_serves_its_existing_tokens_but_no_new_ones(http, data, make_root):
     session = http.session()
-    site = store.get_site("demo")
-    store.put_site({**site, "origins": ["http://localhost:8080"]}, previous_origins=site["origins"])
-    # The service caches sites; a new one sees the change as a new Lambda container would.
-    from chalicelib import api
-    from chalicelib.chat import ChatService
-    api.set_service(ChatService(api.service().settings, store))
+    site = data.sites.get("demo")
+    data.sites.put(site.changed(origins=("http://localhost:8080",)), previous_origins=site.origins)
+    # A process caches sites; a new graph sees the change as a new Lambda container would.
+    make_root()
     assert http.poll(session).status_code == 200, "the conversation's own token keeps working"
     refused = http.init()
     assert refused.status_code == 403, "but the dropped origin cannot start a new conversation"

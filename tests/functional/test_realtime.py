@@ -12,73 +12,31 @@ from typing import Any
 import pusher
 import pytest
 
-from chalicelib import api, tokens, ws
-from chalicelib.chat import ChatService
-from chalicelib.realtime import Realtime
-from chalicelib.realtime.apigw_websocket import WebSocketBroadcaster
-from chalicelib.realtime.pusher_channels import PusherBroadcaster
-from chalicelib.settings import get_settings
+from chalicelib import sockets, tokens
 
+from ..fakes import PUSHER_APP_ID, PUSHER_KEY, PUSHER_SECRET, FakeClock, FakeManagement, FakePusher
 from .conftest import ORIGIN, OTHER_ORIGIN
 
 SECRET = "test-secret-test-secret-test-secret-0123"
-PUSHER = {"PUSHER_APP_ID": "4242", "PUSHER_KEY": "parley-key", "PUSHER_SECRET": "parley-secret"}
-
-
-class FakePusher:
-    def __init__(self, fail: bool = False) -> None:
-        self.fail = fail
-        self.triggered: list[tuple] = []
-
-    def trigger(self, channel, event, data, socket_id=None):
-        if self.fail:
-            raise ConnectionError("pusher is down")
-        self.triggered.append((channel, event, json.loads(data), socket_id))
-
-
-class GoneException(Exception):
-    pass
-
-
-class FakeManagement:
-    class exceptions:
-        GoneException = GoneException
-
-    def __init__(self) -> None:
-        self.posted: dict[str, list[dict]] = {}
-        self.gone: set[str] = set()
-
-    def post_to_connection(self, ConnectionId, Data):
-        if ConnectionId in self.gone:
-            raise GoneException(ConnectionId)
-        self.posted.setdefault(ConnectionId, []).append(json.loads(Data))
-
-
-@pytest.fixture
-def realtime_env(monkeypatch):
-    monkeypatch.setenv("PARLEY_REALTIME_PROVIDERS", "pusher,websocket,polling")
-    monkeypatch.setenv("PARLEY_WEBSOCKET_URL", "ws://127.0.0.1:8001")
-    monkeypatch.setenv("PARLEY_WEBSOCKET_ENDPOINT", "http://127.0.0.1:8001")
-    for name, value in PUSHER.items():
-        monkeypatch.setenv(name, value)
+REALTIME_ENV = {"PARLEY_REALTIME_PROVIDERS": "pusher,websocket,polling",
+                "PARLEY_WEBSOCKET_URL": "ws://127.0.0.1:8001", "PARLEY_WEBSOCKET_ENDPOINT": "http://127.0.0.1:8001",
+                "PUSHER_APP_ID": PUSHER_APP_ID, "PUSHER_KEY": PUSHER_KEY, "PUSHER_SECRET": PUSHER_SECRET}
 
 
 class Fakes:
-    def __init__(self, store) -> None:
-        self.settings = get_settings()
+    """Every provider on, each with a recording fake client; a fake clock for the typing throttle."""
+
+    def __init__(self, make_root) -> None:
         self.pusher = FakePusher()
         self.management = FakeManagement()
-        self.ws = WebSocketBroadcaster(self.settings, store, client=self.management)
-        api.set_service(ChatService(self.settings, store, realtime=Realtime(
-            [PusherBroadcaster(self.settings, client=self.pusher), self.ws])))
-        ws.set_broadcaster(self.ws)
+        self.clock = FakeClock()
+        self.root = make_root(REALTIME_ENV, pusher=self.pusher, management=self.management,
+                              monotonic=self.clock)
 
 
 @pytest.fixture
-def fakes(realtime_env, store):
-    ws._last_typing.clear()  # per-container throttle state; each test is a fresh container
-    yield Fakes(store)
-    ws.set_broadcaster(None)
+def fakes(http, make_root):
+    return Fakes(make_root)  # after http: the graph the app uses from here on
 
 
 def auth(http, session, form: str, token: str | None = None, content_type="application/x-www-form-urlencoded"):
@@ -99,7 +57,7 @@ def test_auth_signs_the_own_channel_exactly_as_the_official_library(fakes, http)
     channel = f"private-chat.conversation.{session['conversation_id']}"
     resp = auth(http, session, f"socket_id=1234.5678&channel_name={channel}")
     assert resp.status_code == 200, resp.body
-    official = pusher.Pusher(app_id="4242", key="parley-key", secret="parley-secret")
+    official = pusher.Pusher(app_id=PUSHER_APP_ID, key=PUSHER_KEY, secret=PUSHER_SECRET)
     assert resp.json_body == official.authenticate(channel=channel, socket_id="1234.5678")
     assert resp.headers["Access-Control-Allow-Origin"] == ORIGIN
 
@@ -188,11 +146,11 @@ def test_auth_answers_a_preflight_for_listed_origins(fakes, http):
 # -- broadcasts on send ---------------------------------------------------------------
 
 
-def test_send_broadcasts_the_message_and_the_reply_through_every_provider(fakes, http, store):
+def test_send_broadcasts_the_message_and_the_reply_through_every_provider(fakes, http, data):
     session = http.session()
     conv = session["conversation_id"]
-    store.add_connection(conv, "connA", 600)
-    store.add_connection(conv, "connB", 600)
+    data.connections.add(conv, "connA", 600)
+    data.connections.add(conv, "connB", 600)
     resp = http.send(session, socket_id="111.222")
     assert resp.status_code == 201
     sent = [resp.json_body["message"], resp.json_body["reply"]]
@@ -203,38 +161,38 @@ def test_send_broadcasts_the_message_and_the_reply_through_every_provider(fakes,
             {"event": "ChatMessageReceived", "data": m} for m in sent]
 
 
-def test_pusher_down_does_not_fail_the_send_nor_stop_the_websocket(fakes, http, store):
+def test_pusher_down_does_not_fail_the_send_nor_stop_the_websocket(fakes, http, data):
     fakes.pusher.fail = True
     session = http.session()
-    store.add_connection(session["conversation_id"], "connA", 600)
+    data.connections.add(session["conversation_id"], "connA", 600)
     resp = http.send(session)
     assert resp.status_code == 201, "the message is stored: a failed broadcast is no failed send"
     assert len(fakes.management.posted["connA"]) == 2
     assert [m["seq"] for m in http.poll(session).json_body["messages"]] == [1, 2]
 
 
-def age_connection(store, conversation_id: str, connection_id: str, seconds: int = 3600) -> None:
+def age_connection(data, conversation_id: str, connection_id: str, seconds: int = 3600) -> None:
     """Backdates a connection row, as if it had connected an hour ago."""
-    for key in ({"PK": {"S": f"CONV#{conversation_id}"}, "SK": {"S": f"CONN#{connection_id}"}},
-                {"PK": {"S": f"CONN#{connection_id}"}, "SK": {"S": "META"}}):
-        store.client.update_item(TableName=store.table, Key=key, UpdateExpression="SET since = :s",
+    for key in (data.table.key(f"CONV#{conversation_id}", f"CONN#{connection_id}"),
+                data.table.key(f"CONN#{connection_id}", "META")):
+        data.table.client.update_item(TableName=data.table.name, Key=key, UpdateExpression="SET since = :s",
                                  ExpressionAttributeValues={":s": {"N": str(int(time.time()) - seconds)}})
 
 
-def test_a_stale_connection_is_removed_on_gone_and_the_others_still_receive(fakes, http, store):
+def test_a_stale_connection_is_removed_on_gone_and_the_others_still_receive(fakes, http, data):
     session = http.session()
     conv = session["conversation_id"]
     for c in ("live1", "stale", "live2"):
-        store.add_connection(conv, c, 600)
-    age_connection(store, conv, "stale")
+        data.connections.add(conv, c, 600)
+    age_connection(data, conv, "stale")
     fakes.management.gone.add("stale")
     assert http.send(session).status_code == 201
-    assert sorted(store.connections(conv)) == ["live1", "live2"]
-    assert store.connection_conversation("stale") is None
+    assert sorted(data.connections.ids(conv)) == ["live1", "live2"]
+    assert data.connections.conversation_of("stale") is None
     assert len(fakes.management.posted["live1"]) == len(fakes.management.posted["live2"]) == 2
 
 
-def test_a_malformed_socket_id_on_send_is_a_400_and_stores_nothing(fakes, http, store):
+def test_a_malformed_socket_id_on_send_is_a_400_and_stores_nothing(fakes, http, data):
     session = http.session()
     resp = http.send(session, socket_id="not-a-socket")
     assert resp.status_code == 400 and resp.json_body["error"]["code"] == "invalid_request"
@@ -264,30 +222,30 @@ def invoke(client, name: str, event: dict[str, Any]) -> dict[str, Any]:
     return client.lambda_.invoke(name, event).payload
 
 
-def test_connect_with_a_valid_token_registers_the_connection(fakes, http, client, store):
+def test_connect_with_a_valid_token_registers_the_connection(fakes, http, client, data):
     session = http.session()
     assert invoke(client, "ws_connect", ws_event("$connect", "conn1", session["token"]))["statusCode"] == 200
-    assert store.connections(session["conversation_id"]) == ["conn1"]
-    assert store.connection_conversation("conn1") == session["conversation_id"]
+    assert data.connections.ids(session["conversation_id"]) == ["conn1"]
+    assert data.connections.conversation_of("conn1") == session["conversation_id"]
 
 
 @pytest.mark.parametrize("kind,code", [("missing", "missing_token"), ("forged", "invalid_token"),
                                        ("expired", "token_expired")])
-def test_connect_refuses_a_bad_token_and_registers_nothing(fakes, http, client, store, kind, code):
+def test_connect_refuses_a_bad_token_and_registers_nothing(fakes, http, client, data, kind, code):
     session = http.session()
     token = {"missing": None, "forged": session["token"][:-2] + "xx",
              "expired": tokens.issue(SECRET, session["conversation_id"], "demo", 60, now=time.time() - 120)}[kind]
     resp = invoke(client, "ws_connect", ws_event("$connect", "conn1", token))
     assert resp["statusCode"] == 401
     assert json.loads(resp["body"])["error"]["code"] == code
-    assert store.connections(session["conversation_id"]) == []
-    assert store.connection_conversation("conn1") is None
+    assert data.connections.ids(session["conversation_id"]) == []
+    assert data.connections.conversation_of("conn1") is None
 
 
-def test_connect_refuses_an_unlisted_origin(fakes, http, client, store):
+def test_connect_refuses_an_unlisted_origin(fakes, http, client, data):
     session = http.session()
     resp = invoke(client, "ws_connect", ws_event("$connect", "conn1", session["token"], origin=OTHER_ORIGIN))
-    assert resp["statusCode"] == 403 and store.connections(session["conversation_id"]) == []
+    assert resp["statusCode"] == 403 and data.connections.ids(session["conversation_id"]) == []
 
 
 def test_ping_is_answered_with_pong_and_the_connection_id(fakes, http, client):
@@ -317,30 +275,30 @@ def test_a_bad_frame_gets_an_error_event_back(fakes, http, client, body, code):
     assert reply["event"] == "error" and reply["data"]["code"] == code
 
 
-def test_disconnect_forgets_the_connection(fakes, http, client, store):
+def test_disconnect_forgets_the_connection(fakes, http, client, data):
     session = http.session()
     invoke(client, "ws_connect", ws_event("$connect", "conn1", session["token"]))
     assert invoke(client, "ws_disconnect", ws_event("$disconnect", "conn1"))["statusCode"] == 200
-    assert store.connections(session["conversation_id"]) == []
+    assert data.connections.ids(session["conversation_id"]) == []
     assert invoke(client, "ws_disconnect", ws_event("$disconnect", "never-seen"))["statusCode"] == 200
 
 
-def test_expired_connection_rows_are_ignored_though_no_emulator_deletes_them(fakes, http, store):
+def test_expired_connection_rows_are_ignored_though_no_emulator_deletes_them(fakes, http, data):
     session = http.session()
-    store.add_connection(session["conversation_id"], "old", ttl_seconds=-1)
-    store.add_connection(session["conversation_id"], "new", ttl_seconds=600)
-    assert store.connections(session["conversation_id"]) == ["new"]
-    assert store.connection_conversation("old") is None
+    data.connections.add(session["conversation_id"], "old", ttl_seconds=-1)
+    data.connections.add(session["conversation_id"], "new", ttl_seconds=600)
+    assert data.connections.ids(session["conversation_id"]) == ["new"]
+    assert data.connections.conversation_of("old") is None
 
 
-def test_connect_is_refused_when_websocket_is_not_a_provider(http, client, store):
+def test_connect_is_refused_when_websocket_is_not_a_provider(http, client, data):
     session = http.session()  # the default test settings: polling only
     resp = invoke(client, "ws_connect", ws_event("$connect", "conn1", session["token"]))
     assert resp["statusCode"] == 404 and json.loads(resp["body"])["error"]["code"] == "websocket_disabled"
-    assert store.connections(session["conversation_id"]) == []
+    assert data.connections.ids(session["conversation_id"]) == []
 
 
-def test_a_hung_websocket_endpoint_does_not_hold_the_send(fakes, http, store, monkeypatch):
+def test_a_hung_websocket_endpoint_does_not_hold_the_send(fakes, http, data, monkeypatch):
     from chalicelib.realtime import apigw_websocket
 
     release = __import__("threading").Event()
@@ -351,7 +309,7 @@ def test_a_hung_websocket_endpoint_does_not_hold_the_send(fakes, http, store, mo
     monkeypatch.setattr(apigw_websocket, "FANOUT_DEADLINE_SECONDS", 0.3)
     monkeypatch.setattr(fakes.management, "post_to_connection", hang)
     session = http.session()
-    store.add_connection(session["conversation_id"], "connA", 600)
+    data.connections.add(session["conversation_id"], "connA", 600)
     began = time.monotonic()
     try:
         resp = http.send(session)
@@ -361,23 +319,24 @@ def test_a_hung_websocket_endpoint_does_not_hold_the_send(fakes, http, store, mo
     assert time.monotonic() - began < 5, "two publishes, each cut at the fan-out deadline"
 
 
-def test_a_410_right_after_connect_leaves_the_new_connection_registered(fakes, http, store):
+def test_a_410_right_after_connect_leaves_the_new_connection_registered(fakes, http, data):
     session = http.session()
-    store.add_connection(session["conversation_id"], "just-connecting", 600)
+    data.connections.add(session["conversation_id"], "just-connecting", 600)
     fakes.management.gone.add("just-connecting")  # API Gateway: its $connect has not finished
     assert http.send(session).status_code == 201
-    assert store.connections(session["conversation_id"]) == ["just-connecting"]
+    assert data.connections.ids(session["conversation_id"]) == ["just-connecting"]
 
 
-def test_typing_is_relayed_at_most_once_per_interval_per_connection(fakes, http, client, monkeypatch):
+def test_typing_is_relayed_at_most_once_per_interval_per_connection(fakes, http, client):
     session = http.session()
     for c in ("me", "tab2"):
         invoke(client, "ws_connect", ws_event("$connect", c, session["token"]))
-    clock = {"now": 100.0}
-    monkeypatch.setattr(ws.time, "monotonic", lambda: clock["now"])
     for _ in range(5):  # a burst of keystrokes
         invoke(client, "ws_message", ws_event("$default", "me", body='{"action":"typing"}'))
     assert len(fakes.management.posted["tab2"]) == 1, "one relay for a burst"
-    clock["now"] += ws.TYPING_INTERVAL_SECONDS
+    fakes.clock.advance(sockets.TYPING_INTERVAL_SECONDS - 0.01)
+    invoke(client, "ws_message", ws_event("$default", "me", body='{"action":"typing"}'))
+    assert len(fakes.management.posted["tab2"]) == 1, "still inside the interval"
+    fakes.clock.advance(0.01)
     invoke(client, "ws_message", ws_event("$default", "me", body='{"action":"typing"}'))
     assert len(fakes.management.posted["tab2"]) == 2, "and another once the interval has passed"

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from chalicelib import tokens
-from chalicelib.settings import get_settings
+
 from tests.functional.conftest import KNOWLEDGE, ORIGIN, OTHER_ORIGIN, stored_messages
 
 LOCALHOST_ORIGIN = "http://localhost:8080"
@@ -44,7 +44,7 @@ def _assert_realtime_section(realtime: dict[str, Any]) -> None:
 # -- config ---------------------------------------------------------------------------
 
 
-def test_config_returns_realtime_and_widget_settings_to_a_listed_origin(http):
+def test_config_returns_realtime_and_widget_settings_to_a_listed_origin(http, root):
     resp = http.get("/api/chatbot/config?site_key=demo", {"Origin": ORIGIN})
 
     assert resp.status_code == 200, resp.body
@@ -54,7 +54,7 @@ def test_config_returns_realtime_and_widget_settings_to_a_listed_origin(http):
     # The test environment configures polling only: the other sections say so with null.
     assert body["realtime"]["providers"] == ["polling"]
     assert body["realtime"]["pusher"] is None and body["realtime"]["websocket"] is None
-    assert body["realtime"]["polling"] == {"interval_ms": get_settings().polling_interval_ms}
+    assert body["realtime"]["polling"] == {"interval_ms": root.settings.polling_interval_ms}
     assert body["widget"] == {"title": "Parley demo"}, "config should hand the widget its site's settings"
     assert _header(resp, "Access-Control-Allow-Origin") == ORIGIN
     assert _header(resp, "Vary") == "Origin"
@@ -70,18 +70,15 @@ def test_config_body_never_contains_the_token_secret(http):
 
 
 @pytest.fixture
-def all_providers_http(monkeypatch, request):
-    """The app configured with Pusher and WebSocket too (set before the store fixture reads settings)."""
-    monkeypatch.setenv("PARLEY_REALTIME_PROVIDERS", "pusher,websocket,polling")
-    monkeypatch.setenv("PARLEY_WEBSOCKET_URL", "wss://ws.example.test/api")
-    monkeypatch.setenv("PARLEY_WEBSOCKET_ENDPOINT", "http://127.0.0.1:8001")
-    monkeypatch.setenv("PUSHER_APP_ID", "4242")
-    monkeypatch.setenv("PUSHER_KEY", "public-pusher-key")
-    monkeypatch.setenv("PUSHER_SECRET", "pusher-secret-must-never-leave-the-server")
-    monkeypatch.setenv("PUSHER_HOST", "127.0.0.1")
-    monkeypatch.setenv("PUSHER_PORT", "6001")
-    monkeypatch.setenv("PUSHER_USE_TLS", "false")
-    return request.getfixturevalue("http")
+def all_providers_http(http, make_root):
+    """The app configured with Pusher and WebSocket too (its graph as ``.root``)."""
+    http.root = make_root({"PARLEY_REALTIME_PROVIDERS": "pusher,websocket,polling",
+               "PARLEY_WEBSOCKET_URL": "wss://ws.example.test/api",
+               "PARLEY_WEBSOCKET_ENDPOINT": "http://127.0.0.1:8001",
+               "PUSHER_APP_ID": "4242", "PUSHER_KEY": "public-pusher-key",
+               "PUSHER_SECRET": "pusher-secret-must-never-leave-the-server",
+               "PUSHER_HOST": "127.0.0.1", "PUSHER_PORT": "6001", "PUSHER_USE_TLS": "false"})
+    return http
 
 
 def test_config_with_every_provider_lists_them_in_order_without_any_secret(all_providers_http):
@@ -97,8 +94,9 @@ def test_config_with_every_provider_lists_them_in_order_without_any_secret(all_p
     assert pusher["cluster"] and pusher["auth_endpoint"] == "/api/chatbot/pusher/auth"
     assert realtime["websocket"] == {"url": "wss://ws.example.test/api", "event": "ChatMessageReceived", "typing_event": "ClientTyping"}
     text = resp.body.decode()
-    for name in ("PUSHER_SECRET", "PARLEY_TOKEN_SECRET"):
-        assert os.environ[name] not in text, f"{name}'s value leaked into the config body"
+    for name in ("pusher_secret", "token_secret"):
+        value = getattr(all_providers_http.root.settings, name)
+        assert value and value not in text, f"{name}'s value leaked into the config body"
 
 
 def test_config_without_origin_header_is_answered_for_server_side_clients(http):
@@ -112,7 +110,7 @@ def test_config_without_origin_header_is_answered_for_server_side_clients(http):
 # -- init -----------------------------------------------------------------------------
 
 
-def test_init_starts_a_new_conversation(http, store):
+def test_init_starts_a_new_conversation(http, data, root):
     resp = http.init()
 
     assert resp.status_code == 201, resp.body
@@ -123,10 +121,10 @@ def test_init_starts_a_new_conversation(http, store):
     assert body["last_seq"] == 0
     assert body["resumed"] is False
     _assert_realtime_section(body["realtime"])
-    claims = tokens.verify(get_settings().token_secret, body["token"])
+    claims = tokens.verify(root.settings.token_secret, body["token"])
     assert (claims.conversation_id, claims.site_key) == (body["conversation_id"], "demo"), (
         "the token should be bound to the new conversation of site demo")
-    assert store.messages_after(body["conversation_id"], 0).last_seq == 0, "the conversation should be stored"
+    assert data.messages.messages_after(body["conversation_id"], 0).last_seq == 0, "the conversation should be stored"
     assert _header(resp, "Access-Control-Allow-Origin") == ORIGIN
 
 
@@ -170,13 +168,13 @@ def test_init_with_conversation_and_token_resumes_it_with_history(http):
     assert again.json_body["message"]["seq"] == 3
 
 
-def test_resume_returns_the_latest_history_limit_messages_and_pages_back_to_seq_1(http, store):
+def test_resume_returns_the_latest_history_limit_messages_and_pages_back_to_seq_1(http, data, root):
     session = http.session()
     cid = session["conversation_id"]
     total = 170
-    for n in range(1, total + 1):  # set up through the store: this test is about reading
-        store.append_message(cid, "visitor" if n % 2 else "bot", f"message {n}")
-    limit = get_settings().history_limit
+    for n in range(1, total + 1):  # set up through the data: this test is about reading
+        data.messages.append_message(cid, "visitor" if n % 2 else "bot", f"message {n}")
+    limit = root.settings.history_limit
     assert limit == 50, "the contract's default history_limit is 50"
 
     resumed = http.init(conversation_id=cid, token=session["token"]).json_body
@@ -209,7 +207,7 @@ def test_resume_returns_the_latest_history_limit_messages_and_pages_back_to_seq_
 # -- send -----------------------------------------------------------------------------
 
 
-def test_send_stores_the_visitor_message_and_the_bots_reply(http, store):
+def test_send_stores_the_visitor_message_and_the_bots_reply(http, data):
     session = http.session()
 
     resp = http.send(session, text="How much does Parley cost?", cmid="c-1")
@@ -227,11 +225,11 @@ def test_send_stores_the_visitor_message_and_the_bots_reply(http, store):
     assert body["duplicate"] is False
     for m in (message, reply):
         assert set(m) >= {"id", "conversation_id", "seq", "sender", "text", "created_at"}, sorted(m)
-    assert stored_messages(store, session["conversation_id"]) == [message, reply]
+    assert stored_messages(data, session["conversation_id"]) == [message, reply]
     assert _header(resp, "Access-Control-Allow-Origin") == ORIGIN
 
 
-def test_send_twice_with_the_same_client_message_id_stores_one_message_and_one_reply(http, store):
+def test_send_twice_with_the_same_client_message_id_stores_one_message_and_one_reply(http, data):
     session = http.session()
 
     first = http.send(session, cmid="same-id")
@@ -244,7 +242,7 @@ def test_send_twice_with_the_same_client_message_id_stores_one_message_and_one_r
         "a repeated send should return the very messages of the first")
     assert b["message"] == a["message"] and b["reply"] == a["reply"]
     assert b["last_seq"] == 2
-    stored = stored_messages(store, session["conversation_id"])
+    stored = stored_messages(data, session["conversation_id"])
     assert [(m["seq"], m["sender"]) for m in stored] == [(1, "visitor"), (2, "bot")], (
         f"expected exactly one visitor message and one reply in the table, found {stored}")
 
@@ -288,13 +286,13 @@ def test_messages_after_n_returns_only_newer_messages_oldest_first(http):
     assert _header(resp, "Access-Control-Allow-Origin") == ORIGIN
 
 
-def test_messages_after_zero_returns_the_whole_conversation(http, store):
+def test_messages_after_zero_returns_the_whole_conversation(http, data):
     session = http.session()
     http.send(session)
 
     body = http.poll(session, "after=0").json_body
 
-    assert body["messages"] == stored_messages(store, session["conversation_id"])
+    assert body["messages"] == stored_messages(data, session["conversation_id"])
     assert body["last_seq"] == 2
 
 

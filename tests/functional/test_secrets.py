@@ -7,19 +7,13 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from chalicelib.secrets import SecretError, Secrets
+from chalicelib.secretstore import SecretError, Secrets
 from chalicelib.settings import load_settings
+
+from ..fakes import FakeClock
 
 PARAM = "/parley/test/token-secret"
 VALUE = "ssm-token-secret-ssm-token-secret-0123456789"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def settings(**extra: str):
@@ -42,7 +36,7 @@ def test_the_token_secret_is_read_from_a_securestring_parameter(ssm):
 def test_the_value_is_cached_until_its_time_runs_out(ssm):
     calls = []
     ssm.meta.events.register("before-call.ssm.GetParameter", lambda **_: calls.append(1))
-    clock = Clock()
+    clock = FakeClock()
     secrets = Secrets(settings(), ssm=ssm, clock=clock)
     secrets.token_secret()
     ssm.put_parameter(Name=PARAM, Value="rotated-" + VALUE, Type="SecureString", Overwrite=True)
@@ -100,15 +94,15 @@ def test_settings_need_the_token_secret_or_its_parameter():
                        "PARLEY_REALTIME_PROVIDERS": "pusher", "PUSHER_APP_ID": "1", "PUSHER_KEY": "k"})
 
 
-def test_the_app_signs_tokens_with_the_ssm_secret(ssm):
-    """End to end through ChatService: a token issued with the SSM value verifies with it."""
+def test_the_app_checks_tokens_with_the_ssm_secret(ssm):
+    """Through the app's own graph: the access policy verifies with the value SSM holds."""
     from chalicelib import tokens
-    from chalicelib.chat import ChatService
+    from chalicelib.errors import ParleyError
+    from chalicelib.root import Root
 
-    class NoStore:
-        get_site = origin_is_listed = None
-
-    svc = ChatService(settings(), store=NoStore(), realtime=None,  # type: ignore[arg-type]
-                      secrets=Secrets(settings(), ssm=ssm))
-    token = svc._issue("c1", "demo", None)
-    assert tokens.verify(VALUE, token).conversation_id == "c1"
+    root = Root(settings(), ssm=ssm)
+    token = tokens.issue(VALUE, "c1", "demo", 600)
+    assert root.access.for_token(token, None).claims.conversation_id == "c1"
+    with pytest.raises(ParleyError) as err:
+        root.access.for_token(tokens.issue("another-key-" + VALUE, "c1", "demo", 600), None)
+    assert err.value.code == "invalid_token", "a token signed with any other key is refused"

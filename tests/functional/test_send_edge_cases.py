@@ -5,8 +5,7 @@ import json
 
 import pytest
 
-from chalicelib import store as store_module
-from chalicelib.errors import Unavailable
+from chalicelib.errors import ParleyError
 
 from .conftest import ORIGIN
 
@@ -28,20 +27,21 @@ def test_a_failing_bot_engine_still_stores_and_answers_the_message(http, monkeyp
     assert seqs(http, session) == [(1, "visitor")]
 
 
-def test_a_reply_that_cannot_be_stored_is_a_503_and_a_retry_stores_it_once(http, store, monkeypatch):
+def test_a_reply_that_cannot_be_stored_is_a_503_and_a_retry_stores_it_once(http, root, monkeypatch):
     session = http.session()
-    real = store_module.Store._append
+    messages = root.data.messages
+    real = messages._append
 
-    def flaky(self, conversation_id, sender, text, key, cmid):
+    def flaky(conversation_id, sender, text, key, cmid):
         if sender == "bot":
-            raise Unavailable("The message store is busy; please retry.")
-        return real(self, conversation_id, sender, text, key, cmid)
+            raise ParleyError("unavailable", "The message store is busy; please retry.")
+        return real(conversation_id, sender, text, key, cmid)
 
-    monkeypatch.setattr(store_module.Store, "_append", flaky)
+    monkeypatch.setattr(messages, "_append", flaky)
     first = http.send(session, cmid="c-1")
     assert first.status_code == 503 and first.json_body["error"]["code"] == "unavailable"
     assert seqs(http, session) == [(1, "visitor")], "the visitor's message is stored once"
-    monkeypatch.setattr(store_module.Store, "_append", real)
+    monkeypatch.setattr(messages, "_append", real)
     again = http.send(session, cmid="c-1")
     assert again.status_code == 201 and again.json_body["duplicate"] is True
     stored_first = http.poll(session).json_body["messages"][0]

@@ -17,7 +17,7 @@ def run(capsys, *argv: str) -> tuple[int, object, str]:
     return code, (json.loads(out) if out.strip() else None), err
 
 
-def test_create_list_show_and_update_a_site(store, capsys):
+def test_create_list_show_and_update_a_site(data, capsys):
     code, created, _ = run(capsys, "create", "acme", "--origin", "https://www.acme.example/",
                            "--origin", "HTTPS://Shop.Acme.Example", "--knowledge", KNOWLEDGE,
                            "--title", "Acme help")
@@ -34,11 +34,11 @@ def test_create_list_show_and_update_a_site(store, capsys):
     assert shown["origins"] == ["http://localhost:3000", "https://www.acme.example"]
     assert shown["widget"] == {"title": "Acme help", "greeting": "Hello!"}
     # The origin index follows the site: the removed origin no longer passes a preflight.
-    assert store.origin_is_listed("http://localhost:3000")
-    assert not store.origin_is_listed("https://shop.acme.example")
+    assert data.sites.origin_is_listed("http://localhost:3000")
+    assert not data.sites.origin_is_listed("https://shop.acme.example")
 
 
-def test_the_cli_site_is_served_by_the_api(store, http, capsys):
+def test_the_cli_site_is_served_by_the_api(data, http, capsys):
     run(capsys, "create", "acme", "--origin", "https://www.acme.example", "--knowledge", KNOWLEDGE)
     resp = http.init("acme", origin="https://www.acme.example")
     assert resp.status_code == 201, resp.body
@@ -55,17 +55,17 @@ def test_the_cli_site_is_served_by_the_api(store, http, capsys):
      "1 to"),
     (["show", "nope"], "no site"),
 ])
-def test_bad_cli_input_is_refused_with_a_message_and_changes_nothing(store, capsys, argv, needle):
-    before = store.list_sites()
+def test_bad_cli_input_is_refused_with_a_message_and_changes_nothing(data, capsys, argv, needle):
+    before = data.sites.list()
     code, out, err = run(capsys, *argv)
     assert code == 2 and out is None, f"expected exit 2 and no output, got {code} {out}"
     assert needle in err, f"expected {needle!r} in the error, got {err!r}"
-    assert store.list_sites() == before, "a refused command must not change any site"
+    assert data.sites.list() == before, "a refused command must not change any site"
 
 
-def test_a_knowledge_file_with_a_broken_entry_is_refused(store, capsys, tmp_path):
+def test_a_knowledge_file_with_a_broken_entry_is_refused(data, capsys, tmp_path):
     bad = tmp_path / "kb.json"
     bad.write_text(json.dumps({"entries": [{"id": "x", "questions": ["q?"]}]}))
     code, _, err = run(capsys, "create", "acme", "--origin", "https://x.example", "--knowledge", str(bad))
     assert code == 2 and "answer" in err
-    assert store.get_site("acme") is None
+    assert data.sites.get("acme") is None

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import chalicelib
-from chalicelib.bot import BotReply, get_engine, validate_knowledge
+from chalicelib.bot import BotRegistry, BotReply, validate_knowledge
 from chalicelib.bot.knowledge import FALLBACK, KnowledgeBot
 
 DEMO_FILE = Path(__file__).resolve().parents[2] / "infra" / "local" / "demo-knowledge.json"
@@ -209,24 +209,30 @@ def test_validate_knowledge_returns_a_clean_copy():
 
 # --- the registry ----------------------------------------------------------------
 
+def get_engine(config, registry: BotRegistry | None = None):
+    return (registry or BotRegistry()).engine_for(config)
+
+
 def test_get_engine_defaults_to_the_knowledge_bot():
     for config in (None, {}, {"knowledge": TINY}, {"engine": "knowledge", "knowledge": TINY}):
         assert isinstance(get_engine(config), KnowledgeBot), f"expected a KnowledgeBot for {config!r}"
 
 
 def test_get_engine_reuses_the_engine_for_equal_settings():
-    first = get_engine({"engine": "knowledge", "knowledge": TINY})
+    registry = BotRegistry()
+    first = registry.engine_for({"engine": "knowledge", "knowledge": TINY})
     reordered = {"knowledge": json.loads(json.dumps(TINY)), "engine": "knowledge"}
-    assert get_engine(reordered) is first, "expected equal settings (in any key order) to share one engine"
-    other = get_engine({"knowledge": DEMO})
+    assert registry.engine_for(reordered) is first, "expected equal settings (in any key order) to share one engine"
+    other = registry.engine_for({"knowledge": DEMO})
     assert other is not first, "expected different knowledge to get its own engine"
 
 
 def test_get_engine_cache_is_bounded():
-    first = get_engine({"knowledge": {"fallback": "bounded-0"}})
+    registry = BotRegistry()
+    first = registry.engine_for({"knowledge": {"fallback": "bounded-0"}})
     for i in range(1, 70):
-        get_engine({"knowledge": {"fallback": f"bounded-{i}"}})
-    again = get_engine({"knowledge": {"fallback": "bounded-0"}})
+        registry.engine_for({"knowledge": {"fallback": f"bounded-{i}"}})
+    again = registry.engine_for({"knowledge": {"fallback": "bounded-0"}})
     assert again is not first, "expected the oldest engine evicted after 69 newer ones (cache keeps 64)"
 
 

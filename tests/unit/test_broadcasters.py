@@ -6,10 +6,15 @@ import logging
 
 import pytest
 
+from chalicelib.data.connections import Connection
+from chalicelib.models import Message
 from chalicelib.realtime import Realtime, channel_name
 from chalicelib.realtime.apigw_websocket import WebSocketBroadcaster
 from chalicelib.realtime.pusher_channels import PUSHER_MAX_EVENT_BYTES, PusherBroadcaster
+from chalicelib.secretstore import Secrets
 from chalicelib.settings import load_settings
+
+from ..fakes import FakeClock, FakeManagement, FakePusher
 
 SETTINGS = load_settings({
     "PARLEY_TABLE": "parley-x", "PARLEY_TOKEN_SECRET": "k" * 32,
@@ -20,51 +25,47 @@ SETTINGS = load_settings({
 })
 
 
-def message(seq: int = 1, text: str = "hello") -> dict:
-    return {"id": f"m{seq}", "conversation_id": "c1", "seq": seq, "sender": "bot", "text": text,
-            "created_at": "2026-11-26T00:00:00.000Z"}
+def message(seq: int = 1, text: str = "hello") -> Message:
+    return Message(id=f"m{seq}", conversation_id="c1", seq=seq, sender="bot", text=text,
+                   created_at="2026-11-26T00:00:00.000Z")
 
 
-class FakePusher:
-    def __init__(self) -> None:
-        self.triggered: list[tuple] = []
-
-    def trigger(self, channel, event, data, socket_id=None):
-        self.triggered.append((channel, event, data, socket_id))
+def pusher_broadcaster(fake: FakePusher) -> PusherBroadcaster:
+    return PusherBroadcaster(SETTINGS, Secrets(SETTINGS), client=fake)
 
 
 def test_pusher_triggers_the_message_on_the_conversation_channel_leaving_out_the_sender():
     fake = FakePusher()
-    PusherBroadcaster(SETTINGS, client=fake).publish("c1", message(), 1, exclude="123.456")
+    pusher_broadcaster(fake).publish("c1", message(), 1, exclude="123.456")
     (channel, event, data, socket_id), = fake.triggered
     assert (channel, event, socket_id) == ("private-chat.conversation.c1", "ChatMessageReceived", "123.456")
-    assert json.loads(data) == message(), "the event data is the message itself"
+    assert data == message().to_json(), "the event data is the message itself"
 
 
 def test_pusher_ignores_an_exclusion_that_is_not_a_socket_id():
     fake = FakePusher()
-    PusherBroadcaster(SETTINGS, client=fake).publish("c1", message(), 1, exclude="not-a-socket")
+    pusher_broadcaster(fake).publish("c1", message(), 1, exclude="not-a-socket")
     assert fake.triggered[0][3] is None
 
 
 def test_a_message_over_pusher_limit_goes_as_a_thin_last_seq_notice():
     fake = FakePusher()
-    overhead = len(json.dumps(message(text=""), separators=(",", ":")))
+    overhead = len(json.dumps(message(text="").to_json(), separators=(",", ":")))
     fits = message(text="x" * (PUSHER_MAX_EVENT_BYTES - overhead))
     too_big = message(seq=2, text="x" * (PUSHER_MAX_EVENT_BYTES - overhead + 1))
-    broadcaster = PusherBroadcaster(SETTINGS, client=fake)
+    broadcaster = pusher_broadcaster(fake)
     broadcaster.publish("c1", fits, 1)
     broadcaster.publish("c1", too_big, 2)
-    assert len(fake.triggered[0][2].encode()) == PUSHER_MAX_EVENT_BYTES
-    assert json.loads(fake.triggered[0][2])["seq"] == 1, "exactly 10,240 bytes still goes whole"
-    assert json.loads(fake.triggered[1][2]) == {"last_seq": 2}, "one byte more becomes a notice"
+    assert len(fake.raw[0].encode()) == PUSHER_MAX_EVENT_BYTES
+    assert fake.triggered[0][2]["seq"] == 1, "exactly 10,240 bytes still goes whole"
+    assert fake.triggered[1][2] == {"last_seq": 2}, "one byte more becomes a notice"
 
 
 def test_multibyte_text_is_measured_in_bytes_not_characters():
     fake = FakePusher()
-    PusherBroadcaster(SETTINGS, client=fake).publish("c1", message(text="€" * 4000), 1)
+    pusher_broadcaster(fake).publish("c1", message(text="€" * 4000), 1)
     assert len("€" * 4000) < PUSHER_MAX_EVENT_BYTES < len(("€" * 4000).encode())
-    assert json.loads(fake.triggered[0][2]) == {"last_seq": 1}
+    assert fake.triggered[0][2] == {"last_seq": 1}
 
 
 class Boom:
@@ -76,31 +77,11 @@ class Boom:
 
 def test_one_failing_provider_is_logged_and_the_others_still_publish(caplog):
     fake = FakePusher()
-    realtime = Realtime([Boom(), PusherBroadcaster(SETTINGS, client=fake)])
+    realtime = Realtime([Boom(), pusher_broadcaster(fake)])
     with caplog.at_level(logging.ERROR, logger="parley.realtime"):
         realtime.publish("c1", message(), 1)
     assert len(fake.triggered) == 1, "pusher must still get the message"
     assert "boom" in caplog.text and "failed" in caplog.text
-
-
-class GoneException(Exception):
-    pass
-
-
-class FakeManagement:
-    class exceptions:
-        GoneException = GoneException
-
-    def __init__(self, gone=(), broken=()) -> None:
-        self.gone, self.broken = set(gone), set(broken)
-        self.posted: dict[str, list[dict]] = {}
-
-    def post_to_connection(self, ConnectionId, Data):
-        if ConnectionId in self.gone:
-            raise GoneException(ConnectionId)
-        if ConnectionId in self.broken:
-            raise TimeoutError(ConnectionId)
-        self.posted.setdefault(ConnectionId, []).append(json.loads(Data))
 
 
 class FakeConnections:
@@ -109,10 +90,10 @@ class FakeConnections:
         self.since = since
         self.removed: list[tuple[str, str]] = []
 
-    def connection_rows(self, conversation_id):
-        return [{"id": i, "since": self.since} for i in self.ids]
+    def of_conversation(self, conversation_id):
+        return [Connection(i, self.since) for i in self.ids]
 
-    def remove_connection(self, conversation_id, connection_id):
+    def remove(self, conversation_id, connection_id):
         self.removed.append((conversation_id, connection_id))
         self.ids.remove(connection_id)
 
@@ -121,7 +102,7 @@ def test_websocket_fans_out_to_every_connection_but_the_excluded_one():
     store, client = FakeConnections([f"k{i}" for i in range(10)]), FakeManagement()
     WebSocketBroadcaster(SETTINGS, store, client=client).publish("c1", message(), 1, exclude="k3")
     assert sorted(client.posted) == sorted(f"k{i}" for i in range(10) if i != 3)
-    assert all(p == [{"event": "ChatMessageReceived", "data": message()}] for p in client.posted.values())
+    assert all(p == [{"event": "ChatMessageReceived", "data": message().to_json()}] for p in client.posted.values())
 
 
 def test_a_gone_connection_is_removed_and_only_that_one():
@@ -152,7 +133,8 @@ def test_the_settings_choose_the_broadcasters_in_order(providers, names):
     env = {"PARLEY_TABLE": "parley-x", "PARLEY_TOKEN_SECRET": "k" * 32,
            "PARLEY_REALTIME_PROVIDERS": providers, "PUSHER_APP_ID": "1", "PUSHER_KEY": "k",
            "PUSHER_SECRET": "s", "PARLEY_WEBSOCKET_URL": "ws://x", "PARLEY_WEBSOCKET_ENDPOINT": "http://x"}
-    realtime = build(load_settings(env), store=None)  # type: ignore[arg-type]
+    settings = load_settings(env)
+    realtime = build(settings, connections=None, secrets=Secrets(settings))  # type: ignore[arg-type]
     assert [b.name for b in realtime.broadcasters] == names
 
 
@@ -183,23 +165,25 @@ def test_providers_publish_side_by_side_so_a_slow_one_does_not_delay_the_other()
 
 
 def test_a_410_for_a_connection_still_in_its_connect_keeps_its_row():
-    import time
+    from chalicelib.realtime.apigw_websocket import NEW_CONNECTION_GRACE_SECONDS
 
-    store = FakeConnections(["brand-new"], since=int(time.time()))
+    clock = FakeClock(now=50_000.0)
+    store = FakeConnections(["brand-new"], since=int(clock()))
     client = FakeManagement(gone={"brand-new"})
-    assert WebSocketBroadcaster(SETTINGS, store, client=client).send_event("c1", "X", {}) == 0
+    broadcaster = WebSocketBroadcaster(SETTINGS, store, client=client, clock=clock)
+    assert broadcaster.send_event("c1", "X", {}) == 0
     assert store.removed == [], "a connection whose $connect is under way is not gone"
+    clock.advance(NEW_CONNECTION_GRACE_SECONDS)
+    assert broadcaster.send_event("c1", "X", {}) == 0
+    assert store.removed == [("c1", "brand-new")], "past the grace period a 410 means gone"
 
 
 class Slow(FakeManagement):
     """Counts posts in flight at once; each takes a little while."""
 
     def __init__(self, delay: float) -> None:
-        import threading
-
         super().__init__()
         self.delay, self.in_flight, self.most = delay, 0, 0
-        self.lock = threading.Lock()
 
     def post_to_connection(self, ConnectionId, Data):
         import time

@@ -1,7 +1,8 @@
 """messages_after never hands a client a cursor that skips a message."""
 from __future__ import annotations
 
-from chalicelib.store import STATE_SK, Store, msg_sk
+from chalicelib.data import Data
+from chalicelib.data.table import STATE_SK, msg_sk
 
 
 def msg(seq: int) -> dict:
@@ -23,23 +24,23 @@ class CannedQuery:
 
 
 def page(items: list[dict], after: int = 0, limit: int = 100):
-    return Store("t", client=CannedQuery(items)).messages_after("c1", after, limit)
+    return Data("t", client=CannedQuery(items)).messages.messages_after("c1", after, limit)
 
 
 def test_an_ordinary_answer_reaches_last_seq_and_has_no_more():
     p = page([msg(1), msg(2), state(2)])
-    assert ([m["seq"] for m in p.messages], p.last_seq, p.has_more) == ([1, 2], 2, False)
+    assert ([m.seq for m in p.messages], p.last_seq, p.has_more) == ([1, 2], 2, False)
 
 
 def test_a_counter_ahead_of_the_messages_read_means_ask_again():
     # The Query read past slot 3 before its transaction committed, then read STATE after.
     p = page([msg(1), msg(2), state(3)])
-    assert ([m["seq"] for m in p.messages], p.last_seq, p.has_more) == ([1, 2], 3, True)
+    assert ([m.seq for m in p.messages], p.last_seq, p.has_more) == ([1, 2], 3, True)
 
 
 def test_the_answer_stops_at_a_gap():
     p = page([msg(1), msg(3), state(3)])
-    assert [m["seq"] for m in p.messages] == [1] and p.has_more
+    assert [m.seq for m in p.messages] == [1] and p.has_more
 
 
 def test_the_answer_starts_right_after_the_cursor_or_returns_nothing():
@@ -49,7 +50,7 @@ def test_the_answer_starts_right_after_the_cursor_or_returns_nothing():
 
 def test_a_page_cut_by_the_limit_says_there_is_more():
     p = page([msg(1), msg(2), msg(3)], limit=2)
-    assert ([m["seq"] for m in p.messages], p.last_seq, p.has_more) == ([1, 2], 2, True)
+    assert ([m.seq for m in p.messages], p.last_seq, p.has_more) == ([1, 2], 2, True)
 
 
 def test_an_empty_poll_reports_the_counter():

@@ -1,0 +1,85 @@
+"""Sites and the origin index.
+
+* site          ``PK=SITE#<key>      SK=META``      origins, bot, widget; ``GSI1PK=SITE`` lists sites
+* origin index  ``PK=ORIGIN#<origin> SK=SITE#<key>`` answers a preflight that names no site
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Callable, Iterable
+
+from ..errors import ParleyError
+from ..models import Site
+from .table import META_SK, Table, now_iso, translated
+
+
+def site_pk(site_key: str) -> str:
+    return f"SITE#{site_key}"
+
+
+def site_from(values: dict[str, Any]) -> Site:
+    return Site(site_key=values["site_key"], origins=tuple(values.get("origins") or ()),
+                name=values.get("name") or values["site_key"],
+                bot=json.loads(values.get("bot") or "{}"), widget=json.loads(values.get("widget") or "{}"),
+                created_at=values.get("created_at"), updated_at=values.get("updated_at"))
+
+
+class SiteStore:
+    def __init__(self, table: Table, clock: Callable[[], float] = time.time) -> None:
+        self.table = table
+        self._clock = clock
+
+    def key(self, site_key: str) -> dict[str, Any]:
+        return self.table.key(site_pk(site_key), META_SK)
+
+    @translated
+    def get(self, site_key: str) -> Site | None:
+        item = self.table.client.get_item(TableName=self.table.name, Key=self.key(site_key)).get("Item")
+        return site_from(self.table.plain(item)) if item else None
+
+    @translated
+    def list(self) -> list[Site]:
+        """Every site, through the sparse GSI1 (keys only), then one GetItem each."""
+        keys = [row["GSI1SK"] for row in self.table.query_all(
+            IndexName="GSI1", KeyConditionExpression="GSI1PK = :p",
+            ExpressionAttributeValues=self.table.values(p="SITE"))]
+        return [s for s in (self.get(k) for k in keys) if s]
+
+    @translated
+    def origin_is_listed(self, origin: str) -> bool:
+        """Whether any site lists this (normalized) origin."""
+        items = self.table.client.query(TableName=self.table.name, Limit=1,
+                                        KeyConditionExpression="PK = :pk",
+                                        ExpressionAttributeValues=self.table.values(pk=f"ORIGIN#{origin}"))
+        return bool(items["Items"])
+
+    @translated
+    def put(self, site: Site, previous_origins: Iterable[str] = (), create: bool = False) -> None:
+        """Creates (``create``: only if new, else 409 ``site_exists``) or replaces a site.
+
+        The site and its origin-index rows go in one transaction, so the index
+        never lists an origin its site does not, nor misses one it does.
+        """
+        t = self.table
+        key = site.site_key
+        item = t.item(PK=site_pk(key), SK=META_SK, GSI1PK="SITE", GSI1SK=key, site_key=key,
+                      name=site.name or key, origins=list(site.origins),
+                      bot=json.dumps(site.bot, separators=(",", ":")),
+                      widget=json.dumps(site.widget, separators=(",", ":")),
+                      created_at=site.created_at or now_iso(self._clock()), updated_at=now_iso(self._clock()))
+        put: dict[str, Any] = {"TableName": t.name, "Item": item}
+        if create:
+            put["ConditionExpression"] = "attribute_not_exists(PK)"
+        ops: list[dict[str, Any]] = [{"Put": put}]
+        for origin in site.origins:
+            ops.append({"Put": {"TableName": t.name, "Item": t.item(PK=f"ORIGIN#{origin}", SK=site_pk(key))}})
+        for origin in set(previous_origins) - set(site.origins):
+            ops.append({"Delete": {"TableName": t.name, "Key": t.key(f"ORIGIN#{origin}", site_pk(key))}})
+        try:
+            t.client.transact_write_items(TransactItems=ops)
+        except t.client.exceptions.TransactionCanceledException as exc:
+            codes = [r.get("Code") for r in exc.response.get("CancellationReasons") or []]
+            if create and codes and codes[0] == "ConditionalCheckFailed":
+                raise ParleyError("site_exists", f"Site {key!r} exists already.") from None
+            raise

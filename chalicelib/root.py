@@ -1,0 +1,85 @@
+"""The composition root: the one place Parley's objects are built and wired together.
+
+    Settings -> clients -> data layer -> secrets -> realtime -> access policy
+             -> bot registry -> chat service -> HTTP routes, WebSocket handlers
+
+Once per process and lazily: each object is made on first use (a cold start
+pays only for what its first request needs), once, however many threads ask
+at the same moment. ``app.py`` makes one ``Root`` from the environment and
+hands it to its views; tests make their own with fakes (a moto or stubbed
+DynamoDB client, a recording Pusher, a fake clock) instead of resetting
+globals. No other module keeps process-wide state.
+"""
+from __future__ import annotations
+
+import random
+import time
+from typing import Any, Callable, Mapping
+
+from .access import AccessPolicy, SiteDirectory
+from .bot import BotRegistry
+from .chat import ChatService
+from .data import Data
+from .lazy import Lazy
+from .realtime import Realtime, build as build_realtime
+from .realtime.apigw_websocket import WebSocketBroadcaster
+from .routes import HttpRoutes
+from .secretstore import Secrets
+from .settings import Settings, load_settings
+from .sockets import SocketHandlers
+
+
+class Root:
+    """Parley's object graph. Every argument replaces the part it names (tests); all are optional.
+
+    ``clock`` is wall time (timestamps, TTLs), ``monotonic`` measures
+    intervals (caches, retry budgets, the typing throttle), ``sleep`` waits
+    between retries.
+    """
+
+    def __init__(self, settings: Settings | None = None, *, environ: Mapping[str, str] | None = None,
+                 dynamodb: Any = None, ssm: Any = None, pusher: Any = None, management: Any = None,
+                 bots: BotRegistry | None = None,
+                 clock: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep,
+                 jitter: Callable[[float, float], float] = random.uniform) -> None:
+        self._clock, self._monotonic, self._sleep, self._jitter = clock, monotonic, sleep, jitter
+        self._pusher, self._management = pusher, management
+        self._settings = Lazy(lambda: load_settings(environ), settings)
+        self._data = Lazy(lambda: Data(self.settings.table_name, dynamodb, clock=clock, monotonic=monotonic,
+                                       sleep=sleep, jitter=jitter))
+        self._secrets = Lazy(lambda: Secrets(self.settings, ssm=ssm, clock=monotonic))
+        self._realtime = Lazy(lambda: build_realtime(self.settings, self.data.connections, self.secrets,
+                                                     pusher_client=pusher, management_client=management,
+                                                     clock=clock))
+        self._websocket = Lazy(self._build_websocket)
+        self._sites = Lazy(lambda: SiteDirectory(self.data.sites, self.settings.site_cache_seconds,
+                                                 clock=monotonic))
+        self._access = Lazy(lambda: AccessPolicy(self.sites, self.secrets))
+        self._bots = Lazy(BotRegistry, bots)
+        self._chat = Lazy(lambda: ChatService(self.settings, self.data, self.sites, self.access,
+                                              self.realtime, self.bots, self.secrets))
+        self._http = Lazy(lambda: HttpRoutes(self.settings, self.access, self.chat, self.realtime))
+        self._sockets = Lazy(lambda: SocketHandlers(self.settings, self.access, self.data.connections,
+                                                    websocket=lambda: self.websocket, clock=monotonic))
+
+    def _build_websocket(self) -> WebSocketBroadcaster:
+        # The WebSocket handlers answer through the same broadcaster that
+        # fans out messages, so both share one client and one pool.
+        existing = self.realtime.get("websocket")
+        if isinstance(existing, WebSocketBroadcaster):
+            return existing
+        return WebSocketBroadcaster(self.settings, self.data.connections, client=self._management,
+                                    clock=self._clock)
+
+    settings = property(lambda self: self._settings.get(), doc="Settings, read from the environment once")
+    data = property(lambda self: self._data.get(), doc="the data layer (one DynamoDB table)")
+    secrets = property(lambda self: self._secrets.get(), doc="the token key and Pusher secret")
+    realtime = property(lambda self: self._realtime.get(), doc="the configured broadcasters")
+    websocket = property(lambda self: self._websocket.get(), doc="the @connections client's broadcaster")
+    sites = property(lambda self: self._sites.get(), doc="sites and listed origins, cached")
+    access = property(lambda self: self._access.get(), doc="the access policy")
+    bots = property(lambda self: self._bots.get(), doc="bot engines by site settings")
+    chat = property(lambda self: self._chat.get(), doc="the chat service")
+    http = property(lambda self: self._http.get(), doc="the HTTP route handlers")
+    sockets = property(lambda self: self._sockets.get(), doc="the WebSocket handlers")

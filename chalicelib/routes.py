@@ -1,0 +1,116 @@
+"""HTTP route handlers: a Chalice request in, a Response out.
+
+Each handler asks, in order: the access policy who is asking (token, or site
+and origin), then checks what they ask (the body or query), then hands off
+to the chat service. The order matters for CORS: once the origin is allowed,
+even a 400 about the body reaches the widget readable (``Decision.answering``).
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import parse_qs
+
+from chalice.app import Request, Response
+
+from . import tokens, web
+from .access import AccessPolicy, Decision
+from .chat import ChatService
+from .errors import ParleyError
+from .models import InitRequest, MessagesQuery, SendRequest, parse
+from .realtime import Realtime
+from .settings import Settings
+
+
+def _query(request: Request) -> dict[str, str]:
+    return dict(request.query_params or {})
+
+
+class HttpRoutes:
+    def __init__(self, settings: Settings, access: AccessPolicy, chat: ChatService, realtime: Realtime) -> None:
+        self.settings = settings
+        self.access = access
+        self.chat = chat
+        self.realtime = realtime
+
+    def _visitor(self, request: Request) -> Decision:
+        return self.access.for_token(tokens.bearer(request.headers.get("authorization")),
+                                     web.origin_of(request))
+
+    def config(self, request: Request) -> Response:
+        decision = self.access.for_site(_query(request).get("site_key"), web.origin_of(request))
+        return web.json_response(200, self.chat.config(decision.site), cors_origin=decision.cors_origin)
+
+    def init(self, request: Request) -> Response:
+        body = web.json_body(request)
+        if not isinstance(body, dict):
+            raise ParleyError("invalid_request", "The request body must be a JSON object.")
+        origin = web.origin_of(request)
+        decision = self.access.for_site(body.get("site_key"), origin)
+        with decision.answering():
+            created, result = self.chat.init(parse(InitRequest, body), decision.site, origin)
+            return web.json_response(201 if created else 200, result, cors_origin=decision.cors_origin)
+
+    def send(self, request: Request) -> Response:
+        decision = self._visitor(request)
+        with decision.answering():
+            req = parse(SendRequest, web.json_body(request))
+            return web.json_response(201, self.chat.send(req, decision.claims), cors_origin=decision.cors_origin)
+
+    def messages(self, request: Request) -> Response:
+        decision = self._visitor(request)
+        with decision.answering():
+            query: dict[str, Any] = _query(request)
+            for name in ("after", "before", "limit"):
+                # Query values are strings; only plain integers become numbers, so
+                # "abc", "1.5" or "" fail validation with the field's name.
+                if name in query and re.fullmatch(r"-?[0-9]{1,12}", query[name]):
+                    query[name] = int(query[name])
+            answer = self.chat.messages(parse(MessagesQuery, query), decision.claims)
+            return web.json_response(200, answer, cors_origin=decision.cors_origin)
+
+    def pusher_auth(self, request: Request) -> Response:
+        """Pusher private-channel auth, for the token's own conversation channel only.
+
+        Takes the form body pusher-js sends (``socket_id``, ``channel_name``);
+        JSON is accepted too.
+        """
+        decision = self._visitor(request)
+        with decision.answering():
+            form = _form(request)
+            pusher = self.realtime.get("pusher")
+            if pusher is None:
+                raise ParleyError("pusher_disabled", "Pusher is not enabled here.")
+            signed = pusher.authorize(decision.claims.conversation_id,  # type: ignore[attr-defined]
+                                      form.get("socket_id"), form.get("channel_name"))
+            return web.json_response(200, signed, cors_origin=decision.cors_origin)
+
+    def preflight(self, request: Request) -> Response:
+        decision = self.access.for_preflight(_query(request).get("site_key"), web.origin_of(request))
+        return web.preflight_response(decision.cors_origin)  # type: ignore[arg-type]
+
+    def not_found(self, request: Request) -> Response:
+        raise ParleyError("route_not_found", f"No route {request.method} {request.context.get('path', '')}.")
+
+    def cors_for_error(self, request: Request) -> str | None:
+        """For web.middleware: the origin an error raised before any decision may be shown to."""
+        return self.access.cors_for_error(_query(request).get("site_key"), web.origin_of(request))
+
+
+def _form(request: Request) -> dict[str, Any]:
+    raw = request.raw_body or b""
+    content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if content_type == "application/json":
+        body = web.json_body(request)
+        if not isinstance(body, dict):
+            raise ParleyError("invalid_request", "The request body must be a JSON object.")
+        return body
+    try:
+        pairs = parse_qs(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False,
+                         max_num_fields=20)
+    except (UnicodeDecodeError, ValueError):
+        raise ParleyError("invalid_request", "The request body must be a URL-encoded form.") from None
+    # A field given twice is ambiguous: refuse rather than pick one.
+    if any(len(v) > 1 for v in pairs.values()):
+        raise ParleyError("invalid_request", "Each form field may be given once.")
+    return {k: v[0] for k, v in pairs.items()}
