@@ -1,6 +1,6 @@
 """Lazy: a value built on first use, once, however many threads ask at the same moment.
 
-boto3 clients, thread pools and the service are made this way: not at import
+boto3 clients, thread pools and every part of root.py's graph are made this way: not at import
 (Lambda cold start pays only for what a request needs, and moto can intercept
 clients made after its mocks start), and injectable (tests hand one in).
 """

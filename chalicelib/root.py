@@ -21,7 +21,7 @@ from .bot import BotRegistry
 from .chat import ChatService
 from .data import Data
 from .lazy import Lazy
-from .realtime import Realtime, build as build_realtime
+from .realtime import build as build_realtime
 from .realtime.apigw_websocket import WebSocketBroadcaster
 from .routes import HttpRoutes
 from .secretstore import Secrets
@@ -43,8 +43,7 @@ class Root:
                  clock: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep,
                  jitter: Callable[[float, float], float] = random.uniform) -> None:
-        self._clock, self._monotonic, self._sleep, self._jitter = clock, monotonic, sleep, jitter
-        self._pusher, self._management = pusher, management
+        self._clock, self._management = clock, management  # for _build_websocket
         self._settings = Lazy(lambda: load_settings(environ), settings)
         self._data = Lazy(lambda: Data(self.settings.table_name, dynamodb, clock=clock, monotonic=monotonic,
                                        sleep=sleep, jitter=jitter))

@@ -17,10 +17,10 @@ from ..fakes import FakeClock
 from .fake_dynamodb import FakeDynamoDB
 
 
-def Store(table: str, client: FakeDynamoDB, clock: FakeClock | None = None) -> MessageStore:
+def Store(table: str, client: FakeDynamoDB, clock: FakeClock | None = None, **parts) -> MessageStore:
     """A process's message store on the fake table; its backoff sleeps on a fake clock."""
     clock = clock or FakeClock()
-    return Data(table, client=client, monotonic=clock, sleep=clock.sleep).messages
+    return Data(table, client=client, monotonic=clock, sleep=clock.sleep, **parts).messages
 
 
 @pytest.fixture
@@ -112,9 +112,11 @@ def test_the_backoff_grows_and_the_retry_budget_ends_the_attempts_on_the_clock(f
     clock = FakeClock()
     fake.conflicts_to_inject = 10_000
     with pytest.raises(ParleyError) as err:
-        Store("t", client=fake, clock=clock).append_message("c1", "visitor", "hi")
+        # The jitter at its ceiling, so the backoff is the longest it can be: deterministic.
+        Store("t", client=fake, clock=clock, jitter=lambda low, high: high).append_message("c1", "visitor", "hi")
     assert err.value.code == "busy"
     assert sum(clock.slept) > APPEND_BUDGET_SECONDS, "it gave up only once the budget was spent"
     assert len(fake.calls) < messages_module.MAX_APPEND_ATTEMPTS, "the budget, not the attempt cap, ended it"
-    assert all(0 <= s <= messages_module.BACKOFF_CAP_SECONDS for s in clock.slept)
+    assert clock.slept == sorted(clock.slept) and clock.slept[-1] == messages_module.BACKOFF_CAP_SECONDS, \
+        "exponential, then capped"
     assert seqs(fake) == []
