@@ -1,12 +1,22 @@
 # Parley: `make dev` runs the local stack, `make test` runs every test.
 # Both set up what they need first (Python venv and packages, npm packages).
 
-PYTHON ?= python3
+# The Lambda runtime is python3.13 (infra/runtime.py). Chalice deploys for the Python it runs
+# under, so the venv is made with a 3.13 interpreter wherever the machine has one (on PATH, or
+# pyenv's); otherwise with python3, and then `make package`/`make deploy` refuse to run.
+LAMBDA_PYTHON := 3.13
+comma  := ,
+PYTHON ?= $(or $(shell for p in python$(LAMBDA_PYTHON) $(wildcard $(HOME)/.pyenv/versions/$(LAMBDA_PYTHON).*/bin/python$(LAMBDA_PYTHON)) /usr/local/bin/python$(LAMBDA_PYTHON) /usr/bin/python$(LAMBDA_PYTHON); do \
+            "$$p" -c 'import sys, venv; sys.exit(sys.version_info[:2] != ($(subst .,$(comma) ,$(LAMBDA_PYTHON))))' 2>/dev/null && { echo "$$p"; break; }; done),python3)
+PYTHON := $(PYTHON)
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+PY_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+STAMP  := $(VENV)/.installed-py$(PY_VERSION)-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+# What chalice 1.34 accepts (its own requirement is pip>=9,<26.3).
+PIP_SPEC := pip>=24,<26.3
 
-.PHONY: dev test test-unit test-functional test-e2e bench setup browser package deploy clean
+.PHONY: dev test test-unit test-functional test-e2e bench setup browser package deploy lock clean
 
 STAGE ?= dev
 
@@ -31,8 +41,12 @@ $(NODE_STAMP): widget/package.json widget/package-lock.json
 	touch $@
 
 $(STAMP): requirements.txt requirements-dev.txt
+	@if [ -x $(PY) ] && [ "$$($(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])')" != "$(PY_VERSION)" ]; then \
+	  echo "$(VENV) is on another Python than $(PYTHON) ($(PY_VERSION)): making it anew"; rm -rf $(VENV); fi
+	@[ "$(PY_VERSION)" = "$(LAMBDA_PYTHON)" ] || echo "warning: no Python $(LAMBDA_PYTHON) here; the venv uses $(PY_VERSION), and make package/deploy will refuse (Lambda runs $(LAMBDA_PYTHON))" >&2
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(PIP_SPEC)"
+	$(PY) -m pip install --quiet --require-hashes -r requirements.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	rm -f $(VENV)/.installed-*
 	touch $@
@@ -64,6 +78,11 @@ package: setup
 # Needs AWS credentials and a region; see docs/deploy.md.
 deploy: setup
 	$(PY) -m infra.deploy --stage $(STAGE)
+
+# requirements.in (ranges) -> requirements.txt (the Lambda package's locked set, with hashes).
+lock: setup
+	$(VENV)/bin/pip-compile --quiet --generate-hashes --strip-extras --no-emit-index-url \
+	  --no-emit-find-links --output-file=requirements.txt requirements.in
 
 clean:
 	rm -rf $(VENV) .pytest_cache out

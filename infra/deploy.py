@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from infra import policy
+from infra.runtime import require_lambda_python
 from infra.table import TEMPLATE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,10 +118,22 @@ def write_stage_env(stage: str, updates: dict[str, str], config_path: Path | Non
     return env
 
 
+def chalice_env(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment `chalice deploy` runs in: the deployer's, without Parley's own settings.
+
+    The stage's settings come from .chalice/config.json alone, so a developer's
+    local PARLEY_/PUSHER_ values must not leak into the functions. The AWS
+    ones stay, endpoints included: botocore reads AWS_ENDPOINT_URL(_<SERVICE>)
+    in Chalice exactly as in this script, so the table stack, the secret
+    check, the account id and Chalice's own calls all reach one place.
+    """
+    environ = dict(os.environ if environ is None else environ)
+    return {k: v for k, v in environ.items() if not k.startswith(("PARLEY_", "PUSHER_"))}
+
+
 def chalice_deploy(stage: str) -> None:
     chalice = str(Path(sys.executable).with_name("chalice"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PARLEY_", "PUSHER_", "AWS_ENDPOINT_URL"))}
-    subprocess.run([chalice, "deploy", "--stage", stage], cwd=ROOT, env=env, check=True)
+    subprocess.run([chalice, "deploy", "--stage", stage], cwd=ROOT, env=chalice_env(), check=True)
 
 
 def deploy_app(stage: str, providers: str, region: str, account: str) -> dict[str, str]:
@@ -159,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--stage", required=True, choices=["dev", "prod"])
     args = parser.parse_args(argv)
+    require_lambda_python()
     import boto3
 
     session = boto3.Session()

@@ -17,10 +17,17 @@ import sys
 import tempfile
 from pathlib import Path
 
-from infra.policy import table_name
+from infra.policy import api_stage, table_name
+from infra.runtime import require_lambda_python
 from infra.table import TEMPLATE
 
 ROOT = Path(__file__).resolve().parents[1]
+WEBSOCKET_SETTINGS = ("PARLEY_WEBSOCKET_URL", "PARLEY_WEBSOCKET_ENDPOINT")
+# Only for importing app.py while Chalice reads its routes: the settings
+# refuse the websocket provider without URLs, and the real ones exist only
+# once the stack does. They never reach the template (websocket_wiring).
+IMPORT_PLACEHOLDERS = {"PARLEY_WEBSOCKET_URL": "wss://websocket-api.invalid/api",
+                       "PARLEY_WEBSOCKET_ENDPOINT": "https://websocket-api.invalid/api"}
 
 
 def merge_template(stage: str) -> dict:
@@ -54,18 +61,48 @@ def pin_to_this_stack(template: dict) -> dict:
     return pinned
 
 
+def stage_environment(stage: str) -> dict[str, str]:
+    return json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"][stage].get(
+        "environment_variables", {})
+
+
+def websocket_wiring(template: dict, stage: str) -> dict:
+    """Points every function's WebSocket settings at this stack's own WebSocket API.
+
+    Whatever config.json holds (nothing before the first deploy, or the URLs
+    `make deploy` wrote for another stack), a packaged stack's functions must
+    push to, and send widgets to, the API the same stack creates, which is
+    also the only one its policy allows.
+    """
+    providers = stage_environment(stage).get("PARLEY_REALTIME_PROVIDERS", "polling")
+    host = "${WebsocketAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/" + api_stage(stage)
+    wiring = {"PARLEY_WEBSOCKET_URL": {"Fn::Sub": f"wss://{host}"},
+              "PARLEY_WEBSOCKET_ENDPOINT": {"Fn::Sub": f"https://{host}"}}
+    for resource in template["Resources"].values():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        variables = resource["Properties"].setdefault("Environment", {}).setdefault("Variables", {})
+        for name in WEBSOCKET_SETTINGS:
+            variables.pop(name, None)
+        if "websocket" in providers:
+            variables.update(wiring)
+    return template
+
+
 def _sub(arn: str) -> object:
     return {"Fn::Sub": arn} if "${" in arn else arn
 
 
 def package(stage: str, out: Path) -> Path:
     """Runs chalice package for a stage; returns the packaged template's path."""
+    require_lambda_python()
     env = dict(os.environ)
     env.setdefault("AWS_DEFAULT_REGION", "us-east-1")  # chalice package needs one, offline or not
     for name in list(env):
         # The stage's own settings come from config.json; a developer's local ones must not leak in.
         if name.startswith(("PARLEY_", "PUSHER_", "AWS_ENDPOINT_URL")):
             env.pop(name)
+    env.update(IMPORT_PLACEHOLDERS)  # config.json's own values, if any, win inside chalice
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         merge = Path(tmp) / "merge.json"
@@ -73,7 +110,8 @@ def package(stage: str, out: Path) -> Path:
         subprocess.run([str(Path(sys.executable).with_name("chalice")), "package", "--stage", stage,
                         "--merge-template", str(merge), str(out)], cwd=ROOT, env=env, check=True)
     sam = out / "sam.json"
-    sam.write_text(json.dumps(pin_to_this_stack(json.loads(sam.read_text())), indent=2))
+    template = websocket_wiring(pin_to_this_stack(json.loads(sam.read_text())), stage)
+    sam.write_text(json.dumps(template, indent=2))
     return sam
 
 

@@ -30,7 +30,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 CHALICE_DIR = ROOT / ".chalice"
 APP_NAME = "parley"
-WEBSOCKET_STAGE = "api"  # Chalice's default websocket_api_stage
+DEFAULT_API_STAGE = "api"  # Chalice's default api_gateway_stage
 
 # What chalicelib calls, as IAM sees it: a TransactWriteItems is authorized
 # item by item (PutItem, UpdateItem, DeleteItem), there is no action of its own.
@@ -46,10 +46,22 @@ def ssm_prefix(stage: str) -> str:
     return f"/{APP_NAME}/{stage}/"
 
 
+def api_stage(stage: str, config_path: Path | None = None) -> str:
+    """The API Gateway stage name Chalice deploys a Chalice stage's REST and WebSocket APIs to.
+
+    Chalice looks up ``api_gateway_stage`` in the stage's section of
+    .chalice/config.json, then at the top level, then defaults to ``api``.
+    """
+    config = json.loads((config_path or CHALICE_DIR / "config.json").read_text())
+    section = config.get("stages", {}).get(stage, {})
+    return section.get("api_gateway_stage") or config.get("api_gateway_stage") or DEFAULT_API_STAGE
+
+
 def render(stage: str, region: str = "*", account: str = "*",
            websocket_api_id: str | None = None) -> dict[str, Any]:
     table = f"arn:aws:dynamodb:{region}:{account}:table/{table_name(stage)}"
     api = websocket_api_id or "*"
+    api_gateway_stage = api_stage(stage)
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -59,7 +71,7 @@ def render(stage: str, region: str = "*", account: str = "*",
              "Resource": f"arn:aws:ssm:{region}:{account}:parameter{ssm_prefix(stage)}*"},
             {"Sid": "ParleyWebSocketPush", "Effect": "Allow", "Action": ["execute-api:ManageConnections"],
              # POST only: Parley pushes; it never reads or closes a connection.
-             "Resource": f"arn:aws:execute-api:{region}:{account}:{api}/{WEBSOCKET_STAGE}/POST/@connections/*"},
+             "Resource": f"arn:aws:execute-api:{region}:{account}:{api}/{api_gateway_stage}/POST/@connections/*"},
             # `chalice deploy` names the HTTP function parley-<stage> and the WebSocket
             # ones parley-<stage>-<handler>; a packaged stack named parley-<stage>
             # gets parley-<stage>-<logical id>-<suffix>.

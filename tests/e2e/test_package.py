@@ -18,9 +18,15 @@ import pytest
 from chalicelib.settings import load_settings
 from infra.package import package
 from infra.policy import DYNAMODB_ACTIONS, main as policy_main
+from infra.runtime import LAMBDA_RUNTIME, VERSION
 
 ROOT = Path(__file__).resolve().parents[2]
 STAGES = ["dev", "prod"]
+
+pytestmark = pytest.mark.skipif(
+    tuple(sys.version_info[:2]) != VERSION,
+    reason=f"make package refuses to run off Python {VERSION[0]}.{VERSION[1]}, the Lambda runtime's "
+           f"(this machine has no such Python: see the Makefile)")
 
 
 @pytest.fixture(scope="module", params=STAGES)
@@ -28,6 +34,16 @@ def packaged(request, tmp_path_factory) -> Iterator[tuple[str, Path, dict[str, A
     stage = request.param
     sam = package(stage, tmp_path_factory.mktemp(f"out-{stage}"))
     yield stage, sam, json.loads(sam.read_text())
+
+
+def resolve(value: Any) -> str:
+    """A template value as CloudFormation would resolve it for a stack in us-east-1 with API abc123."""
+    if isinstance(value, str):
+        return value
+    (fn, arg), = value.items()
+    assert fn == "Fn::Sub", f"unexpected intrinsic {value}"
+    return (arg.replace("${WebsocketAPI}", "abc123").replace("${AWS::Region}", "us-east-1")
+            .replace("${AWS::URLSuffix}", "amazonaws.com"))
 
 
 def resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
@@ -99,14 +115,88 @@ def test_every_function_environment_satisfies_the_settings_model(packaged):
     functions = resources(template, "AWS::Serverless::Function")
     assert len(functions) == 4, sorted(functions)  # the REST API and the three WebSocket routes
     for name, function in functions.items():
-        env = function["Properties"]["Environment"]["Variables"]
+        env = {k: resolve(v) for k, v in function["Properties"]["Environment"]["Variables"].items()}
         settings = load_settings(env)  # raises, naming the variable, if one is missing or malformed
         assert settings.table_name == f"parley-{stage}", name
         assert settings.token_secret is None and settings.token_secret_param == f"/parley/{stage}/token-secret", \
             f"{name}: the secret comes from SSM, never from the template"
         assert function["Properties"]["Timeout"] <= 30 and function["Properties"]["MemorySize"] >= 256
+        assert function["Properties"]["Runtime"] == LAMBDA_RUNTIME, f"{name}: the stated runtime"
 
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_the_committed_policy_files_are_what_infra_policy_renders(stage):
     assert policy_main(["--stage", stage, "--check"]) == 0
+
+
+def test_a_websocket_stage_pushes_to_and_sends_widgets_to_its_own_stack_api(packaged):
+    stage, _, template = packaged
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"][stage]
+    (ws_stage,) = resources(template, "AWS::ApiGatewayV2::Stage").values()
+    stage_name = ws_stage["Properties"]["StageName"]
+    assert stage_name == config.get("api_gateway_stage", "api")
+    for name, function in resources(template, "AWS::Serverless::Function").items():
+        env = function["Properties"]["Environment"]["Variables"]
+        if "websocket" not in env["PARLEY_REALTIME_PROVIDERS"]:
+            assert "PARLEY_WEBSOCKET_URL" not in env and "PARLEY_WEBSOCKET_ENDPOINT" not in env, name
+            continue
+        host = "${WebsocketAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/" + stage_name
+        assert env["PARLEY_WEBSOCKET_URL"] == {"Fn::Sub": f"wss://{host}"}, f"{name}: this stack's API"
+        assert env["PARLEY_WEBSOCKET_ENDPOINT"] == {"Fn::Sub": f"https://{host}"}, name
+
+
+def test_prod_gives_widgets_the_websocket_provider_by_default():
+    env = json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"]["prod"]["environment_variables"]
+    assert env["PARLEY_REALTIME_PROVIDERS"].split(",") == ["websocket", "polling"]
+
+
+def test_urls_a_previous_deploy_wrote_into_config_never_reach_the_template(tmp_path, monkeypatch):
+    import shutil
+
+    from infra import package as package_module
+
+    copy = tmp_path / "repo"
+    shutil.copytree(ROOT / ".chalice", copy / ".chalice", ignore=shutil.ignore_patterns("deployments", "deployed"))
+    config = json.loads((copy / ".chalice" / "config.json").read_text())
+    config["stages"]["prod"]["environment_variables"].update({
+        "PARLEY_WEBSOCKET_URL": "wss://other.execute-api.eu-west-1.amazonaws.com/api",
+        "PARLEY_WEBSOCKET_ENDPOINT": "https://other.execute-api.eu-west-1.amazonaws.com/api"})
+    (copy / ".chalice" / "config.json").write_text(json.dumps(config))
+    monkeypatch.setattr(package_module, "ROOT", copy)
+    template = {"Resources": {"F": {"Type": "AWS::Serverless::Function", "Properties": {"Environment": {
+        "Variables": dict(config["stages"]["prod"]["environment_variables"])}}}}}
+    wired = package_module.websocket_wiring(template, "prod")
+    text = json.dumps(wired)
+    assert "other.execute-api" not in text and "${WebsocketAPI}" in text
+
+
+def locked_set() -> dict[str, str]:
+    """name -> version, as requirements.txt (the lock) pins them."""
+    import re
+
+    pins = re.findall(r"^([A-Za-z0-9_.\-]+)==([^\s\\;]+)", (ROOT / "requirements.txt").read_text(), re.M)
+    return {re.sub(r"[-_.]+", "-", name).lower(): version for name, version in pins}
+
+
+def test_the_lambda_zip_holds_exactly_the_locked_set(packaged):
+    import re
+    import zipfile
+
+    _, sam, _ = packaged
+    with zipfile.ZipFile(sam.parent / "deployment.zip") as zf:
+        dists = {m.group(1) for n in zf.namelist() if (m := re.match(r"([^/]+)\.dist-info/METADATA$", n))}
+    in_zip = {}
+    for dist in dists:
+        name, _, version = dist.rpartition("-")
+        in_zip[re.sub(r"[-_.]+", "-", name).lower()] = version
+    locked = locked_set()
+    assert locked, "requirements.txt must pin the Lambda's packages"
+    assert in_zip == locked, (f"only in the zip: {sorted(set(in_zip.items()) - set(locked.items()))}; "
+                              f"only in the lock: {sorted(set(locked.items()) - set(in_zip.items()))}")
+
+
+def test_every_locked_package_has_hashes():
+    text = (ROOT / "requirements.txt").read_text()
+    blocks = [b for b in text.split("\n") if "==" in b]
+    assert blocks and all(b.rstrip().endswith("\\") for b in blocks), "each pin is followed by its --hash lines"
+    assert text.count("--hash=sha256:") >= len(blocks)

@@ -140,3 +140,46 @@ def test_the_package_gets_its_own_arns_whatever_the_policy_file_pinned():
     text = json.dumps(pinned)
     assert "123456789012" not in text and "eu-west-1" not in text and '"w1/' not in text
     assert "${WebsocketAPI}/api/POST/@connections/*" in text
+
+
+def test_chalice_deploy_reaches_the_same_endpoints_as_the_rest_of_the_deploy(monkeypatch):
+    """With an endpoint set (a local stand-in, a VPC endpoint), Chalice must not go elsewhere."""
+    env = {"AWS_ENDPOINT_URL": "http://127.0.0.1:5000", "AWS_ENDPOINT_URL_IAM": "http://127.0.0.1:5001",
+           "AWS_DEFAULT_REGION": "eu-west-1", "AWS_PROFILE": "ops", "PARLEY_TABLE": "mine-locally",
+           "PUSHER_SECRET": "local", "PATH": "/usr/bin"}
+    got = deploy.chalice_env(env)
+    assert got["AWS_ENDPOINT_URL"] == "http://127.0.0.1:5000" and got["AWS_ENDPOINT_URL_IAM"] == "http://127.0.0.1:5001"
+    assert got["AWS_DEFAULT_REGION"] == "eu-west-1" and got["AWS_PROFILE"] == "ops" and got["PATH"] == "/usr/bin"
+    assert not any(k.startswith(("PARLEY_", "PUSHER_")) for k in got), "the stage's settings come from config.json"
+    ran: list[dict] = []
+    monkeypatch.setattr(deploy.subprocess, "run", lambda cmd, **kw: ran.append(kw["env"]))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    deploy.chalice_deploy("dev")
+    assert ran[0]["AWS_ENDPOINT_URL"] == "http://127.0.0.1:5000", "the subprocess gets the endpoints too"
+
+
+def test_the_policy_names_the_api_stage_config_json_gives_chalice(tmp_path, monkeypatch):
+    from infra import policy
+
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    config["stages"]["prod"]["api_gateway_stage"] = "v2"
+    config["api_gateway_stage"] = "top"
+    config["stages"]["dev"].pop("api_gateway_stage", None)
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    monkeypatch.setattr(policy, "CHALICE_DIR", tmp_path)
+    assert ws_arn(policy.render("prod", "eu-west-1", "1", "w1")).endswith(":w1/v2/POST/@connections/*")
+    assert ws_arn(policy.render("dev", "eu-west-1", "1", "w1")).endswith(":w1/top/POST/@connections/*"), \
+        "a stage without its own falls back to the top level, as Chalice does"
+    del config["api_gateway_stage"]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    assert ws_arn(policy.render("dev", "eu-west-1", "1", "w1")).endswith(":w1/api/POST/@connections/*")
+
+
+def test_package_and_deploy_refuse_any_python_but_the_lambda_runtime():
+    from infra.runtime import LAMBDA_RUNTIME, WrongRuntime, require_lambda_python
+
+    require_lambda_python((3, 13))
+    with pytest.raises(WrongRuntime) as err:
+        require_lambda_python((3, 11))
+    assert LAMBDA_RUNTIME in str(err.value) and "3.11" in str(err.value)
