@@ -55,6 +55,8 @@ def deploy_table_stack(cloudformation: Any, stage: str) -> dict[str, str]:
         raise SystemExit(f"deploy: stack {name} failed to create earlier; delete it "
                          f"(aws cloudformation delete-stack --stack-name {name}) and run again")
     exists = status is not None
+    # The prod table stack holds every conversation: deleting it takes a deliberate second step.
+    protect = stage == "prod"
     if exists:
         try:
             cloudformation.update_stack(StackName=name, TemplateBody=TEMPLATE.read_text(), Parameters=params)
@@ -63,9 +65,13 @@ def deploy_table_stack(cloudformation: Any, stage: str) -> dict[str, str]:
             if "No updates are to be performed" not in str(exc):
                 raise
     else:
-        cloudformation.create_stack(StackName=name, TemplateBody=TEMPLATE.read_text(), Parameters=params)
+        cloudformation.create_stack(StackName=name, TemplateBody=TEMPLATE.read_text(), Parameters=params,
+                                    EnableTerminationProtection=protect)
         cloudformation.get_waiter("stack_create_complete").wait(StackName=name)
     stack = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
+    if protect and not stack.get("EnableTerminationProtection"):
+        # An older prod stack, made before this default: protect it now.
+        cloudformation.update_termination_protection(EnableTerminationProtection=True, StackName=name)
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
 

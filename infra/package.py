@@ -89,6 +89,76 @@ def websocket_wiring(template: dict, stage: str) -> dict:
     return template
 
 
+# Production defaults the packaged stack carries; docs/deploy.md gives each one's reason and cost.
+# Per API stage: steady requests per second and the burst above it. A widget makes about one
+# request per message and a poll every 2 s while its socket is down; these leave room for some
+# hundred busy conversations while capping what a runaway client (or a bill) can reach.
+REST_THROTTLE = {"dev": (20, 40), "prod": (200, 400)}
+WEBSOCKET_THROTTLE = {"dev": (20, 40), "prod": (100, 200)}
+ALARM_PERIOD_SECONDS = 300
+
+
+def fix_log_groups(template: dict) -> dict:
+    """Points each log group at its function's real logical id.
+
+    With ``log_retention_in_days``, `chalice package` names the REST function
+    ``APIHandler`` but writes its log group as ``/aws/lambda/${ApiHandler}``,
+    a reference to nothing (cfn-lint E1019/E3030). The group is matched to
+    its function by name, case aside.
+    """
+    functions = {n.lower(): n for n, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
+    for resource in template["Resources"].values():
+        if resource["Type"] != "AWS::Logs::LogGroup":
+            continue
+        name = resource["Properties"].get("LogGroupName")
+        if isinstance(name, dict) and "Fn::Sub" in name:
+            ref = re.fullmatch(r"/aws/lambda/\$\{(\w+)\}", name["Fn::Sub"])
+            if ref and ref.group(1) not in template["Resources"] and ref.group(1).lower() in functions:
+                name["Fn::Sub"] = "/aws/lambda/${%s}" % functions[ref.group(1).lower()]
+    return template
+
+
+def production_defaults(template: dict, stage: str) -> dict:
+    """Stage throttling on both APIs, and alarms (with an optional e-mail topic)."""
+    resources = template["Resources"]
+    rate, burst = REST_THROTTLE[stage]
+    for resource in resources.values():
+        if resource["Type"] == "AWS::Serverless::Api":
+            resource["Properties"]["MethodSettings"] = [{"ResourcePath": "/*", "HttpMethod": "*",
+                                                         "ThrottlingRateLimit": rate, "ThrottlingBurstLimit": burst}]
+            resource["Properties"]["Name"] = {"Ref": "AWS::StackName"}  # the ApiName the 5xx alarm watches
+    rate, burst = WEBSOCKET_THROTTLE[stage]
+    for resource in resources.values():
+        if resource["Type"] == "AWS::ApiGatewayV2::Stage":
+            resource["Properties"]["DefaultRouteSettings"] = {"ThrottlingRateLimit": rate,
+                                                              "ThrottlingBurstLimit": burst}
+    template.setdefault("Parameters", {})["AlarmEmail"] = {
+        "Type": "String", "Default": "",
+        "Description": "An address to e-mail when an alarm fires (empty: alarms without notification)"}
+    template.setdefault("Conditions", {})["HasAlarmEmail"] = {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]}
+    resources["AlarmTopic"] = {"Type": "AWS::SNS::Topic", "Condition": "HasAlarmEmail",
+                               "Properties": {"Subscription": [{"Protocol": "email", "Endpoint": {"Ref": "AlarmEmail"}}]}}
+    actions = {"Fn::If": ["HasAlarmEmail", [{"Ref": "AlarmTopic"}], {"Ref": "AWS::NoValue"}]}
+
+    def alarm(name: str, namespace: str, metric: str, dimensions: list[dict], description: str) -> None:
+        resources[name] = {"Type": "AWS::CloudWatch::Alarm", "Properties": {
+            "AlarmDescription": description, "Namespace": namespace, "MetricName": metric,
+            "Dimensions": dimensions, "Statistic": "Sum", "Period": ALARM_PERIOD_SECONDS,
+            "EvaluationPeriods": 1, "Threshold": 0, "ComparisonOperator": "GreaterThanThreshold",
+            "TreatMissingData": "notBreaching", "AlarmActions": actions}}
+
+    for name in [n for n, r in resources.items() if r["Type"] == "AWS::Serverless::Function"]:
+        for metric in ("Errors", "Throttles"):
+            alarm(f"{name}{metric}Alarm", "AWS/Lambda", metric, [{"Name": "FunctionName", "Value": {"Ref": name}}],
+                  f"{name}: any {metric.lower()} in {ALARM_PERIOD_SECONDS // 60} minutes")
+    alarm("RestAPI5xxAlarm", "AWS/ApiGateway", "5XXError",
+          [{"Name": "ApiName", "Value": {"Ref": "AWS::StackName"}}, {"Name": "Stage", "Value": api_stage(stage)}],
+          "The REST API answered 5xx (Parley answers 5xx only for bugs and for 503 unavailable)")
+    alarm("TableThrottlesAlarm", "AWS/DynamoDB", "ThrottledRequests",
+          [{"Name": "TableName", "Value": {"Ref": "ParleyTable"}}], "DynamoDB throttled requests to the table")
+    return template
+
+
 def _sub(arn: str) -> object:
     return {"Fn::Sub": arn} if "${" in arn else arn
 
@@ -111,6 +181,7 @@ def package(stage: str, out: Path) -> Path:
                         "--merge-template", str(merge), str(out)], cwd=ROOT, env=env, check=True)
     sam = out / "sam.json"
     template = websocket_wiring(pin_to_this_stack(json.loads(sam.read_text())), stage)
+    template = production_defaults(fix_log_groups(template), stage)
     sam.write_text(json.dumps(template, indent=2))
     return sam
 

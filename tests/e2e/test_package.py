@@ -200,3 +200,57 @@ def test_every_locked_package_has_hashes():
     blocks = [b for b in text.split("\n") if "==" in b]
     assert blocks and all(b.rstrip().endswith("\\") for b in blocks), "each pin is followed by its --hash lines"
     assert text.count("--hash=sha256:") >= len(blocks)
+
+
+def stage_config(stage: str) -> dict[str, Any]:
+    return json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"][stage]
+
+
+def test_every_function_logs_to_its_own_group_with_the_stage_retention(packaged):
+    stage, _, template = packaged
+    groups = resources(template, "AWS::Logs::LogGroup")
+    functions = resources(template, "AWS::Serverless::Function")
+    named = {g["Properties"]["LogGroupName"]["Fn::Sub"] for g in groups.values()}
+    assert named == {f"/aws/lambda/${{{name}}}" for name in functions}, "each group names a real function"
+    assert {g["Properties"]["RetentionInDays"] for g in groups.values()} == {stage_config(stage)["log_retention_in_days"]}
+    assert stage_config("prod")["log_retention_in_days"] == 30 and stage_config("dev")["log_retention_in_days"] == 7
+
+
+def test_both_api_stages_are_throttled(packaged):
+    from infra.package import REST_THROTTLE, WEBSOCKET_THROTTLE
+
+    stage, _, template = packaged
+    (rest,) = resources(template, "AWS::Serverless::Api").values()
+    rate, burst = REST_THROTTLE[stage]
+    assert rest["Properties"]["MethodSettings"] == [{"ResourcePath": "/*", "HttpMethod": "*",
+                                                     "ThrottlingRateLimit": rate, "ThrottlingBurstLimit": burst}]
+    (ws,) = resources(template, "AWS::ApiGatewayV2::Stage").values()
+    rate, burst = WEBSOCKET_THROTTLE[stage]
+    assert ws["Properties"]["DefaultRouteSettings"] == {"ThrottlingRateLimit": rate, "ThrottlingBurstLimit": burst}
+
+
+def test_prod_functions_have_reserved_concurrency(packaged):
+    stage, _, template = packaged
+    for name, function in resources(template, "AWS::Serverless::Function").items():
+        expected = stage_config(stage).get("reserved_concurrency")
+        assert function["Properties"].get("ReservedConcurrentExecutions") == expected, name
+    assert stage_config("prod")["reserved_concurrency"] == 25
+
+
+def test_alarms_watch_lambda_errors_and_throttles_api_5xx_and_table_throttles(packaged):
+    _, _, template = packaged
+    alarms = resources(template, "AWS::CloudWatch::Alarm")
+    watched = {(a["Properties"]["Namespace"], a["Properties"]["MetricName"],
+                json.dumps(a["Properties"]["Dimensions"][0]["Value"])) for a in alarms.values()}
+    for name in resources(template, "AWS::Serverless::Function"):
+        for metric in ("Errors", "Throttles"):
+            assert ("AWS/Lambda", metric, json.dumps({"Ref": name})) in watched, f"{name} {metric}"
+    assert ("AWS/ApiGateway", "5XXError", json.dumps({"Ref": "AWS::StackName"})) in watched
+    assert ("AWS/DynamoDB", "ThrottledRequests", json.dumps({"Ref": "ParleyTable"})) in watched
+    (rest,) = resources(template, "AWS::Serverless::Api").values()
+    assert rest["Properties"]["Name"] == {"Ref": "AWS::StackName"}, "the 5xx alarm's ApiName is the API's name"
+    topic = template["Resources"]["AlarmTopic"]
+    assert topic["Condition"] == "HasAlarmEmail" and template["Parameters"]["AlarmEmail"]["Default"] == ""
+    for alarm in alarms.values():
+        assert alarm["Properties"]["AlarmActions"] == {
+            "Fn::If": ["HasAlarmEmail", [{"Ref": "AlarmTopic"}], {"Ref": "AWS::NoValue"}]}

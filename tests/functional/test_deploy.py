@@ -183,3 +183,11 @@ def test_package_and_deploy_refuse_any_python_but_the_lambda_runtime():
     with pytest.raises(WrongRuntime) as err:
         require_lambda_python((3, 11))
     assert LAMBDA_RUNTIME in str(err.value) and "3.11" in str(err.value)
+
+
+@pytest.mark.parametrize("stage,protected", [("prod", True), ("dev", False)])
+def test_the_prod_table_stack_is_protected_from_deletion(aws, stage, protected):
+    cloudformation = boto3.client("cloudformation")
+    deploy.deploy_table_stack(cloudformation, stage)
+    stack = cloudformation.describe_stacks(StackName=deploy.table_stack_name(stage))["Stacks"][0]
+    assert stack.get("EnableTerminationProtection", False) is protected
