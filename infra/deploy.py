@@ -159,7 +159,7 @@ def deploy_app(stage: str, providers: str, region: str, account: str) -> dict[st
             write_stage_env(stage, websocket_settings(deployed["websocket_api_url"]))
         if wants_websocket and not known_id:
             write_stage_env(stage, {"PARLEY_REALTIME_PROVIDERS": without_provider(providers, "websocket")})
-        policy.write(stage, policy.render(stage, region, account, known_id))
+        policy.write_all(stage, region, account, known_id)
         chalice_deploy(stage)
     finally:
         write_stage_env(stage, {"PARLEY_REALTIME_PROVIDERS": providers})
@@ -168,7 +168,7 @@ def deploy_app(stage: str, providers: str, region: str, account: str) -> dict[st
     if new_id and new_id != known_id:
         if wants_websocket:
             write_stage_env(stage, websocket_settings(deployed["websocket_api_url"]))
-        policy.write(stage, policy.render(stage, region, account, new_id))
+        policy.write_all(stage, region, account, new_id)
         chalice_deploy(stage)
         deployed = read_deployed(stage)
     return deployed

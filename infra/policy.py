@@ -16,6 +16,13 @@ is in chalicelib, so `autogen_policy` is off and this renders the policy:
 * CloudWatch Logs on this app's own log groups (a packaged stack must be named
   parley-<stage> for its generated function names to match).
 
+Each function gets only the statements it needs (``FUNCTION_NEEDS``): the REST
+handler all four; ``$connect`` no push (API Gateway refuses posts from inside
+it anyway); ``$default`` no SSM (it checks no token); ``$disconnect`` only the
+table and its logs. The REST handler's policy is .chalice/policy-<stage>.json,
+the others .chalice/policy-<stage>-<function>.json, named for Chalice in
+config.json's ``lambda_functions``.
+
 ``--check`` exits 1 when the file on disk is not what would be rendered for
 the region, account and API id it names (`make deploy` pins them).
 """
@@ -38,6 +45,16 @@ DYNAMODB_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem
                     "dynamodb:Query", "dynamodb:BatchGetItem"]
 
 
+# Chalice's function names -> the statements (by Sid) each one's role holds.
+FUNCTION_NEEDS: dict[str, tuple[str, ...]] = {
+    "api_handler": ("ParleyTable", "ParleySecrets", "ParleyWebSocketPush", "ParleyLogs"),
+    "websocket_connect": ("ParleyTable", "ParleySecrets", "ParleyLogs"),
+    "websocket_message": ("ParleyTable", "ParleyWebSocketPush", "ParleyLogs"),
+    "websocket_disconnect": ("ParleyTable", "ParleyLogs"),
+}
+REST_HANDLER = "api_handler"
+
+
 def table_name(stage: str) -> str:
     return f"{APP_NAME}-{stage}"
 
@@ -58,13 +75,11 @@ def api_stage(stage: str, config_path: Path | None = None) -> str:
 
 
 def render(stage: str, region: str = "*", account: str = "*",
-           websocket_api_id: str | None = None) -> dict[str, Any]:
+           websocket_api_id: str | None = None, function: str = REST_HANDLER) -> dict[str, Any]:
     table = f"arn:aws:dynamodb:{region}:{account}:table/{table_name(stage)}"
     api = websocket_api_id or "*"
     api_gateway_stage = api_stage(stage)
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
+    statements = [
             {"Sid": "ParleyTable", "Effect": "Allow", "Action": DYNAMODB_ACTIONS,
              "Resource": [table, f"{table}/index/*"]},
             {"Sid": "ParleySecrets", "Effect": "Allow", "Action": ["ssm:GetParameter"],
@@ -79,8 +94,9 @@ def render(stage: str, region: str = "*", account: str = "*",
              "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
              "Resource": [f"arn:aws:logs:{region}:{account}:log-group:/aws/lambda/{APP_NAME}-{stage}:*",
                           f"arn:aws:logs:{region}:{account}:log-group:/aws/lambda/{APP_NAME}-{stage}-*"]},
-        ],
-    }
+    ]
+    needs = FUNCTION_NEEDS[function]
+    return {"Version": "2012-10-17", "Statement": [s for s in statements if s["Sid"] in needs]}
 
 
 def pinned_to(policy: dict[str, Any]) -> tuple[str, str, str | None]:
@@ -91,14 +107,24 @@ def pinned_to(policy: dict[str, Any]) -> tuple[str, str, str | None]:
     return region, account, None if api == "*" else api
 
 
-def policy_path(stage: str) -> Path:
-    return CHALICE_DIR / f"policy-{stage}.json"
+def policy_file(stage: str, function: str = REST_HANDLER) -> str:
+    return f"policy-{stage}.json" if function == REST_HANDLER else f"policy-{stage}-{function}.json"
 
 
-def write(stage: str, policy: dict[str, Any]) -> Path:
-    path = policy_path(stage)
+def policy_path(stage: str, function: str = REST_HANDLER) -> Path:
+    return CHALICE_DIR / policy_file(stage, function)
+
+
+def write(stage: str, policy: dict[str, Any], function: str = REST_HANDLER) -> Path:
+    path = policy_path(stage, function)
     path.write_text(json.dumps(policy, indent=2) + "\n")
     return path
+
+
+def write_all(stage: str, region: str = "*", account: str = "*",
+              websocket_api_id: str | None = None) -> list[Path]:
+    """Every function's policy file for this stage, pinned alike."""
+    return [write(stage, render(stage, region, account, websocket_api_id, fn), fn) for fn in FUNCTION_NEEDS]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,15 +135,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--websocket-api-id")
     parser.add_argument("--check", action="store_true", help="only compare with the file on disk")
     args = parser.parse_args(argv)
-    policy = render(args.stage, args.region, args.account, args.websocket_api_id)
     if args.check:
-        current = json.loads(policy_path(args.stage).read_text())
-        if current != render(args.stage, *pinned_to(current)):
-            print(f"{policy_path(args.stage)} is out of date: python -m infra.policy --stage {args.stage}",
-                  file=sys.stderr)
-            return 1
+        # The REST handler's file names every statement, so it tells what the set is pinned to.
+        pins = pinned_to(json.loads(policy_path(args.stage).read_text()))
+        for function in FUNCTION_NEEDS:
+            path = policy_path(args.stage, function)
+            if not path.exists() or json.loads(path.read_text()) != render(args.stage, *pins, function):
+                print(f"{path} is out of date: python -m infra.policy --stage {args.stage}", file=sys.stderr)
+                return 1
         return 0
-    print(write(args.stage, policy))
+    for path in write_all(args.stage, args.region, args.account, args.websocket_api_id):
+        print(path)
     return 0
 
 

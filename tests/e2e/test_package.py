@@ -254,3 +254,18 @@ def test_alarms_watch_lambda_errors_and_throttles_api_5xx_and_table_throttles(pa
     for alarm in alarms.values():
         assert alarm["Properties"]["AlarmActions"] == {
             "Fn::If": ["HasAlarmEmail", [{"Ref": "AlarmTopic"}], {"Ref": "AWS::NoValue"}]}
+
+
+def test_each_function_role_holds_only_what_that_function_needs(packaged):
+    _, _, template = packaged
+    services = {}
+    for name, role in resources(template, "AWS::IAM::Role").items():
+        actions = [a for p in role["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]
+                   for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])]
+        services[name] = {a.split(":")[0] for a in actions}
+    assert services == {
+        "ApiHandlerRole": {"dynamodb", "ssm", "execute-api", "logs"},
+        "WebsocketConnectRole": {"dynamodb", "ssm", "logs"},  # checks the token; cannot post from $connect
+        "WebsocketMessageRole": {"dynamodb", "execute-api", "logs"},  # ping/typing: no token, no SSM
+        "WebsocketDisconnectRole": {"dynamodb", "logs"},
+    }

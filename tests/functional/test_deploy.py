@@ -191,3 +191,20 @@ def test_the_prod_table_stack_is_protected_from_deletion(aws, stage, protected):
     deploy.deploy_table_stack(cloudformation, stage)
     stack = cloudformation.describe_stacks(StackName=deploy.table_stack_name(stage))["Stacks"][0]
     assert stack.get("EnableTerminationProtection", False) is protected
+
+
+def test_every_function_policy_file_is_rendered_and_checked(sandbox):
+    from infra import policy
+
+    chalice_dir, passes, _ = sandbox
+    deploy.deploy_app("prod", "websocket,polling", "eu-west-1", "123456789012")
+    files = sorted(p.name for p in chalice_dir.glob("policy-prod*.json"))
+    assert files == ["policy-prod-websocket_connect.json", "policy-prod-websocket_disconnect.json",
+                     "policy-prod-websocket_message.json", "policy-prod.json"]
+    disconnect = json.loads((chalice_dir / "policy-prod-websocket_disconnect.json").read_text())
+    assert [s["Sid"] for s in disconnect["Statement"]] == ["ParleyTable", "ParleyLogs"], "$disconnect: no SSM"
+    assert policy.main(["--stage", "prod", "--check"]) == 0
+    (chalice_dir / "policy-prod-websocket_message.json").write_text(json.dumps(policy.render("prod")))
+    assert policy.main(["--stage", "prod", "--check"]) == 1, "a file that drifted is caught"
+    config = json.loads((chalice_dir / "config.json").read_text())["stages"]["prod"]["lambda_functions"]
+    assert config["websocket_disconnect"]["iam_policy_file"] == "policy-prod-websocket_disconnect.json"
