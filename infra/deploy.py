@@ -13,7 +13,10 @@
    PARLEY_WEBSOCKET_URL / PARLEY_WEBSOCKET_ENDPOINT into the stage's
    environment in .chalice/config.json and the API's id into the policy, and
    deploys again.
-5. Prints the widget snippet with the real API URL.
+5. Applies what Chalice's config cannot express (infra/defaults.py): stage
+   throttling on the REST and WebSocket APIs, and CloudWatch alarms, e-mailed
+   through an SNS topic when PARLEY_ALARM_EMAIL is set.
+6. Prints the widget snippet with the real API URL.
 
 Keep .chalice/deployed/<stage>.json and the updated config.json: Chalice
 needs the first to find what it created.
@@ -28,7 +31,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from infra import policy
+from infra import defaults, policy
 from infra.runtime import require_lambda_python
 from infra.table import TEMPLATE
 
@@ -84,15 +87,19 @@ def missing_secrets(ssm: Any, env: dict[str, str]) -> list[str]:
     return sorted(set(names) - {p["Name"] for p in found["Parameters"]})
 
 
-def read_deployed(stage: str, root: Path | None = None) -> dict[str, str]:
-    """What .chalice/deployed/<stage>.json says Chalice created: API URLs and ids."""
+def read_deployed(stage: str, root: Path | None = None) -> dict[str, Any]:
+    """What .chalice/deployed/<stage>.json says Chalice created: API URLs and ids, function names."""
     path = (root or ROOT) / ".chalice" / "deployed" / f"{stage}.json"
     if not path.exists():
         return {}
-    found: dict[str, str] = {}
+    found: dict[str, Any] = {}
     for resource in json.loads(path.read_text()).get("resources", []):
+        if resource.get("resource_type") == "lambda_function" and resource.get("lambda_arn"):
+            found.setdefault("functions", []).append(resource["lambda_arn"].rsplit(":", 1)[-1])
         if resource.get("resource_type") == "rest_api":
             found["rest_api_url"] = resource["rest_api_url"]
+            if resource.get("rest_api_id"):
+                found["rest_api_id"] = resource["rest_api_id"]
         elif resource.get("resource_type") == "websocket_api":
             found["websocket_api_id"] = resource["websocket_api_id"]
             found["websocket_api_url"] = resource["websocket_api_url"]
@@ -142,7 +149,16 @@ def chalice_deploy(stage: str) -> None:
     subprocess.run([chalice, "deploy", "--stage", stage], cwd=ROOT, env=chalice_env(), check=True)
 
 
-def deploy_app(stage: str, providers: str, region: str, account: str) -> dict[str, str]:
+def alarm_topic(sns: Any, stage: str, email: str | None) -> str | None:
+    """The SNS topic alarms go to, subscribed to ``email`` (PARLEY_ALARM_EMAIL); None without one."""
+    if not email:
+        return None
+    arn = sns.create_topic(Name=f"{policy.APP_NAME}-{stage}-alarms")["TopicArn"]  # idempotent
+    sns.subscribe(TopicArn=arn, Protocol="email", Endpoint=email)
+    return arn
+
+
+def deploy_app(stage: str, providers: str, region: str, account: str) -> dict[str, Any]:
     """`chalice deploy`, once or twice, ending with the policy pinned to the WebSocket API.
 
     Chalice creates the WebSocket API on the first deploy, so only then are
@@ -198,6 +214,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     deployed = deploy_app(args.stage, env.get("PARLEY_REALTIME_PROVIDERS", "polling"), region, account)
+    topic = alarm_topic(session.client("sns"), args.stage, os.environ.get("PARLEY_ALARM_EMAIL"))
+    alarms = defaults.apply(session, args.stage, deployed, policy.table_name(args.stage),
+                            policy.api_stage(args.stage), topic)
+    print(f"stage throttling set; {len(alarms)} alarms" + (f" e-mailing {os.environ['PARLEY_ALARM_EMAIL']}"
+                                                          if topic else " (set PARLEY_ALARM_EMAIL to be mailed)"))
     print("\nParley is deployed. Paste this before </body> on each page of your site:\n")
     print(snippet(deployed.get("rest_api_url", "https://<rest-api-id>.execute-api.<region>.amazonaws.com/api/")))
     print("\nThen register the site and its origins: "

@@ -17,6 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from infra.defaults import ALARM_PERIOD_SECONDS, REST_THROTTLE, WEBSOCKET_THROTTLE, alarm_properties
 from infra.policy import api_stage, table_name
 from infra.runtime import require_lambda_python
 from infra.table import TEMPLATE
@@ -89,15 +90,6 @@ def websocket_wiring(template: dict, stage: str) -> dict:
     return template
 
 
-# Production defaults the packaged stack carries; docs/deploy.md gives each one's reason and cost.
-# Per API stage: steady requests per second and the burst above it. A widget makes about one
-# request per message and a poll every 2 s while its socket is down; these leave room for some
-# hundred busy conversations while capping what a runaway client (or a bill) can reach.
-REST_THROTTLE = {"dev": (20, 40), "prod": (200, 400)}
-WEBSOCKET_THROTTLE = {"dev": (20, 40), "prod": (100, 200)}
-ALARM_PERIOD_SECONDS = 300
-
-
 def fix_log_groups(template: dict) -> dict:
     """Points each log group at its function's real logical id.
 
@@ -142,10 +134,7 @@ def production_defaults(template: dict, stage: str) -> dict:
 
     def alarm(name: str, namespace: str, metric: str, dimensions: list[dict], description: str) -> None:
         resources[name] = {"Type": "AWS::CloudWatch::Alarm", "Properties": {
-            "AlarmDescription": description, "Namespace": namespace, "MetricName": metric,
-            "Dimensions": dimensions, "Statistic": "Sum", "Period": ALARM_PERIOD_SECONDS,
-            "EvaluationPeriods": 1, "Threshold": 0, "ComparisonOperator": "GreaterThanThreshold",
-            "TreatMissingData": "notBreaching", "AlarmActions": actions}}
+            **alarm_properties(namespace, metric, dimensions, description), "AlarmActions": actions}}
 
     for name in [n for n, r in resources.items() if r["Type"] == "AWS::Serverless::Function"]:
         for metric in ("Errors", "Throttles"):

@@ -217,7 +217,7 @@ def test_every_function_logs_to_its_own_group_with_the_stage_retention(packaged)
 
 
 def test_both_api_stages_are_throttled(packaged):
-    from infra.package import REST_THROTTLE, WEBSOCKET_THROTTLE
+    from infra.defaults import REST_THROTTLE, WEBSOCKET_THROTTLE
 
     stage, _, template = packaged
     (rest,) = resources(template, "AWS::Serverless::Api").values()

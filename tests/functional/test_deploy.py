@@ -208,3 +208,60 @@ def test_every_function_policy_file_is_rendered_and_checked(sandbox):
     assert policy.main(["--stage", "prod", "--check"]) == 1, "a file that drifted is caught"
     config = json.loads((chalice_dir / "config.json").read_text())["stages"]["prod"]["lambda_functions"]
     assert config["websocket_disconnect"]["iam_policy_file"] == "policy-prod-websocket_disconnect.json"
+
+
+def test_what_chalice_deployed_names_the_functions_and_the_rest_api(tmp_path):
+    (tmp_path / ".chalice" / "deployed").mkdir(parents=True)
+    (tmp_path / ".chalice" / "deployed" / "prod.json").write_text(json.dumps({"resources": [
+        {"name": "api_handler", "resource_type": "lambda_function",
+         "lambda_arn": "arn:aws:lambda:eu-west-1:1:function:parley-prod"},
+        {"name": "websocket_connect", "resource_type": "lambda_function",
+         "lambda_arn": "arn:aws:lambda:eu-west-1:1:function:parley-prod-websocket_connect"},
+        {"name": "rest_api", "resource_type": "rest_api", "rest_api_id": "r1",
+         "rest_api_url": "https://r1.execute-api.eu-west-1.amazonaws.com/api/"}]}))
+    found = deploy.read_deployed("prod", root=tmp_path)
+    assert found["functions"] == ["parley-prod", "parley-prod-websocket_connect"] and found["rest_api_id"] == "r1"
+
+
+class Session:
+    """boto3's session, with some clients swapped for stubbed ones."""
+
+    def __init__(self, **clients) -> None:
+        self.clients = clients
+
+    def client(self, name: str):
+        return self.clients.get(name) or boto3.client(name)
+
+
+def test_deploy_throttles_both_api_stages_and_puts_every_alarm(aws):
+    from botocore.stub import Stubber
+
+    from infra import defaults
+
+    apigateway = boto3.client("apigateway")
+    rest = apigateway.create_rest_api(name="parley")["id"]
+    root_id = apigateway.get_resources(restApiId=rest)["items"][0]["id"]
+    apigateway.put_method(restApiId=rest, resourceId=root_id, httpMethod="GET", authorizationType="NONE")
+    apigateway.put_integration(restApiId=rest, resourceId=root_id, httpMethod="GET", type="MOCK")
+    apigateway.create_deployment(restApiId=rest, stageName="api")
+    # moto has no apigatewayv2 UpdateStage: botocore's Stubber checks the request instead.
+    v2 = boto3.client("apigatewayv2")
+    stubber = Stubber(v2)
+    stubber.add_response("update_stage", {}, {"ApiId": "w1", "StageName": "api", "DefaultRouteSettings": {
+        "ThrottlingRateLimit": 100, "ThrottlingBurstLimit": 200}})
+    topic = deploy.alarm_topic(boto3.client("sns"), "prod", "ops@example.com")
+    with stubber:
+        names = defaults.apply(Session(apigatewayv2=v2), "prod",
+                               {"rest_api_id": rest, "websocket_api_id": "w1",
+                                "functions": ["parley-prod", "parley-prod-websocket_connect"]},
+                               "parley-prod", "api", topic)
+        stubber.assert_no_pending_responses()
+    settings = apigateway.get_stage(restApiId=rest, stageName="api")["methodSettings"]["*/*"]
+    assert (settings["throttlingRateLimit"], settings["throttlingBurstLimit"]) == (200.0, 400)
+    alarms = {a["AlarmName"]: a for a in boto3.client("cloudwatch").describe_alarms()["MetricAlarms"]}
+    assert set(alarms) == set(names) and len(names) == 6
+    assert {(a["Namespace"], a["MetricName"]) for a in alarms.values()} == {
+        ("AWS/Lambda", "Errors"), ("AWS/Lambda", "Throttles"), ("AWS/ApiGateway", "5XXError"),
+        ("AWS/DynamoDB", "ThrottledRequests")}
+    assert all(a["AlarmActions"] == [topic] for a in alarms.values()), "each alarm mails the topic"
+    assert deploy.alarm_topic(boto3.client("sns"), "prod", None) is None, "no address, no topic"

@@ -1,0 +1,59 @@
+"""Production defaults that Chalice's config cannot express: API stage throttling and alarms.
+
+`make package` writes them into the template (infra/package.py) and `make deploy`
+applies them to what `chalice deploy` made (``apply``), from the same numbers.
+docs/deploy.md gives each one's reason and cost.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+# Per API stage: steady requests per second and the burst above it. A widget makes about one
+# request per message and a poll every 2 s while its socket is down; these leave room for some
+# hundred busy conversations while capping what a runaway client (or a bill) can reach.
+REST_THROTTLE = {"dev": (20, 40), "prod": (200, 400)}
+WEBSOCKET_THROTTLE = {"dev": (20, 40), "prod": (100, 200)}
+ALARM_PERIOD_SECONDS = 300
+APP_NAME = "parley"  # what `chalice deploy` names the REST API (the ApiName of its metrics)
+
+
+def alarm_properties(namespace: str, metric: str, dimensions: list[dict[str, Any]],
+                     description: str) -> dict[str, Any]:
+    """Any data point above zero in one period: each of these is worth a look."""
+    return {"AlarmDescription": description, "Namespace": namespace, "MetricName": metric,
+            "Dimensions": dimensions, "Statistic": "Sum", "Period": ALARM_PERIOD_SECONDS,
+            "EvaluationPeriods": 1, "Threshold": 0, "ComparisonOperator": "GreaterThanThreshold",
+            "TreatMissingData": "notBreaching"}
+
+
+def apply(session: Any, stage: str, deployed: dict[str, Any], table: str, api_stage: str,
+          alarm_topic_arn: str | None = None) -> list[str]:
+    """Throttles the deployed REST and WebSocket stages and puts the alarms; returns the alarm names."""
+    rate, burst = REST_THROTTLE[stage]
+    if deployed.get("rest_api_id"):
+        session.client("apigateway").update_stage(
+            restApiId=deployed["rest_api_id"], stageName=api_stage, patchOperations=[
+                {"op": "replace", "path": "/*/*/throttling/rateLimit", "value": str(rate)},
+                {"op": "replace", "path": "/*/*/throttling/burstLimit", "value": str(burst)}])
+    rate, burst = WEBSOCKET_THROTTLE[stage]
+    if deployed.get("websocket_api_id"):
+        session.client("apigatewayv2").update_stage(
+            ApiId=deployed["websocket_api_id"], StageName=api_stage,
+            DefaultRouteSettings={"ThrottlingRateLimit": rate, "ThrottlingBurstLimit": burst})
+    cloudwatch = session.client("cloudwatch")
+    alarms: list[tuple[str, dict[str, Any]]] = []
+    for function in deployed.get("functions", []):
+        for metric in ("Errors", "Throttles"):
+            alarms.append((f"{function}-{metric.lower()}", alarm_properties(
+                "AWS/Lambda", metric, [{"Name": "FunctionName", "Value": function}],
+                f"{function}: any {metric.lower()} in {ALARM_PERIOD_SECONDS // 60} minutes")))
+    alarms.append((f"{APP_NAME}-{stage}-rest-5xx", alarm_properties(
+        "AWS/ApiGateway", "5XXError", [{"Name": "ApiName", "Value": APP_NAME}, {"Name": "Stage", "Value": api_stage}],
+        "The REST API answered 5xx (Parley answers 5xx only for bugs and for 503 unavailable)")))
+    alarms.append((f"{table}-throttled", alarm_properties(
+        "AWS/DynamoDB", "ThrottledRequests", [{"Name": "TableName", "Value": table}],
+        "DynamoDB throttled requests to the table")))
+    for name, props in alarms:
+        cloudwatch.put_metric_alarm(AlarmName=name, AlarmActions=[alarm_topic_arn] if alarm_topic_arn else [],
+                                    **props)
+    return [name for name, _ in alarms]
