@@ -27,8 +27,23 @@ def alarm_properties(namespace: str, metric: str, dimensions: list[dict[str, Any
 
 
 def apply(session: Any, stage: str, deployed: dict[str, Any], table: str, api_stage: str,
-          alarm_topic_arn: str | None = None) -> list[str]:
-    """Throttles the deployed REST and WebSocket stages and puts the alarms; returns the alarm names."""
+          alarm_topic_arn: str | None = None, log_retention_days: int | None = None) -> list[str]:
+    """Throttles the deployed REST and WebSocket stages, sets log retention and puts the alarms.
+
+    Returns the alarm names.
+    """
+    if log_retention_days:
+        # With log_retention_in_days, chalice 1.34 makes the REST handler's group as
+        # /aws/lambda/<app>-<stage>-api_handler, but names the function <app>-<stage>, so the group
+        # Lambda really writes to would keep its logs forever: set retention on each function's own.
+        logs = session.client("logs")
+        for function in deployed.get("functions", []):
+            group = f"/aws/lambda/{function}"
+            try:
+                logs.create_log_group(logGroupName=group)
+            except logs.exceptions.ResourceAlreadyExistsException:
+                pass
+            logs.put_retention_policy(logGroupName=group, retentionInDays=log_retention_days)
     rate, burst = REST_THROTTLE[stage]
     if deployed.get("rest_api_id"):
         session.client("apigateway").update_stage(

@@ -215,8 +215,9 @@ def main(argv: list[str] | None = None) -> int:
 
     deployed = deploy_app(args.stage, env.get("PARLEY_REALTIME_PROVIDERS", "polling"), region, account)
     topic = alarm_topic(session.client("sns"), args.stage, os.environ.get("PARLEY_ALARM_EMAIL"))
+    retention = json.loads(CONFIG.read_text())["stages"][args.stage].get("log_retention_in_days")
     alarms = defaults.apply(session, args.stage, deployed, policy.table_name(args.stage),
-                            policy.api_stage(args.stage), topic)
+                            policy.api_stage(args.stage), topic, retention)
     print(f"stage throttling set; {len(alarms)} alarms" + (f" e-mailing {os.environ['PARLEY_ALARM_EMAIL']}"
                                                           if topic else " (set PARLEY_ALARM_EMAIL to be mailed)"))
     print("\nParley is deployed. Paste this before </body> on each page of your site:\n")
