@@ -69,11 +69,3 @@ class Cache(Generic[K, V]):
             value = change(self._data.get(key))
             self._data[key] = value
             return value
-
-    def pop(self, key: K) -> None:
-        with self._lock:
-            self._data.pop(key, None)
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._data)

@@ -58,7 +58,7 @@ class Root:
         self._bots = Lazy(BotRegistry, bots)
         self._chat = Lazy(lambda: ChatService(self.settings, self.data, self.sites, self.access,
                                               self.realtime, self.bots, self.secrets))
-        self._http = Lazy(lambda: HttpRoutes(self.settings, self.access, self.chat, self.realtime))
+        self._http = Lazy(lambda: HttpRoutes(self.access, self.chat, self.realtime))
         self._sockets = Lazy(lambda: SocketHandlers(self.settings, self.access, self.data.connections,
                                                     websocket=lambda: self.websocket, clock=monotonic))
 

@@ -19,7 +19,6 @@ from .chat import ChatService
 from .errors import ParleyError
 from .models import InitRequest, MessagesQuery, SendRequest, parse
 from .realtime import Realtime
-from .settings import Settings
 
 
 def _query(request: Request) -> dict[str, str]:
@@ -27,8 +26,7 @@ def _query(request: Request) -> dict[str, str]:
 
 
 class HttpRoutes:
-    def __init__(self, settings: Settings, access: AccessPolicy, chat: ChatService, realtime: Realtime) -> None:
-        self.settings = settings
+    def __init__(self, access: AccessPolicy, chat: ChatService, realtime: Realtime) -> None:
         self.access = access
         self.chat = chat
         self.realtime = realtime

@@ -78,7 +78,7 @@ def middleware(request: Request, get_response: Callable[[Request], Response],
     except ParleyError as exc:
         response = error_response(exc)
         if exc.code == "origin_not_allowed":
-            response.headers.pop("Access-Control-Allow-Origin", None)
+            pass  # a refused origin never gets CORS headers, whatever else the request claims
         elif exc.cors_origin:
             response.headers["Access-Control-Allow-Origin"] = exc.cors_origin
         elif origin_of(request):
