@@ -22,12 +22,26 @@ STAGE ?= dev
 
 NODE_STAMP := widget/node_modules/.installed
 WIDGET     := widget/dist/parley.js
+# The agent console (console/), built like the widget into console/dist/ (index.html,
+# console.js, styles), which `make dev` serves. Its rules apply once console/package.json exists.
+CONSOLE_NODE_STAMP := console/node_modules/.installed
+CONSOLE            := console/dist/console.js
+HAVE_CONSOLE       := $(wildcard console/package.json)
 
-setup: $(STAMP) $(NODE_STAMP) $(WIDGET)
+setup: $(STAMP) $(NODE_STAMP) $(WIDGET) $(if $(HAVE_CONSOLE),$(CONSOLE_NODE_STAMP) $(CONSOLE))
 
 # The widget bundle the demo page and the browser tests load.
 $(WIDGET): $(NODE_STAMP) $(wildcard widget/src/*.js widget/src/*/*.js widget/src/*.css widget/src/*/*.css) widget/build.mjs
 	cd widget && npm run --silent build
+
+# The console's bundle and pages, from console/src (and its build script).
+$(CONSOLE): $(CONSOLE_NODE_STAMP) $(wildcard console/src/*.js console/src/*/*.js console/src/*.css console/src/*/*.css console/src/*.html console/*.html) $(wildcard console/build.mjs)
+	cd console && npm run --silent build
+
+# The console's npm packages, exactly as its package-lock.json pins them.
+$(CONSOLE_NODE_STAMP): console/package.json console/package-lock.json
+	cd console && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 # Debian's chromium for the browser tests (Playwright drives it; it never downloads one).
 browser:
@@ -56,6 +70,7 @@ dev: setup
 
 test: setup browser
 	cd widget && npm test --silent
+	$(if $(HAVE_CONSOLE),cd console && npm test --silent)
 	$(PY) -m pytest
 
 test-unit: setup

@@ -55,6 +55,58 @@ def pusher_auth():
     return root.http.pusher_auth(app.current_request)
 
 
+@app.route("/api/chatbot/handoff", methods=["POST"], content_types=JSON_IN)
+def handoff():
+    return root.http.handoff(app.current_request)
+
+
+@app.route("/api/chatbot/typing", methods=["POST"], content_types=JSON_IN)
+def visitor_typing():
+    return root.http.typing(app.current_request)
+
+
+# -- the agent API (docs/agent-api.md) ----------------------------------------
+AGENT = "/api/agent"
+SITE = AGENT + "/sites/{site_key}"
+CONVERSATION = SITE + "/conversations/{conversation_id}"
+
+
+@app.route(AGENT + "/me", methods=["GET"])
+def agent_me():
+    return root.agent_http.me(app.current_request)
+
+
+@app.route(SITE + "/inbox", methods=["GET"])
+def agent_inbox(site_key):
+    return root.agent_http.inbox(app.current_request, site_key)
+
+
+@app.route(SITE + "/members", methods=["GET"])
+def agent_members(site_key):
+    return root.agent_http.members(app.current_request, site_key)
+
+
+@app.route(CONVERSATION, methods=["GET"])
+def agent_conversation(site_key, conversation_id):
+    return root.agent_http.conversation(app.current_request, site_key, conversation_id)
+
+
+@app.route(CONVERSATION + "/messages", methods=["GET", "POST"], content_types=JSON_IN)
+def agent_messages(site_key, conversation_id):
+    return root.agent_http.messages(app.current_request, site_key, conversation_id)
+
+
+for _action in ("claim", "assign", "unassign", "resolve", "reopen", "handback", "read", "typing"):
+    app.route(f"{CONVERSATION}/{_action}", methods=["POST"], content_types=JSON_IN, name=f"agent_{_action}")(
+        lambda site_key, conversation_id, _action=_action: root.agent_http.action(
+            app.current_request, site_key, conversation_id, _action))
+
+
+@app.route(AGENT + "/pusher/auth", methods=["POST"], content_types=FORM_IN)
+def agent_pusher_auth():
+    return root.agent_http.pusher_auth(app.current_request)
+
+
 @app.on_ws_connect()
 def ws_connect(event):
     return root.sockets.connect(event.to_dict())
@@ -70,9 +122,16 @@ def ws_disconnect(event):
     return root.sockets.disconnect(event.to_dict())
 
 
-for _path in ("config", "init", "send", "messages", "pusher/auth"):
+for _path in ("config", "init", "send", "messages", "pusher/auth", "handoff", "typing"):
     app.route(f"/api/chatbot/{_path}", methods=["OPTIONS"], name=f"preflight_{_path.replace('/', '_')}")(
         lambda: root.http.preflight(app.current_request))
+for _name, _path in [("me", AGENT + "/me"), ("pusher_auth", AGENT + "/pusher/auth"),
+                     ("inbox", SITE + "/inbox"), ("members", SITE + "/members"),
+                     ("conversation", CONVERSATION), ("messages", CONVERSATION + "/messages"),
+                     *[(a, f"{CONVERSATION}/{a}") for a in ("claim", "assign", "unassign", "resolve", "reopen",
+                                                            "handback", "read", "typing")]]:
+    app.route(_path, methods=["OPTIONS"], name=f"preflight_agent_{_name}")(
+        lambda **_: root.agent_http.preflight(app.current_request))
 
 # Chalice has no greedy route, and `chalice local` (like API Gateway) answers an
 # unknown path with a 403 "Missing Authentication Token". One catch-all per

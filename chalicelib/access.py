@@ -15,7 +15,12 @@ Requests without an ``Origin`` header are not browsers: CORS protects browsers
 only, and a header anyone can forge guards nothing for other clients, so
 those pass on the token (or the site key) alone.
 
-The agent side adds ``for_agent`` here.
+Agents (``for_agent``, ``for_agent_identity``) prove who they are with a
+Cognito ID token (``agent_tokens``) and may act only on sites they are
+members of, checked on every request and every channel authorization; their
+browsers may call from the console's origins only (``PARLEY_CONSOLE_ORIGINS``).
+A member of one site asking about another gets 403 ``not_a_member``, whether
+that other site exists or not.
 """
 from __future__ import annotations
 
@@ -26,10 +31,13 @@ from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from . import tokens
+from .agent_tokens import AgentIdentity, AgentTokens
 from .cache import Cache
+from .data.agents import AgentStore
 from .data.sites import SiteStore
 from .errors import ParleyError
-from .models import SITE_KEY, Site, normalize_origin
+from .lifecycle import Agent
+from .models import SITE_KEY, Member, Site, normalize_origin
 from .secretstore import Secrets
 
 # scheme://host:port; a DNS name is at most 253 characters.
@@ -40,12 +48,29 @@ NEGATIVE_CACHE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
+class AgentPrincipal:
+    """A signed-in agent acting on one site they are a member of."""
+
+    id: str
+    name: str
+    email: str
+    site_key: str
+    role: str
+
+    def actor(self) -> Agent:
+        return Agent(self.id, self.name, admin=self.role == "admin")
+
+
+@dataclass(frozen=True)
 class Decision:
-    """Who may proceed: the site (site-keyed routes) or the claims (token routes), and CORS."""
+    """Who may proceed, and CORS: the site (site-keyed routes), the visitor's claims (token
+    routes), or the agent (agent routes; ``identity`` alone for routes about no one site)."""
 
     cors_origin: str | None
     site: Site | None = None
     claims: tokens.VisitorClaims | None = None
+    agent: AgentPrincipal | None = None
+    identity: AgentIdentity | None = None
 
     @contextmanager
     def answering(self) -> Iterator[None]:
@@ -90,9 +115,70 @@ def _refused(origin: str | None) -> ParleyError:
 
 
 class AccessPolicy:
-    def __init__(self, sites: SiteDirectory, secrets: Secrets) -> None:
+    def __init__(self, sites: SiteDirectory, secrets: Secrets, *, agent_tokens: AgentTokens | None = None,
+                 agents: AgentStore | None = None, console_origins: tuple[str, ...] = (),
+                 membership_ttl: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.sites = sites
         self.secrets = secrets
+        self.agent_tokens = agent_tokens
+        self.agents = agents
+        self.console_origins = frozenset(normalize_origin(o) for o in console_origins)
+        self._members: Cache[tuple[str, str], Member | None] = Cache(4096, ttl=membership_ttl, clock=clock)
+
+    # -- agents -----------------------------------------------------------------
+
+    def for_agent_identity(self, token: str | None, origin: str | None) -> Decision:
+        """An agent request about no one site (who am I, a channel's auth): a valid ID token."""
+        cors = self._console_origin(origin)
+        if self.agent_tokens is None:
+            raise ParleyError("agents_disabled", "The agent side is not configured here.")
+        try:
+            identity = self.agent_tokens.verify(token)
+        except ParleyError as error:
+            error.cors_origin = cors  # the console must read a 401 to sign in again
+            raise
+        return Decision(cors, identity=identity)
+
+    def for_agent(self, token: str | None, site_key: object, origin: str | None) -> Decision:
+        """An agent request about one site: a valid ID token of a member of that site."""
+        decision = self.for_agent_identity(token, origin)
+        identity = decision.identity
+        assert identity is not None
+        with decision.answering():
+            if not isinstance(site_key, str) or not re.fullmatch(SITE_KEY, site_key):
+                raise ParleyError("invalid_request", "site_key: is required (letters, digits, _ and -, up to 64).")
+            member = self.member_or_refuse(identity.agent_id, site_key)
+        name = member.name or identity.name or member.display_name
+        return Decision(decision.cors_origin, identity=identity,
+                        agent=AgentPrincipal(identity.agent_id, name, identity.email or member.email,
+                                             site_key, member.role))
+
+    def member_or_refuse(self, agent_id: str, site_key: str) -> Member:
+        """The agent's membership of the site (cached briefly), or 403 not_a_member."""
+        assert self.agents is not None
+        member = self._members.get((agent_id, site_key), lambda key: self.agents.membership(*key))
+        if member is None:
+            raise ParleyError("not_a_member", "You are not a member of this site.")
+        return member
+
+    def for_console_preflight(self, origin: str | None) -> Decision:
+        if not origin:
+            raise ParleyError("missing_origin", "A preflight needs an Origin header.")
+        cors = self._console_origin(origin)
+        return Decision(cors)
+
+    def console_cors(self, origin: str | None) -> str | None:
+        """The origin an agent route's error may be shown to (never raises)."""
+        if origin and normalize_origin(origin) in self.console_origins:
+            return origin
+        return None
+
+    def _console_origin(self, origin: str | None) -> str | None:
+        if origin is None:
+            return None  # not a browser: the token alone decides
+        if normalize_origin(origin) not in self.console_origins:
+            raise _refused(origin)
+        return origin
 
     # -- decisions --------------------------------------------------------------
 

@@ -12,20 +12,28 @@ from typing import Any
 
 from . import tokens
 from .access import AccessPolicy, SiteDirectory
-from .bot import BotRegistry
+from .bot import BotRegistry, BotReply
 from .data import Data
+from .data.messages import Guard, StateRefused
 from .errors import ParleyError
-from .models import InitRequest, Message, MessagesQuery, Page, SendRequest, Site
-from .realtime import Realtime, public_config
+from .models import Conversation, InitRequest, Message, MessagesQuery, Page, SendRequest, Site
+from .realtime import CONVERSATION_EVENT, Realtime, public_config
 from .secretstore import Secrets
 from .settings import Settings
+from .transitions import Transitions
+from .typing_relay import TypingRelay
+
+# The bot hands off after this many answers in a row that did not help.
+BOT_MISSES_BEFORE_HANDOFF = 2
+MAX_USER_AGENT = 512
 
 log = logging.getLogger("parley.chat")
 
 
 class ChatService:
     def __init__(self, settings: Settings, data: Data, sites: SiteDirectory, access: AccessPolicy,
-                 realtime: Realtime, bots: BotRegistry, secrets: Secrets) -> None:
+                 realtime: Realtime, bots: BotRegistry, secrets: Secrets, transitions: Transitions,
+                 typing: TypingRelay) -> None:
         self.settings = settings
         self.data = data
         self.sites = sites
@@ -33,11 +41,14 @@ class ChatService:
         self.realtime = realtime
         self.bots = bots
         self.secrets = secrets
+        self.transitions = transitions
+        self.typing = typing
 
     def config(self, site: Site) -> dict[str, Any]:
         return {"site_key": site.site_key, "realtime": public_config(self.settings), "widget": site.widget}
 
-    def init(self, req: InitRequest, site: Site, origin: str | None) -> tuple[bool, dict[str, Any]]:
+    def init(self, req: InitRequest, site: Site, origin: str | None,
+             user_agent: str | None = None) -> tuple[bool, dict[str, Any]]:
         """Starts a conversation (created=True), or resumes one the token opens.
 
         ``origin`` has been checked against the site's list; the token carries it.
@@ -46,18 +57,35 @@ class ChatService:
             if req.conversation_id is None or req.token is None:
                 raise ParleyError("invalid_request", "conversation_id and token must come together to resume.")
             self.access.for_resume(req.token, req.conversation_id, site)
-            page = self.data.messages.latest_messages(req.conversation_id, self.settings.history_limit)
-            return False, self._session(req.conversation_id, site, origin, page, resumed=True)
-        conversation_id = secrets.token_hex(16)
-        self.data.messages.create_conversation(conversation_id, site.site_key, req.visitor, req.locale)
-        return True, self._session(conversation_id, site, origin, Page([], 0, False), resumed=False)
+            page, conversation = self.data.messages.latest(req.conversation_id, self.settings.history_limit)
+            return False, self._session(conversation, site, origin, page, resumed=True)
+        conversation = self.data.messages.create_conversation(
+            secrets.token_hex(16), site.site_key, req.visitor, req.locale, page=req.page,
+            user_agent=(user_agent or "")[:MAX_USER_AGENT] or None)
+        return True, self._session(conversation, site, origin, Page([], 0, False), resumed=False)
 
-    def _session(self, conversation_id: str, site: Site, origin: str | None, page: Page,
+    def _session(self, conversation: Conversation, site: Site, origin: str | None, page: Page,
                  resumed: bool) -> dict[str, Any]:
-        token = tokens.issue(self.secrets.token_secret(), conversation_id, site.site_key,
+        token = tokens.issue(self.secrets.token_secret(), conversation.conversation_id, site.site_key,
                              self.settings.token_ttl_seconds, origin=origin)
-        return {"conversation_id": conversation_id, "token": token, **page.to_json(),
-                "resumed": resumed, "realtime": public_config(self.settings)}
+        return {"conversation_id": conversation.conversation_id, "token": token, **page.to_json(),
+                "resumed": resumed, "status": conversation.status, "assignee": conversation.assignee_json(),
+                "realtime": public_config(self.settings)}
+
+    def handoff(self, conversation_id: str, claims: tokens.VisitorClaims) -> dict[str, Any]:
+        """The visitor asks for a person: ``bot`` or ``resolved`` becomes ``pending``."""
+        tokens.require_conversation(claims, conversation_id)
+        conversation = self.data.messages.get_conversation(conversation_id)
+        if conversation is None or conversation.site_key != claims.site_key:
+            raise ParleyError("conversation_not_found", "No such conversation.")
+        conversation, message = self.transitions.apply(conversation, "request_human")
+        return {"status": conversation.status, "assignee": conversation.assignee_json(),
+                "message": message.to_json() if message else None, "last_seq": conversation.last_seq}
+
+    def visitor_typing(self, conversation_id: str, claims: tokens.VisitorClaims) -> dict[str, Any]:
+        tokens.require_conversation(claims, conversation_id)
+        self.typing.relay(conversation_id, "visitor", None)
+        return {}
 
     def send(self, req: SendRequest, claims: tokens.VisitorClaims) -> dict[str, Any]:
         """Stores the visitor's message and the bot's reply, each exactly once, and pushes both.
@@ -77,10 +105,15 @@ class ChatService:
             # Same key, other words: a client bug, not a retry. Say so rather
             # than answer for a message that was never stored.
             raise ParleyError("idempotency_conflict", "This client_message_id was already used for another message.")
-        self.realtime.publish(req.conversation_id, message, message.seq, exclude=req.socket_id)
-        reply = self._bot_reply(req.conversation_id, req.client_message_id, message.text, site)
-        if reply is not None:
-            self.realtime.publish(req.conversation_id, reply, reply.seq, exclude=req.socket_id)
+        self.realtime.publish(req.conversation_id, message, message.seq, exclude=req.socket_id,
+                              site_key=site.site_key)
+        if created and message.seq == 1:
+            # The first message is when a conversation starts to matter to the
+            # team (a page view that never writes creates nothing for them).
+            self.realtime.event(CONVERSATION_EVENT, {"conversation": {
+                "conversation_id": req.conversation_id, "site_key": site.site_key, "status": "bot",
+                "last_seq": 1, "created_at": message.created_at}}, site_key=site.site_key)
+        reply = self._bot_turn(req.conversation_id, req.client_message_id, message.text, site, req.socket_id)
         last_seq = max(message.seq, reply.seq if reply else 0)
         return {"message": message.to_json(), "reply": reply.to_json() if reply else None,
                 "last_seq": last_seq, "duplicate": not created}
@@ -104,23 +137,58 @@ class ChatService:
             raise ParleyError("unknown_site", "The site of this token no longer exists.")
         return site
 
-    def _bot_reply(self, conversation_id: str, client_message_id: str, text: str, site: Site) -> Message | None:
-        """The bot's answer, idempotent under ``b#<the visitor's client_message_id>``.
+    def _bot_turn(self, conversation_id: str, client_message_id: str, text: str, site: Site,
+                  socket_id: str | None) -> Message | None:
+        """The bot's answer, if the bot is the one answering; and the handoffs it leads to.
 
-        Keyed that way, a repeated send gets the very reply it got the first
-        time, and a send whose first try died between the two writes gets its
-        missing reply now. A failing engine never fails the send (the
-        visitor's message is stored; the answer has no reply). A reply that
-        cannot be *stored* does: the send answers 503, and retrying it with
-        the same client_message_id stores the reply, not the message again.
+        The reply is stored only while the conversation is ``bot``: the
+        condition sits in the reply's own transaction, so the bot re-reads the
+        state at the very moment it posts and never talks over an agent (or
+        while a person is awaited). A conversation found ``resolved`` is
+        reopened by the visitor's message (to ``pending``, or to ``bot``,
+        which then answers).
         """
+        answer = self._engine_answer(text, site)
+        for _ in range(2):
+            if answer is None:
+                return None
+            try:
+                reply = self._store_reply(conversation_id, client_message_id, answer)
+            except StateRefused as refused:
+                if refused.current.status != "resolved":
+                    return None
+                conversation, _ = self.transitions.apply(refused.current, "visitor_returned")
+                if conversation.status != "bot":
+                    return None
+                continue  # back with the bot: it answers the returning visitor
+            self.realtime.publish(conversation_id, reply, reply.seq, exclude=socket_id, site_key=site.site_key)
+            if answer.handoff:
+                self.transitions.bot_handoff(conversation_id, site.site_key, after_misses=None)
+            elif not answer.confident:
+                self.transitions.bot_handoff(conversation_id, site.site_key, after_misses=BOT_MISSES_BEFORE_HANDOFF)
+            return reply
+        return None
+
+    def _engine_answer(self, text: str, site: Site) -> BotReply | None:
+        """A failing engine never fails the send (the visitor's message is stored; it gets no reply)."""
         try:
-            answer = self.bots.engine_for(site.bot).reply(text, [])
+            return self.bots.engine_for(site.bot).reply(text, [])
         except Exception:  # noqa: BLE001 - any engine failure is logged, not shown
             log.exception("bot engine failed for site %s", site.site_key)
             return None
-        reply, _ = self.data.messages.append_message(conversation_id, "bot", answer.text,
-                                                     idempotency_key=f"b#{client_message_id}")
+
+    def _store_reply(self, conversation_id: str, client_message_id: str, answer: BotReply) -> Message:
+        """Stores the reply, idempotent under ``b#<the visitor's client_message_id>``.
+
+        Keyed that way, a repeated send gets the very reply it got the first
+        time, and a send whose first try died between the two writes gets its
+        missing reply now. A reply that cannot be *stored* fails the send: it
+        answers 503, and retrying it with the same client_message_id stores
+        the reply, not the message again.
+        """
+        reply, _ = self.data.messages.append_message(
+            conversation_id, "bot", answer.text, idempotency_key=f"b#{client_message_id}",
+            guard=Guard(when_status="bot", bot_miss=not answer.confident and not answer.handoff))
         return reply
 
     def messages(self, query: MessagesQuery, claims: tokens.VisitorClaims) -> dict[str, Any]:

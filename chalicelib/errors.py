@@ -35,6 +35,7 @@ ERRORS: dict[str, int] = {
     "conversation_mismatch": 403,
     "site_mismatch": 403,
     "channel_forbidden": 403,
+    "not_a_member": 403,
     # 404: no such thing (a site that does not exist, or no longer does, included)
     "unknown_site": 404,
     "conversation_not_found": 404,
@@ -43,9 +44,12 @@ ERRORS: dict[str, int] = {
     "pusher_disabled": 404,
     "websocket_disabled": 404,
     "unknown_connection": 404,
+    "agents_disabled": 404,
     # 405, 409, 415
     "method_not_allowed": 405,
     "idempotency_conflict": 409,
+    "already_claimed": 409,
+    "invalid_transition": 409,
     "site_exists": 409,
     "unsupported_media_type": 415,
     # 503: try again (the store is busy, down, or a conversation is contended)

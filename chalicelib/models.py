@@ -62,8 +62,28 @@ class Site:
         return replace(self, **changes)
 
 
+AgentRole = Literal["agent", "admin"]
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """An agent's membership of one site. ``agent_id`` is the Cognito user's ``sub``."""
+
+    agent_id: str
+    site_key: str
+    role: AgentRole = "agent"
+    name: str = ""
+    email: str = ""
+
+    @property
+    def display_name(self) -> str:
+        return self.name or (self.email.split("@", 1)[0] if self.email else "Agent")
+
+
 @dataclass(frozen=True, slots=True)
 class Conversation:
+    """A conversation's state record: who it belongs to, where it stands in its lifecycle."""
+
     conversation_id: str
     site_key: str
     status: ConversationStatus = "bot"
@@ -72,6 +92,28 @@ class Conversation:
     locale: str | None = None
     created_at: str | None = None
     updated_at: str | None = None
+    assignee_id: str | None = None
+    assignee_name: str | None = None
+    state_rev: int = 0
+    status_since: str | None = None
+    resolved_at: float | None = None
+    agent_read_seq: int = 0
+    last_message: Mapping[str, Any] | None = None
+    page: str | None = None
+    user_agent: str | None = None
+
+    def assignee_json(self) -> dict[str, str] | None:
+        return {"id": self.assignee_id, "name": self.assignee_name or ""} if self.assignee_id else None
+
+    def summary(self) -> dict[str, Any]:
+        """The conversation as the agent API shows it in the inbox."""
+        return {"conversation_id": self.conversation_id, "site_key": self.site_key, "status": self.status,
+                "assignee": self.assignee_json(), "last_seq": self.last_seq,
+                "agent_read_seq": self.agent_read_seq, "unread": max(0, self.last_seq - self.agent_read_seq),
+                "last_message": dict(self.last_message) if self.last_message else None,
+                "status_since": self.status_since or self.created_at, "created_at": self.created_at,
+                "updated_at": self.updated_at, "visitor": dict(self.visitor) if self.visitor else None,
+                "locale": self.locale, "page": self.page, "user_agent": self.user_agent}
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,14 +127,20 @@ class Message:
     text: str
     created_at: str
     client_message_id: str | None = None
+    sender_name: str | None = None              # an agent's display name
+    event: Mapping[str, Any] | None = None      # a system message's structured change
 
     def to_json(self) -> dict[str, Any]:
-        """The message in the HTTP contract's shape (``client_message_id`` only when set)."""
+        """The message in the HTTP contract's shape (optional fields only when set)."""
         body: dict[str, Any] = {"id": self.id, "conversation_id": self.conversation_id,
                                 "seq": self.seq, "sender": self.sender, "text": self.text,
                                 "created_at": self.created_at}
         if self.client_message_id is not None:
             body["client_message_id"] = self.client_message_id
+        if self.sender_name is not None:
+            body["sender_name"] = self.sender_name
+        if self.event is not None:
+            body["event"] = dict(self.event)
         return body
 
 
@@ -136,6 +184,13 @@ class InitRequest(_Body):
     # A few facts the site passes along (name, email, page): flat, small, text.
     visitor: dict[str, StrictStr] | None = None
     locale: Annotated[StrictStr, Field(pattern=r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$")] | None = None
+    # The page the visitor is on: a fact for the agent, shown as text, never followed.
+    page: Annotated[StrictStr, Field(max_length=2000)] | None = None
+
+    @field_validator("page")
+    @classmethod
+    def _page_is_text(cls, value: str | None) -> str | None:
+        return _encodable(value) if value else None
 
     @field_validator("visitor")
     @classmethod
@@ -175,6 +230,40 @@ class SendRequest(_Body):
         if not value.isprintable() or value != value.strip():
             raise ValueError("must be printable, without surrounding spaces")
         return _encodable(value)
+
+
+class ConversationRef(_Body):
+    """A visitor route about one conversation (handoff, typing)."""
+
+    conversation_id: ConversationId
+
+
+class ReplyRequest(_Body):
+    """An agent's reply: text and an idempotency key, as a visitor's send."""
+
+    text: StrictStr
+    client_message_id: Annotated[StrictStr, Field(min_length=1, max_length=64)]
+    socket_id: Annotated[StrictStr, Field(pattern=r"^[0-9]{1,20}\.[0-9]{1,20}$")] | None = None
+
+    _text = field_validator("text")(SendRequest._text_has_content.__func__)  # type: ignore[attr-defined]
+    _cmid = field_validator("client_message_id")(SendRequest._cmid_is_printable.__func__)  # type: ignore[attr-defined]
+
+
+class AssignRequest(_Body):
+    agent_id: Annotated[StrictStr, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.@:+-]+$")]
+
+
+class ReadRequest(_Body):
+    seq: Annotated[StrictInt, Field(ge=0, le=9_999_999_999)]
+
+
+InboxStatus = Literal["pending", "open", "mine", "resolved", "bot"]
+
+
+class InboxQuery(_Body):
+    status: InboxStatus = "pending"
+    limit: Annotated[StrictInt, Field(ge=1, le=50)] = 25
+    cursor: Annotated[StrictStr, Field(min_length=1, max_length=1500)] | None = None
 
 
 class MessagesQuery(_Body):

@@ -1,7 +1,8 @@
 """The composition root: the one place Parley's objects are built and wired together.
 
-    Settings -> clients -> data layer -> secrets -> realtime -> access policy
-             -> bot registry -> chat service -> HTTP routes, WebSocket handlers
+    Settings -> clients -> data layer -> secrets -> realtime -> agent tokens -> access policy
+             -> bot registry -> typing relay, transitions -> chat service, agent service
+             -> HTTP routes, agent routes, WebSocket handlers
 
 Once per process and lazily: each object is made on first use (a cold start
 pays only for what its first request needs), once, however many threads ask
@@ -17,6 +18,9 @@ import time
 from typing import Any, Callable, Mapping
 
 from .access import AccessPolicy, SiteDirectory
+from .agent_routes import AgentRoutes
+from .agent_service import AgentService
+from .agent_tokens import AgentTokens
 from .bot import BotRegistry
 from .chat import ChatService
 from .data import Data
@@ -27,6 +31,8 @@ from .routes import HttpRoutes
 from .secretstore import Secrets
 from .settings import Settings, load_settings
 from .sockets import SocketHandlers
+from .transitions import Transitions
+from .typing_relay import TypingRelay
 
 
 class Root:
@@ -39,7 +45,7 @@ class Root:
 
     def __init__(self, settings: Settings | None = None, *, environ: Mapping[str, str] | None = None,
                  dynamodb: Any = None, ssm: Any = None, pusher: Any = None, management: Any = None,
-                 bots: BotRegistry | None = None,
+                 bots: BotRegistry | None = None, jwks: Callable[[str], Any] | None = None,
                  clock: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep,
                  jitter: Callable[[float, float], float] = random.uniform) -> None:
@@ -54,13 +60,33 @@ class Root:
         self._websocket = Lazy(self._build_websocket)
         self._sites = Lazy(lambda: SiteDirectory(self.data.sites, self.settings.site_cache_seconds,
                                                  clock=monotonic))
-        self._access = Lazy(lambda: AccessPolicy(self.sites, self.secrets))
+        self._agent_tokens = Lazy(lambda: self._build_agent_tokens(jwks, monotonic))
+        self._access = Lazy(lambda: AccessPolicy(
+            self.sites, self.secrets, agent_tokens=self._agent_tokens.get(), agents=self.data.agents,
+            console_origins=self.settings.console_origins,
+            membership_ttl=self.settings.membership_cache_seconds, clock=monotonic))
         self._bots = Lazy(BotRegistry, bots)
+        self._typing = Lazy(lambda: TypingRelay(self.realtime, clock=monotonic))
+        self._transitions = Lazy(lambda: Transitions(self.data.messages, self.realtime, clock=clock))
         self._chat = Lazy(lambda: ChatService(self.settings, self.data, self.sites, self.access,
-                                              self.realtime, self.bots, self.secrets))
+                                              self.realtime, self.bots, self.secrets, self.transitions,
+                                              self._typing.get()))
+        self._agents = Lazy(lambda: AgentService(self.data, self.sites, self.realtime, self.transitions,
+                                                 self._typing.get()))
         self._http = Lazy(lambda: HttpRoutes(self.access, self.chat, self.realtime))
+        self._agent_http = Lazy(lambda: AgentRoutes(self.access, self.agents, self.realtime))
         self._sockets = Lazy(lambda: SocketHandlers(self.settings, self.access, self.data.connections,
-                                                    websocket=lambda: self.websocket, clock=monotonic))
+                                                    self.data.messages, websocket=lambda: self.websocket,
+                                                    typing=self._typing.get()))
+
+    def _build_agent_tokens(self, jwks: Callable[[str], Any] | None,
+                            monotonic: Callable[[], float]) -> AgentTokens | None:
+        s = self.settings
+        if not s.cognito_issuer:
+            return None  # no user pool configured: the agent API answers agents_disabled
+        extra = {"fetch": jwks} if jwks is not None else {}
+        return AgentTokens(s.cognito_issuer, s.cognito_client_id or "", s.jwks_url or "",
+                           monotonic=monotonic, **extra)
 
     def _build_websocket(self) -> WebSocketBroadcaster:
         # The WebSocket handlers answer through the same broadcaster that
@@ -80,5 +106,8 @@ class Root:
     access = property(lambda self: self._access.get(), doc="the access policy")
     bots = property(lambda self: self._bots.get(), doc="bot engines by site settings")
     chat = property(lambda self: self._chat.get(), doc="the chat service")
+    transitions = property(lambda self: self._transitions.get(), doc="lifecycle changes, stored and broadcast")
+    agents = property(lambda self: self._agents.get(), doc="the agent service")
     http = property(lambda self: self._http.get(), doc="the HTTP route handlers")
+    agent_http = property(lambda self: self._agent_http.get(), doc="the agent API's HTTP handlers")
     sockets = property(lambda self: self._sockets.get(), doc="the WebSocket handlers")

@@ -17,12 +17,21 @@ from . import tokens, web
 from .access import AccessPolicy, Decision
 from .chat import ChatService
 from .errors import ParleyError
-from .models import InitRequest, MessagesQuery, SendRequest, parse
+from .models import ConversationRef, InitRequest, MessagesQuery, SendRequest, parse
 from .realtime import Realtime
 
 
 def _query(request: Request) -> dict[str, str]:
     return dict(request.query_params or {})
+
+
+def query_ints(query: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """Query values are strings; only plain integers become numbers, so "abc",
+    "1.5" or "" fail validation with the field's name."""
+    for name in names:
+        if name in query and re.fullmatch(r"-?[0-9]{1,12}", query[name]):
+            query[name] = int(query[name])
+    return query
 
 
 class HttpRoutes:
@@ -36,7 +45,12 @@ class HttpRoutes:
                                      web.origin_of(request))
 
     def config(self, request: Request) -> Response:
-        decision = self.access.for_site(_query(request).get("site_key"), web.origin_of(request))
+        origin = web.origin_of(request)
+        if self.access.console_cors(origin):
+            # The agent console reads a site's realtime config too (public values only).
+            decision = self.access.for_site(_query(request).get("site_key"), None)
+            return web.json_response(200, self.chat.config(decision.site), cors_origin=origin)
+        decision = self.access.for_site(_query(request).get("site_key"), origin)
         return web.json_response(200, self.chat.config(decision.site), cors_origin=decision.cors_origin)
 
     def init(self, request: Request) -> Response:
@@ -46,7 +60,8 @@ class HttpRoutes:
         origin = web.origin_of(request)
         decision = self.access.for_site(body.get("site_key"), origin)
         with decision.answering():
-            created, result = self.chat.init(parse(InitRequest, body), decision.site, origin)
+            created, result = self.chat.init(parse(InitRequest, body), decision.site, origin,
+                                             user_agent=request.headers.get("user-agent"))
             return web.json_response(201 if created else 200, result, cors_origin=decision.cors_origin)
 
     def send(self, request: Request) -> Response:
@@ -58,14 +73,25 @@ class HttpRoutes:
     def messages(self, request: Request) -> Response:
         decision = self._visitor(request)
         with decision.answering():
-            query: dict[str, Any] = _query(request)
-            for name in ("after", "before", "limit"):
-                # Query values are strings; only plain integers become numbers, so
-                # "abc", "1.5" or "" fail validation with the field's name.
-                if name in query and re.fullmatch(r"-?[0-9]{1,12}", query[name]):
-                    query[name] = int(query[name])
+            query = query_ints(_query(request), ("after", "before", "limit"))
             answer = self.chat.messages(parse(MessagesQuery, query), decision.claims)
             return web.json_response(200, answer, cors_origin=decision.cors_origin)
+
+    def handoff(self, request: Request) -> Response:
+        """The visitor asks for a person ("Talk to a person")."""
+        decision = self._visitor(request)
+        with decision.answering():
+            req = parse(ConversationRef, web.json_body(request))
+            answer = self.chat.handoff(req.conversation_id, decision.claims)  # type: ignore[arg-type]
+            return web.json_response(200, answer, cors_origin=decision.cors_origin)
+
+    def typing(self, request: Request) -> Response:
+        """The visitor is typing: relayed to the agent console (Pusher clients cannot send it themselves)."""
+        decision = self._visitor(request)
+        with decision.answering():
+            req = parse(ConversationRef, web.json_body(request))
+            answer = self.chat.visitor_typing(req.conversation_id, decision.claims)  # type: ignore[arg-type]
+            return web.json_response(202, answer, cors_origin=decision.cors_origin)
 
     def pusher_auth(self, request: Request) -> Response:
         """Pusher private-channel auth, for the token's own conversation channel only.
@@ -92,6 +118,9 @@ class HttpRoutes:
 
     def cors_for_error(self, request: Request) -> str | None:
         """For web.middleware: the origin an error raised before any decision may be shown to."""
+        path = (request.context or {}).get("resourcePath") or (request.context or {}).get("path") or ""
+        if path.startswith("/api/agent/"):
+            return self.access.console_cors(web.origin_of(request))
         return self.access.cors_for_error(_query(request).get("site_key"), web.origin_of(request))
 
 

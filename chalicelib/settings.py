@@ -39,6 +39,11 @@ ENV = {
     "pusher_port": "PUSHER_PORT",
     "pusher_use_tls": "PUSHER_USE_TLS",
     "pusher_timeout_seconds": "PUSHER_TIMEOUT_SECONDS",
+    "cognito_issuer": "PARLEY_COGNITO_ISSUER",
+    "cognito_client_id": "PARLEY_COGNITO_CLIENT_ID",
+    "cognito_jwks_url": "PARLEY_COGNITO_JWKS_URL",
+    "console_origins": "PARLEY_CONSOLE_ORIGINS",
+    "membership_cache_seconds": "PARLEY_MEMBERSHIP_CACHE_SECONDS",
 }
 
 
@@ -80,6 +85,18 @@ class Settings(BaseModel):
     pusher_use_tls: bool = True
     # A send waits for the trigger; a Pusher outage must not hold it long.
     pusher_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
+    # The agent side: the Cognito user pool whose ID tokens sign agents in
+    # (https://cognito-idp.<region>.amazonaws.com/<pool id>), its app client
+    # (the tokens' audience), and where its keys are (by default the pool's
+    # own /.well-known/jwks.json; locally moto serves them elsewhere). Without
+    # an issuer the agent API answers 404 agents_disabled.
+    cognito_issuer: str | None = None
+    cognito_client_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9+]{1,128}$")
+    cognito_jwks_url: str | None = None
+    # Where the agent console is served from: the agent API answers CORS for these alone.
+    console_origins: tuple[str, ...] = ()
+    # A membership change reaches every Lambda container within this long.
+    membership_cache_seconds: float = Field(default=10.0, ge=0, le=300)
 
     @field_validator("realtime_providers", mode="before")
     @classmethod
@@ -87,6 +104,26 @@ class Settings(BaseModel):
         if isinstance(value, str):
             return tuple(p.strip() for p in value.split(",") if p.strip())
         return value
+
+    @field_validator("console_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(o.strip().rstrip("/").lower() for o in value.split(",") if o.strip())
+        return value
+
+    @field_validator("cognito_issuer", "cognito_jwks_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+            raise ValueError("must be an http(s):// URL")
+        return value.rstrip("/") if value else value
+
+    @property
+    def jwks_url(self) -> str | None:
+        if self.cognito_jwks_url:
+            return self.cognito_jwks_url
+        return f"{self.cognito_issuer}/.well-known/jwks.json" if self.cognito_issuer else None
 
     @field_validator("websocket_url")
     @classmethod
@@ -125,6 +162,8 @@ class Settings(BaseModel):
             if not str(self.pusher_app_id).isdigit():
                 # The pusher library (and Pusher itself) only knows numeric app ids.
                 raise ValueError("pusher_app_id: must be numeric")
+        if self.cognito_issuer and not self.cognito_client_id:
+            raise ValueError("cognito_client_id: required with PARLEY_COGNITO_ISSUER (the app client of the pool)")
         if "websocket" in self.realtime_providers:
             for name in ("websocket_url", "websocket_endpoint"):
                 if not getattr(self, name):

@@ -6,30 +6,31 @@ Clients send ``{"action": "ping"}`` (answered with a ``pong`` event carrying
 the connection id) or ``{"action": "typing"}`` (relayed to the conversation's
 other connections as ``ClientTyping``); messages reach them as
 ``{"event": "ChatMessageReceived", "data": {message}}``.
+
+An agent console connects with ``$connect?agent_token=<Cognito ID token>&site_key=K``
+(a member of K only) and gets K's inbox feed; ``{"action": "watch",
+"conversation_id": C}`` adds one conversation of K (its typing included), and
+its ``typing`` frames reach that conversation as the agent's.
 """
 from __future__ import annotations
 
 import json
 import logging
-import time
+import re
 from typing import Any, Callable
 
 from .access import AccessPolicy
-from .cache import Cache
 from .data.connections import ConnectionStore
+from .data.messages import MessageStore
 from .errors import ParleyError
-from .realtime import TYPING_EVENT
+from .models import CONVERSATION_ID
 from .realtime.apigw_websocket import WebSocketBroadcaster
 from .settings import Settings
+from .typing_relay import TypingRelay
 
 log = logging.getLogger("parley.sockets")
 
 MAX_FRAME_BYTES = 4096  # clients send tiny control frames; anything bigger is not ours
-# A typing relay costs a read, a Query and a post per other tab: one per
-# connection every TYPING_INTERVAL_SECONDS is plenty for dots that last
-# seconds. Kept per Lambda container (a client hopping containers gets a
-# little more; nobody gets a fan-out per keystroke).
-TYPING_INTERVAL_SECONDS = 2.0
 
 
 def _headers(event: dict[str, Any]) -> dict[str, str]:
@@ -42,25 +43,32 @@ def _refuse(error: ParleyError) -> dict[str, Any]:
 
 class SocketHandlers:
     def __init__(self, settings: Settings, access: AccessPolicy, connections: ConnectionStore,
-                 websocket: Callable[[], WebSocketBroadcaster],
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 messages: MessageStore, websocket: Callable[[], WebSocketBroadcaster],
+                 typing: TypingRelay) -> None:
         self.settings = settings
         self.access = access
         self.connections = connections
+        self.messages = messages
         self._websocket = websocket  # built on first use: $connect needs none
-        # A connection id is in here for TYPING_INTERVAL_SECONDS after it relayed.
-        self._typed: Cache[str, bool] = Cache(10_000, ttl=TYPING_INTERVAL_SECONDS, clock=clock)
+        self.typing = typing
 
     def connect(self, event: dict[str, Any]) -> dict[str, Any]:
-        """Registers the connection for its token's conversation, or refuses the upgrade."""
+        """Registers the connection for its token's conversation (or agent's site), or refuses the upgrade."""
         try:
             if "websocket" not in self.settings.realtime_providers:
                 raise ParleyError("websocket_disabled", "The WebSocket provider is not enabled here.")
-            token = (event.get("queryStringParameters") or {}).get("token")
-            decision = self.access.for_token(token, _headers(event).get("origin"))
+            query = event.get("queryStringParameters") or {}
+            connection_id = event["requestContext"]["connectionId"]
+            origin = _headers(event).get("origin")
+            if "agent_token" in query:
+                decision = self.access.for_agent(query.get("agent_token"), query.get("site_key"), origin)
+                agent = decision.agent
+                self.connections.add_agent(agent.site_key, connection_id, agent.id,  # type: ignore[union-attr]
+                                           agent.name, self.settings.connection_ttl_seconds)  # type: ignore[union-attr]
+                return {"statusCode": 200}
+            decision = self.access.for_token(query.get("token"), origin)
             self.connections.add(decision.claims.conversation_id,  # type: ignore[union-attr]
-                                 event["requestContext"]["connectionId"],
-                                 self.settings.connection_ttl_seconds)
+                                 connection_id, self.settings.connection_ttl_seconds)
         except ParleyError as error:
             log.info("refused websocket connect: %s", error.code)
             return _refuse(error)
@@ -84,21 +92,41 @@ class SocketHandlers:
                 self._reply(connection_id, "pong", {"connection_id": connection_id})
             elif action == "typing":
                 self._typing(connection_id)
+            elif action == "watch":
+                self._watch(connection_id, frame.get("conversation_id"))
             else:
-                raise ParleyError("unknown_action", "Unknown action; use ping or typing.")
+                raise ParleyError("unknown_action", "Unknown action; use ping, typing or watch.")
         except ParleyError as error:
             self._reply(connection_id, "error", error.body()["error"])
         return {"statusCode": 200}
 
     def _typing(self, connection_id: str) -> None:
-        if not self._typed.put_if_absent(connection_id, True):
-            return  # relayed less than TYPING_INTERVAL_SECONDS ago
+        agent = self.connections.agent_of(connection_id)
+        if agent is not None:
+            if agent.watching is None:
+                raise ParleyError("invalid_request", "Watch a conversation before typing in it.")
+            self.typing.relay(agent.watching, "agent", agent.agent_name, exclude=connection_id)
+            return
         conversation_id = self.connections.conversation_of(connection_id)
         if conversation_id is None:
             raise ParleyError("unknown_connection", "This connection is not registered.")
-        self._websocket().send_event(conversation_id, TYPING_EVENT,
-                                     {"conversation_id": conversation_id, "sender": "visitor"},
-                                     exclude=connection_id)
+        self.typing.relay(conversation_id, "visitor", None, exclude=connection_id)
+
+    def _watch(self, connection_id: str, conversation_id: Any) -> None:
+        """An agent connection follows one conversation of its site (None: none)."""
+        agent = self.connections.agent_of(connection_id)
+        if agent is None:
+            raise ParleyError("unknown_action", "Only an agent console's connection can watch.")
+        if conversation_id is not None:
+            if not isinstance(conversation_id, str) or not re.fullmatch(CONVERSATION_ID, conversation_id):
+                raise ParleyError("invalid_request", "conversation_id: must be a conversation id or null.")
+            # Still a member? (The token was checked at $connect; membership may have ended since.)
+            self.access.member_or_refuse(agent.agent_id, agent.site_key)
+            conversation = self.messages.get_conversation(conversation_id)
+            if conversation is None or conversation.site_key != agent.site_key:
+                raise ParleyError("conversation_not_found", "No such conversation on this site.")
+        self.connections.watch(agent, conversation_id)
+        self._reply(connection_id, "watching", {"conversation_id": conversation_id})
 
     def _reply(self, connection_id: str, event: str, data: Any) -> None:
         payload = json.dumps({"event": event, "data": data}, separators=(",", ":")).encode()
@@ -109,8 +137,5 @@ class SocketHandlers:
 
     def disconnect(self, event: dict[str, Any]) -> dict[str, Any]:
         """Forgets the connection (best effort: API Gateway may never call this; TTL covers it)."""
-        connection_id = event["requestContext"]["connectionId"]
-        conversation_id = self.connections.conversation_of(connection_id)
-        if conversation_id is not None:
-            self.connections.remove(conversation_id, connection_id)
+        self.connections.forget(event["requestContext"]["connectionId"])
         return {"statusCode": 200}

@@ -49,7 +49,8 @@ DYNAMODB_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem
 FUNCTION_NEEDS: dict[str, tuple[str, ...]] = {
     "api_handler": ("ParleyTable", "ParleySecrets", "ParleyWebSocketPush", "ParleyLogs"),
     "websocket_connect": ("ParleyTable", "ParleySecrets", "ParleyLogs"),
-    "websocket_message": ("ParleyTable", "ParleyWebSocketPush", "ParleyLogs"),
+    # typing relays go to Pusher too, which takes its secret
+    "websocket_message": ("ParleyTable", "ParleySecrets", "ParleyWebSocketPush", "ParleyLogs"),
     "websocket_disconnect": ("ParleyTable", "ParleyLogs"),
 }
 REST_HANDLER = "api_handler"

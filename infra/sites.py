@@ -1,12 +1,17 @@
-"""Site registry admin: create, list, show and update Parley sites.
+"""Site registry admin: create, list, show and update Parley sites, and invite their agents.
 
     python -m infra.sites create demo --origin http://127.0.0.1:8080 --knowledge kb.json
     python -m infra.sites update demo --add-origin https://www.example.com
     python -m infra.sites list
     python -m infra.sites show demo
+    python -m infra.sites invite demo --email ana@example.com --name Ana [--role admin] [--password P]
+    python -m infra.sites members demo
+    python -m infra.sites remove-member demo ana@example.com
 
 It talks to the table named by PARLEY_TABLE, wherever boto3 is pointed
 (AWS_ENDPOINT_URL_DYNAMODB for a local stack, your AWS profile otherwise).
+Agents are users of the Cognito user pool PARLEY_COGNITO_POOL_ID (or --pool),
+reached the same way (AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER locally).
 """
 from __future__ import annotations
 
@@ -22,11 +27,16 @@ from chalicelib.bot import validate_knowledge
 from chalicelib.data import Data
 from chalicelib.data.sites import SiteStore
 from chalicelib.errors import ParleyError
-from chalicelib.models import SITE_KEY, Site
+from chalicelib.models import SITE_KEY, Member, Site
 
 ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
 MAX_ORIGINS = 40  # the origin index rows share the site's one transaction (limit 100)
 WIDGET_FIELDS = ("title", "greeting", "accent", "position", "locale")
+EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                   r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+ROLES = ("agent", "admin")
+POOL_ID = re.compile(r"^([a-z]{2}(?:-[a-z]+)+-\d)_[0-9A-Za-z]+$")
+MAX_NAME = 120
 
 
 class CliError(Exception):
@@ -60,11 +70,156 @@ def _widget(args: argparse.Namespace, current: dict[str, Any]) -> dict[str, Any]
     return widget
 
 
-def _store() -> SiteStore:
+def _data() -> Data:
     table = os.environ.get("PARLEY_TABLE")
     if not table:
         raise CliError("set PARLEY_TABLE to the table's name")
-    return Data(table).sites
+    return Data(table)
+
+
+def _store() -> SiteStore:
+    return _data().sites
+
+
+class CognitoError(Exception):
+    """Cognito could not be reached, or failed in a way that is not the input's fault."""
+
+
+def _email(value: str) -> str:
+    email = value.strip().lower()
+    if len(email) > 254 or not EMAIL.match(email):
+        raise CliError(f"not an email address: {value!r}")
+    return email
+
+
+def _pool_id(args: argparse.Namespace) -> str:
+    pool = (args.pool or os.environ.get("PARLEY_COGNITO_POOL_ID") or "").strip()
+    if not pool:
+        raise CliError("set PARLEY_COGNITO_POOL_ID (or --pool) to the agents' Cognito user pool id")
+    if not POOL_ID.match(pool):
+        raise CliError(f"not a Cognito user pool id (<region>_<id>): {pool!r}")
+    return pool
+
+
+def _cognito(pool_id: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    # The pool id names its region; the endpoint is boto3's (AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER).
+    match = POOL_ID.match(pool_id)
+    assert match is not None
+    return boto3.client("cognito-idp", region_name=match.group(1),
+                        config=Config(connect_timeout=5, read_timeout=20, retries={"max_attempts": 3}))
+
+
+def _attributes(user: dict[str, Any]) -> dict[str, str]:
+    return {a["Name"]: a["Value"] for a in user.get("Attributes") or user.get("UserAttributes") or []}
+
+
+def _cognito_call(call: Any, pool_id: str, **kwargs: Any) -> Any:
+    """One Cognito call; its errors become CliError (the input's fault) or CognitoError."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return call(UserPoolId=pool_id, **kwargs)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        message = exc.response.get("Error", {}).get("Message", "") or code
+        if code == "ResourceNotFoundException":
+            raise CliError(f"no Cognito user pool {pool_id!r} ({message})") from None
+        if code in ("InvalidPasswordException", "InvalidParameterException", "UsernameExistsException"):
+            raise CliError(f"Cognito refused: {message}") from None
+        raise CognitoError(f"Cognito: {code}: {message}") from None
+    except BotoCoreError as exc:  # unreachable endpoint, no credentials, ...
+        raise CognitoError(f"Cognito: {exc}") from None
+
+
+def _find_user(idp: Any, pool_id: str, email: str) -> dict[str, Any] | None:
+    found = _cognito_call(idp.list_users, pool_id, Filter=f'email = "{email}"', Limit=2)["Users"]
+    if not found:
+        return None
+    if len(found) > 1:
+        raise CliError(f"more than one user of pool {pool_id!r} has the email {email}; add them by hand")
+    return found[0]
+
+
+def _site_or_fail(store: SiteStore, site_key: str) -> Site:
+    site = store.get(site_key)
+    if site is None:
+        raise CliError(f"no site {site_key!r}")
+    return site
+
+
+def _member_out(member: Member) -> dict[str, Any]:
+    return {"id": member.agent_id, "name": member.name, "email": member.email, "role": member.role}
+
+
+def invite(args: argparse.Namespace, data: Data) -> dict[str, Any]:
+    """Creates the Cognito user (unless it exists) and makes it a member of the site."""
+    email = _email(args.email)
+    role = (args.role or "agent").strip().lower()
+    if role not in ROLES:
+        raise CliError(f"role must be one of {', '.join(ROLES)}, not {args.role!r}")
+    name = (args.name or "").strip()
+    if len(name) > MAX_NAME:
+        raise CliError(f"name: up to {MAX_NAME} characters")
+    if args.password is not None and not args.password:
+        raise CliError("--password is empty")
+    pool_id = _pool_id(args)
+    _site_or_fail(data.sites, args.site_key)
+    idp = _cognito(pool_id)
+    user = _find_user(idp, pool_id, email)
+    created, notes = user is None, []
+    if user is None:
+        attributes = [{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}]
+        if name:
+            attributes.append({"Name": "name", "Value": name})
+        options: dict[str, Any] = ({"MessageAction": "SUPPRESS"} if args.password
+                                   else {"DesiredDeliveryMediums": ["EMAIL"]})
+        user = _cognito_call(idp.admin_create_user, pool_id, Username=email, UserAttributes=attributes,
+                             **options)["User"]
+        if args.password:
+            try:
+                _cognito_call(idp.admin_set_user_password, pool_id, Username=user["Username"],
+                              Password=args.password, Permanent=True)
+            except (CliError, CognitoError):
+                # A refused password (the pool's policy) leaves no half-made user behind.
+                _cognito_call(idp.admin_delete_user, pool_id, Username=user["Username"])
+                raise
+        else:
+            notes.append("Cognito emails the invitation with a temporary password")
+    elif args.password:
+        notes.append("the user exists already: the password is unchanged")
+    attrs = _attributes(user)
+    sub = attrs.get("sub") or ""
+    if not sub:
+        raise CognitoError(f"Cognito answered no sub for {email}")
+    current = data.agents.membership(sub, args.site_key)
+    name = name or (current.name if current else "") or attrs.get("name", "")
+    member = data.agents.put_member(Member(agent_id=sub, site_key=args.site_key, role=role, name=name,
+                                           email=email))
+    return {"member": _member_out(member), "site_key": args.site_key, "pool_id": pool_id,
+            "user_created": created, "was_member": current is not None, "notes": notes}
+
+
+def members(args: argparse.Namespace, data: Data) -> dict[str, Any]:
+    _site_or_fail(data.sites, args.site_key)
+    found = sorted(data.agents.members_of(args.site_key), key=lambda m: (m.email, m.agent_id))
+    return {"site_key": args.site_key, "members": [_member_out(m) for m in found]}
+
+
+def remove_member(args: argparse.Namespace, data: Data) -> dict[str, Any]:
+    """Ends a membership; the Cognito user stays (it may belong to other sites)."""
+    _site_or_fail(data.sites, args.site_key)
+    who = args.agent.strip()
+    found = [m for m in data.agents.members_of(args.site_key)
+             if m.agent_id == who or (m.email and m.email.lower() == who.lower())]
+    if not found:
+        raise CliError(f"{who!r} is not a member of site {args.site_key!r}")
+    if len(found) > 1:
+        raise CliError(f"{who!r} names more than one member of {args.site_key!r}; give the id")
+    data.agents.remove_member(args.site_key, found[0].agent_id)
+    return {"site_key": args.site_key, "removed": _member_out(found[0])}
 
 
 def create(args: argparse.Namespace, store: SiteStore) -> Site:
@@ -137,12 +292,30 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list all sites")
     s = sub.add_parser("show", help="show one site")
     s.add_argument("site_key")
+    i = sub.add_parser("invite", help="create an agent's Cognito user (unless it exists) and add it to a site")
+    i.add_argument("site_key")
+    i.add_argument("--email", required=True)
+    i.add_argument("--name", help="the agent's display name")
+    i.add_argument("--role", default="agent", help="agent (default) or admin")
+    i.add_argument("--password", help="a permanent password, and no invitation email "
+                                      "(without it Cognito emails a temporary one)")
+    i.add_argument("--pool", help="the Cognito user pool id (default: PARLEY_COGNITO_POOL_ID)")
+    m = sub.add_parser("members", help="list a site's agents")
+    m.add_argument("site_key")
+    r = sub.add_parser("remove-member", help="take an agent off a site (the Cognito user stays)")
+    r.add_argument("site_key")
+    r.add_argument("agent", metavar="email-or-id")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
+        if args.command in ("invite", "members", "remove-member"):
+            data = _data()
+            command = {"invite": invite, "members": members, "remove-member": remove_member}[args.command]
+            print(json.dumps(command(args, data), indent=2, ensure_ascii=False))
+            return 0
         store = _store()
         if args.command == "create":
             result: Any = _summary(create(args, store))
@@ -160,6 +333,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except ParleyError as exc:  # the table is busy or unreachable
         print(f"error: {exc.message}", file=sys.stderr)
+        return 3
+    except CognitoError as exc:  # Cognito is unreachable, or failed
+        print(f"error: {exc}", file=sys.stderr)
         return 3
     print(json.dumps(result, indent=2, ensure_ascii=False))
     return 0

@@ -28,7 +28,10 @@ class FakePusher(pusher.Pusher):
         if self.fail:
             raise ConnectionError("pusher is down")
         self.raw.append(data)
-        self.triggered.append((channel, event, json.loads(data), socket_id))
+        # One entry per channel reached: a trigger may name several (a
+        # conversation and its site's agent feed).
+        for name in ([channel] if isinstance(channel, str) else channel):
+            self.triggered.append((name, event, json.loads(data), socket_id))
 
 
 class GoneException(Exception):

@@ -39,6 +39,9 @@ class BotReply:
     text: str
     matched: str | None
     confident: bool
+    # The visitor asked for a person: the chat service hands the conversation
+    # to the team (a lifecycle change, never a phrase in the text).
+    handoff: bool = False
 
 
 class BotEngine(Protocol):

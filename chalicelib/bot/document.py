@@ -1,6 +1,6 @@
 """The knowledge file, as a pydantic model: what the default bot answers from.
 
-``{"fallback"?, "entries": [{"id", "questions", "keywords", "answer"}]}``.
+``{"fallback"?, "entries": [{"id", "questions", "keywords", "answer", "handoff"?}]}``.
 Unknown fields are refused so a typo ("answers", "keyword") is caught by the
 site CLI instead of silently leaving an entry unreachable. Errors are turned
 into one line that names the entry and the field.
@@ -24,6 +24,8 @@ class Entry(_Strict):
     questions: list[Text] = []
     keywords: list[Text] = []
     answer: Text
+    # Answering with this entry also asks for a person (the lifecycle's handoff).
+    handoff: bool = False
 
     @model_validator(mode="after")
     def _reachable(self) -> "Entry":

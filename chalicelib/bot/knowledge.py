@@ -19,10 +19,11 @@ from typing import Any
 
 from . import BotReply, validate_knowledge
 
-FALLBACK = ("I'm not sure about that one. If you leave your question and an email "
-            "address here, someone from the team will get back to you.")
+FALLBACK = ("I'm not sure about that one. Could you put it another way? Or ask for a "
+            "person, and someone from the team will join.")
 GREETING = "Hello! How can I help you today?"
 THANKS = "You're welcome! Is there anything else I can help you with?"
+HANDOFF = "Of course. I'm asking someone from the team to join this conversation."
 
 THRESHOLD = 0.45       # one keyword hit (0.5) clears it; one shared common word does not
 MARGIN = 0.1           # closer than this to the runner-up is a guess: fall back
@@ -34,6 +35,13 @@ MAX_WORDS = 100        # a chat message longer than this is no FAQ lookup; bound
 
 _GREETINGS = frozenset("hi hello hey hiya howdy greetings morning afternoon evening".split())
 _THANKS = frozenset("thanks thank thx ty cheers appreciated".split())
+# "Can I talk to a human?", "I need a real person", "Mitarbeiter sprechen bitte": a
+# word for a person and a word for reaching one, in a short message.
+_PEOPLE = frozenset("human humans person people someone somebody agent operator representative staff "
+                    "mensch mitarbeiter jemand".split())
+_REACH = frozenset("talk speak chat contact connect reach need want real live transfer "
+                   "sprechen reden brauche".split())
+_HANDOFF_MAX_WORDS = 12
 # Words that may surround a greeting or a thanks without turning it into a question.
 _PADDING = frozenset("there good you so very much a lot many all everyone team ok okay great "
                      "again for the help your".split())
@@ -89,6 +97,7 @@ class _Entry:
     answer: str
     questions: list[frozenset[str]]
     keywords: set[frozenset[str]]
+    handoff: bool = False
 
 
 class KnowledgeBot:
@@ -101,7 +110,8 @@ class KnowledgeBot:
         self._entries = [
             _Entry(e["id"], e["answer"],
                    [frozenset(_content(q)) for q in e["questions"]],
-                   {frozenset(_content(k)) for k in e["keywords"]} - {frozenset()})
+                   {frozenset(_content(k)) for k in e["keywords"]} - {frozenset()},
+                   bool(e.get("handoff")))
             for e in doc["entries"]
         ]
         # Surface words map to their stems, so a typo is corrected against
@@ -124,7 +134,17 @@ class KnowledgeBot:
 
     def reply(self, text: str, history: Sequence[Mapping[str, Any]] = ()) -> BotReply:
         """Answers one message; ``history`` is ignored, each message stands alone."""
-        words = set(_words(text or ""))
+        all_words = _words(text or "")
+        words = set(all_words)
+        asks_for_person = len(all_words) <= _HANDOFF_MAX_WORDS and bool(words & _PEOPLE and words & _REACH)
+        reply = self._answer(text, words)
+        if reply.matched and (reply.handoff or asks_for_person):
+            return BotReply(reply.text, reply.matched, True, handoff=True)
+        if asks_for_person:
+            return BotReply(HANDOFF, None, True, handoff=True)
+        return reply
+
+    def _answer(self, text: str, words: set[str]) -> BotReply:
         if words and words & _GREETINGS and words <= _GREETINGS | _PADDING:
             return BotReply(GREETING, None, True)
         if words and words & _THANKS and words <= _THANKS | _PADDING:
@@ -139,7 +159,7 @@ class KnowledgeBot:
         if best < THRESHOLD or best - runner_up < MARGIN:
             return BotReply(self.fallback, None, False)
         entry = self._entries[index]
-        return BotReply(entry.answer, entry.id, True)
+        return BotReply(entry.answer, entry.id, True, handoff=entry.handoff)
 
     def _tokens(self, text: str) -> frozenset[str]:
         """The message's stems, each unknown long word replaced by its closest known one."""

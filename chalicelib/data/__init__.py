@@ -4,6 +4,7 @@
 * ``messages``     conversations and messages: gapless seq, idempotency, paging
 * ``connections``  WebSocket connections, with TTL
 * ``sites``        sites and the origin index
+* ``agents``       agents' membership of sites
 
 Every access is a GetItem, a Query, a BatchGetItem or a transaction; nothing
 scans. Typed records (``chalicelib.models``) go in and out, never raw items,
@@ -17,6 +18,7 @@ from typing import Any, Callable
 
 from ..errors import ParleyError
 from ..models import Site
+from .agents import AgentStore
 from .connections import ConnectionStore
 from .messages import MessageStore
 from .sites import SiteStore, site_from
@@ -39,6 +41,7 @@ class Data:
         self.messages = MessageStore(self.table, clock=clock, monotonic=monotonic, sleep=sleep, jitter=jitter)
         self.connections = ConnectionStore(self.table, clock=clock)
         self.sites = SiteStore(self.table, clock=clock)
+        self.agents = AgentStore(self.table, clock=clock)
         self._sleep = sleep
 
     @translated
@@ -79,4 +82,4 @@ class Data:
         return site, last_seq
 
 
-__all__ = ["ConnectionStore", "Data", "MessageStore", "SiteStore", "Table"]
+__all__ = ["AgentStore", "ConnectionStore", "Data", "MessageStore", "SiteStore", "Table"]

@@ -27,8 +27,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("parley.realtime")
 
 PUSHER_AUTH_PATH = "/api/chatbot/pusher/auth"
+AGENT_PUSHER_AUTH_PATH = "/api/agent/pusher/auth"
 CHANNEL_PREFIX = "private-chat.conversation."
+# The agents' inbox feed of one site: every message of its conversations, and new conversations.
+FEED_PREFIX = "private-agent.site."
 MESSAGE_EVENT = "ChatMessageReceived"
+CONVERSATION_EVENT = "ConversationCreated"
 # Each provider has its own timeouts (Pusher 2 s, a fan-out 3 s); this bounds them together.
 PUBLISH_DEADLINE_SECONDS = 3.5
 TYPING_EVENT = "ClientTyping"
@@ -39,6 +43,11 @@ def channel_name(conversation_id: str) -> str:
     return f"{CHANNEL_PREFIX}{conversation_id}"
 
 
+def feed_channel(site_key: str) -> str:
+    """The private Pusher channel of a site's agent inbox feed."""
+    return f"{FEED_PREFIX}{site_key}"
+
+
 def message_payload(message: "Message", last_seq: int, limit: int) -> str:
     """The message as JSON, or a thin ``{"last_seq": n}`` notice if it exceeds ``limit`` bytes.
 
@@ -47,15 +56,21 @@ def message_payload(message: "Message", last_seq: int, limit: int) -> str:
     data = json.dumps(message.to_json(), separators=(",", ":"), ensure_ascii=False)
     if len(data.encode("utf-8")) <= limit:
         return data
-    return json.dumps({"last_seq": last_seq})
+    # The conversation id too: an agent's feed carries many conversations.
+    return json.dumps({"conversation_id": message.conversation_id, "last_seq": last_seq})
 
 
 class Broadcaster(Protocol):
     name: str
 
     def publish(self, conversation_id: str, message: "Message", last_seq: int,
-                exclude: str | None = None) -> None:
-        """Pushes one stored message to the conversation's clients (``exclude``: the sender's socket)."""
+                exclude: str | None = None, site_key: str | None = None) -> None:
+        """Pushes one stored message to the conversation's clients and, with ``site_key``, to
+        that site's agent feed (``exclude``: the sender's socket)."""
+
+    def send_event(self, event: str, data: Any, *, conversation_id: str | None = None,
+                   site_key: str | None = None, exclude: str | None = None) -> Any:
+        """Pushes an event that is not a stored message (typing, a new conversation)."""
 
 
 class Realtime:
@@ -76,13 +91,23 @@ class Realtime:
         return next((b for b in self.broadcasters if b.name == name), None)
 
     def publish(self, conversation_id: str, message: "Message", last_seq: int,
-                exclude: str | None = None) -> None:
+                exclude: str | None = None, site_key: str | None = None) -> None:
+        """Pushes a stored message to its conversation and (``site_key``) its site's agent feed."""
+        self._each(lambda b: b.publish(conversation_id, message, last_seq, exclude, site_key),
+                   f"conversation {conversation_id} (seq {message.seq})")
+
+    def event(self, event: str, data: Any, *, conversation_id: str | None = None,
+              site_key: str | None = None, exclude: str | None = None) -> None:
+        """Pushes an ephemeral event (typing, a new conversation) through every provider."""
+        self._each(lambda b: b.send_event(event, data, conversation_id=conversation_id, site_key=site_key,
+                                          exclude=exclude), f"{event} event")
+
+    def _each(self, push: Callable[[Broadcaster], Any], what: str) -> None:
         if len(self.broadcasters) <= 1:
             for broadcaster in self.broadcasters:
-                self._publish_one(broadcaster, conversation_id, message, last_seq, exclude)
+                self._push_one(broadcaster, push, what)
             return
-        futures = [self.executor.submit(self._publish_one, b, conversation_id, message, last_seq, exclude)
-                   for b in self.broadcasters]
+        futures = [self.executor.submit(self._push_one, b, push, what) for b in self.broadcasters]
         # Wait for every push to be attempted, but never past the deadline: a
         # hung provider must not hold the send (the message is stored).
         _, late = wait(futures, timeout=PUBLISH_DEADLINE_SECONDS)
@@ -94,13 +119,11 @@ class Realtime:
         return self._executor.get()
 
     @staticmethod
-    def _publish_one(broadcaster: Broadcaster, conversation_id: str, message: "Message",
-                     last_seq: int, exclude: str | None) -> None:
+    def _push_one(broadcaster: Broadcaster, push: Callable[[Broadcaster], Any], what: str) -> None:
         try:
-            broadcaster.publish(conversation_id, message, last_seq, exclude)
+            push(broadcaster)
         except Exception:  # push is a hint; the message is stored
-            log.exception("broadcast through %s failed for conversation %s (seq %s)",
-                          broadcaster.name, conversation_id, message.seq)
+            log.exception("broadcast through %s failed for %s", broadcaster.name, what)
 
 
 def build(settings: "Settings", connections: "ConnectionStore", secrets: "Secrets",
@@ -139,6 +162,7 @@ def public_config(settings: "Settings") -> dict[str, Any]:
             "auth_endpoint": PUSHER_AUTH_PATH,
             "channel_prefix": CHANNEL_PREFIX,
             "event": MESSAGE_EVENT,
+            "typing_event": TYPING_EVENT,
         }
     websocket = None
     if "websocket" in settings.realtime_providers:

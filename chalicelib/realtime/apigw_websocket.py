@@ -70,32 +70,36 @@ class WebSocketBroadcaster:
         return self._executor.get()
 
     def publish(self, conversation_id: str, message: "Message", last_seq: int,
-                exclude: str | None = None) -> None:
+                exclude: str | None = None, site_key: str | None = None) -> None:
         data = json.loads(message_payload(message, last_seq, WEBSOCKET_MAX_DATA_BYTES))
-        self.send_event(conversation_id, MESSAGE_EVENT, data, exclude)
+        self.send_event(MESSAGE_EVENT, data, conversation_id=conversation_id, site_key=site_key, exclude=exclude)
 
-    def send_event(self, conversation_id: str, event: str, data: Any,
-                   exclude: str | None = None) -> int:
-        """Posts ``{"event", "data"}`` to every live connection of a conversation but ``exclude``.
+    def send_event(self, event: str, data: Any, *, conversation_id: str | None = None,
+                   site_key: str | None = None, exclude: str | None = None) -> int:
+        """Posts ``{"event", "data"}`` to every live connection of a conversation and/or a site's
+        agent feed, but ``exclude``.
 
         Returns how many connections took it. Posts run in parallel, bounded
         by ``fanout_workers``; one failing connection does not stop the rest.
+        A console connection that watches the conversation is on both lists
+        and gets the event once.
         """
         payload = json.dumps({"event": event, "data": data}, separators=(",", ":"),
                              ensure_ascii=False).encode("utf-8")
-        targets = [c for c in self.connections.of_conversation(conversation_id) if c.id != exclude]
+        found = ((self.connections.of_conversation(conversation_id) if conversation_id else [])
+                 + (self.connections.of_feed(site_key) if site_key else []))
+        targets = list({c.id: c for c in reversed(found) if c.id != exclude}.values())
         if not targets:
             return 0
-        futures = [self.executor.submit(self.post, conversation_id, c.id, payload, c.since)
-                   for c in targets]
+        futures = [self.executor.submit(self.post, c.pk, c.id, payload, c.since) for c in targets]
         done, late = wait(futures, timeout=FANOUT_DEADLINE_SECONDS)
         if late:
             log.warning("fan-out deadline: %d of %d posts unfinished", len(late), len(futures))
         return sum(f.result() for f in done)
 
-    def post(self, conversation_id: str, connection_id: str, payload: bytes,
+    def post(self, pk: str, connection_id: str, payload: bytes,
              since: int | None = None) -> bool:
-        """One post; a 410 Gone removes *that* connection's rows, nobody else's."""
+        """One post; a 410 Gone removes *that* connection's rows (under ``pk``), nobody else's."""
         client = self.client
         try:
             client.post_to_connection(ConnectionId=connection_id, Data=payload)
@@ -106,7 +110,7 @@ class WebSocketBroadcaster:
                 return False
             log.info("connection %s is gone; removing it", connection_id)
             try:
-                self.connections.remove(conversation_id, connection_id)
+                self.connections.remove_row(pk, connection_id)
             except Exception:  # the TTL removes it later anyway
                 log.warning("could not remove stale connection %s", connection_id, exc_info=True)
         except Exception:  # one bad connection must not stop the fan-out

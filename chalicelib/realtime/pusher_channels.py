@@ -7,17 +7,21 @@ the same way as Pusher itself.
 from __future__ import annotations
 
 import hmac
+import json
+import logging
 import re
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ParleyError
 from ..lazy import Lazy
 from ..settings import Settings
-from . import MESSAGE_EVENT, channel_name, message_payload
+from . import MESSAGE_EVENT, channel_name, feed_channel, message_payload
 
 if TYPE_CHECKING:
     from ..models import Message
     from ..secretstore import Secrets
+
+log = logging.getLogger("parley.realtime.pusher")
 
 # Pusher refuses events over 10 KB. The library checks 30 KB in trigger() and
 # 10 KB only in trigger_batch(), so Parley enforces the real limit itself.
@@ -49,11 +53,26 @@ class PusherBroadcaster:
         return self._client.get()
 
     def publish(self, conversation_id: str, message: "Message", last_seq: int,
-                exclude: str | None = None) -> None:
+                exclude: str | None = None, site_key: str | None = None) -> None:
         data = message_payload(message, last_seq, PUSHER_MAX_EVENT_BYTES)
-        # A string is sent as it is (the library does not encode it again),
-        # so the size checked above is the size Pusher sees.
-        self.client.trigger(channel_name(conversation_id), MESSAGE_EVENT, data,
+        channels = [channel_name(conversation_id)] + ([feed_channel(site_key)] if site_key else [])
+        # One trigger for both channels (Pusher takes up to 100). A string is
+        # sent as it is (the library does not encode it again), so the size
+        # checked above is the size Pusher sees.
+        self.client.trigger(channels, MESSAGE_EVENT, data,
+                            socket_id=exclude if exclude and SOCKET_ID.fullmatch(exclude) else None)
+
+    def send_event(self, event: str, data: Any, *, conversation_id: str | None = None,
+                   site_key: str | None = None, exclude: str | None = None) -> None:
+        channels = (([channel_name(conversation_id)] if conversation_id else [])
+                    + ([feed_channel(site_key)] if site_key else []))
+        if not channels:
+            return
+        body = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        if len(body.encode("utf-8")) > PUSHER_MAX_EVENT_BYTES:
+            log.warning("%s event over Pusher's limit; not sent", event)
+            return
+        self.client.trigger(channels, event, body,
                             socket_id=exclude if exclude and SOCKET_ID.fullmatch(exclude) else None)
 
     def authorize(self, conversation_id: str, socket_id: Any, channel: Any) -> dict[str, str]:
@@ -62,13 +81,23 @@ class PusherBroadcaster:
         Parley decides who may subscribe (the checks here come first, with our
         error codes); the signature itself is the official library's.
         """
+        channel = self.checked_channel(socket_id, channel)
+        if not hmac.compare_digest(channel.encode(), channel_name(conversation_id).encode()):
+            raise ParleyError("channel_forbidden", "The token does not open this channel.")
+        return self.sign(socket_id, channel)
+
+    @staticmethod
+    def checked_channel(socket_id: Any, channel: Any) -> str:
+        """The channel name, once it and the socket id are well-formed and private."""
         if not isinstance(socket_id, str) or not SOCKET_ID.fullmatch(socket_id):
             raise ParleyError("invalid_socket_id", "socket_id must look like 1234.5678.")
         if (not isinstance(channel, str) or not channel or len(channel) > MAX_CHANNEL_LENGTH
                 or not CHANNEL.fullmatch(channel)):
             raise ParleyError("invalid_channel", "channel_name is not a valid channel name.")
         if not channel.startswith("private-"):
-            raise ParleyError("channel_forbidden", "Only the conversation's private channel can be authorized.")
-        if not hmac.compare_digest(channel.encode(), channel_name(conversation_id).encode()):
-            raise ParleyError("channel_forbidden", "The token does not open this channel.")
+            raise ParleyError("channel_forbidden", "Only private channels can be authorized.")
+        return channel
+
+    def sign(self, socket_id: str, channel: str) -> dict[str, str]:
+        """The official library's signature, for a subscription Parley has already allowed."""
         return self.client.authenticate(channel=channel, socket_id=socket_id)

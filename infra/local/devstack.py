@@ -1,18 +1,23 @@
 """The whole local stack on 127.0.0.1: what `make dev` runs.
 
     python -m infra.local.devstack [--api-port 8000] [--websocket-port 8001] [--pusher-port 6001]
-                                   [--dynamodb-port 5005] [--demo-port 8080] [--quiet]
+                                   [--dynamodb-port 5005] [--demo-port 8080] [--console-port 8090]
+                                   [--quiet]
 
 Starts DynamoDB (moto, serialized) and creates the table from
-infra/table.json, seeds the `demo` site, starts the Pusher-protocol stand-in
-and the API Gateway WebSocket stand-in (which runs app.py's on_ws_* handlers),
-runs `chalice local` for the HTTP API and serves the demo page. The app
-reaches each through ordinary settings (AWS_ENDPOINT_URL_DYNAMODB, PUSHER_HOST
-and PUSHER_PORT, PARLEY_WEBSOCKET_ENDPOINT), exactly as it reaches AWS and
+infra/table.json, seeds the `demo` site, creates the Cognito user pool on the
+same moto server (an app client and the demo agent, an admin of `demo`:
+infra/local/cognito.py), starts the Pusher-protocol stand-in and the API
+Gateway WebSocket stand-in (which runs app.py's on_ws_* handlers), runs
+`chalice local` for the HTTP API, serves the demo page and the agent console
+(console/dist with a generated config.json). The app reaches each through
+ordinary settings (AWS_ENDPOINT_URL_DYNAMODB, PUSHER_HOST and PUSHER_PORT,
+PARLEY_WEBSOCKET_ENDPOINT, PARLEY_COGNITO_*), exactly as it reaches AWS and
 Pusher in production. Ctrl-C (or SIGTERM) stops everything it started. Ports
 also come from PARLEY_API_PORT, PARLEY_WEBSOCKET_PORT, PARLEY_PUSHER_PORT,
-PARLEY_DYNAMODB_PORT and PARLEY_DEMO_PORT; PARLEY_REALTIME_PROVIDERS picks the
-providers (default: pusher,websocket,polling).
+PARLEY_DYNAMODB_PORT, PARLEY_DEMO_PORT and PARLEY_CONSOLE_PORT (0: any free
+port); PARLEY_REALTIME_PROVIDERS picks the providers (default:
+pusher,websocket,polling).
 """
 from __future__ import annotations
 
@@ -33,18 +38,23 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from infra.local.cognito import LocalPool, create_local_pool
+
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 HOST = "127.0.0.1"
 TABLE = "parley-local"
 READY = "PARLEY_READY"
 WIDGET_BUNDLE = ROOT / "widget" / "dist" / "parley.js"
+CONSOLE_DIST = ROOT / "console" / "dist"
+CONSOLE_BUILD_HINT = "run `make dev` (or: cd console && npm ci && npm run build)"
 PUSHER_APP_ID = "4242"
 PUSHER_KEY = "parley-local-key"
 ENV_PORTS = {"api": "PARLEY_API_PORT", "websocket": "PARLEY_WEBSOCKET_PORT",
              "pusher": "PARLEY_PUSHER_PORT", "dynamodb": "PARLEY_DYNAMODB_PORT",
-             "demo": "PARLEY_DEMO_PORT"}
-DEFAULT_PORTS = {"api": 8000, "websocket": 8001, "pusher": 6001, "dynamodb": 5005, "demo": 8080}
+             "demo": "PARLEY_DEMO_PORT", "console": "PARLEY_CONSOLE_PORT"}
+DEFAULT_PORTS = {"api": 8000, "websocket": 8001, "pusher": 6001, "dynamodb": 5005, "demo": 8080,
+                 "console": 8090}
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,9 @@ class Ports:
     pusher: int = 6001
     dynamodb: int = 5005
     demo: int = 8080
+    # 0: any free port (what a program that builds its own Stack gets unless it asks);
+    # `make dev` asks for 8090. Stack.console_port is the port it got.
+    console: int = 0
 
     def named(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in DEFAULT_PORTS}
@@ -81,6 +94,8 @@ def stop_process(proc: subprocess.Popen, timeout: float = 10) -> None:
 def require_free(ports: dict[str, int]) -> None:
     """Stops early, by name, if a port is taken (say, by another `make dev`)."""
     for name, port in ports.items():
+        if not port:
+            continue  # any free port will do
         with socket.socket() as s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
@@ -133,18 +148,22 @@ def app_environment(dynamodb_port: int, base: dict[str, str] | None = None,
     return env
 
 
-def seed_demo_site(env: dict[str, str], demo_port: int) -> None:
-    """Creates the table and the `demo` site (or brings it up to date)."""
+def _dynamodb(env: dict[str, str]) -> Any:
     import boto3
 
+    return boto3.client("dynamodb", endpoint_url=env["AWS_ENDPOINT_URL_DYNAMODB"],
+                        region_name=env["AWS_DEFAULT_REGION"], aws_access_key_id="local",
+                        aws_secret_access_key="local")
+
+
+def seed_demo_site(env: dict[str, str], demo_port: int) -> None:
+    """Creates the table and the `demo` site (or brings it up to date)."""
     from chalicelib.bot import validate_knowledge
     from chalicelib.data import Data
     from chalicelib.models import Site
     from infra.table import create_table
 
-    client = boto3.client("dynamodb", endpoint_url=env["AWS_ENDPOINT_URL_DYNAMODB"],
-                          region_name=env["AWS_DEFAULT_REGION"], aws_access_key_id="local",
-                          aws_secret_access_key="local")
+    client = _dynamodb(env)
     create_table(client, env["PARLEY_TABLE"])
     sites = Data(env["PARLEY_TABLE"], client=client).sites
     knowledge = validate_knowledge(json.loads((HERE / "demo-knowledge.json").read_text()))
@@ -154,6 +173,75 @@ def seed_demo_site(env: dict[str, str], demo_port: int) -> None:
     sites.put(Site("demo", tuple(origins), name="Parley demo", bot={"engine": "knowledge", "knowledge": knowledge},
                    widget={"title": "Parley", "greeting": "Hi! Ask me anything about Parley."}),
               previous_origins=existing.origins if existing else ())
+
+
+def seed_cognito(env: dict[str, str]) -> LocalPool:
+    """Creates the user pool, the console's app client and the demo agent, an admin of `demo`.
+
+    The pool is moto's cognito-idp on the DynamoDB stand-in's server (the seed
+    runs after seed_demo_site, so the table exists). Adds the pool's settings to ``env``.
+    """
+    from chalicelib.data import Data
+    from chalicelib.models import Member
+
+    pool = create_local_pool(env["AWS_ENDPOINT_URL_DYNAMODB"], region=env["AWS_DEFAULT_REGION"])
+    Data(env["PARLEY_TABLE"], client=_dynamodb(env)).agents.put_member(
+        Member(agent_id=pool.agent_id, site_key="demo", role="admin", name=pool.agent_name,
+               email=pool.agent_email))
+    env.update(pool.settings())
+    # What the site CLI (and any boto3 call in the app) uses for Cognito, like DynamoDB's.
+    env["AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER"] = env["AWS_ENDPOINT_URL_DYNAMODB"]
+    return pool
+
+
+def console_origins(port: int, base: str | None = None) -> str:
+    """PARLEY_CONSOLE_ORIGINS for a console on ``port``, plus any the environment already lists."""
+    origins = [o.strip() for o in (base or "").split(",") if o.strip()]
+    for origin in (f"http://{HOST}:{port}", f"http://localhost:{port}"):
+        if origin not in origins:
+            origins.append(origin)
+    return ",".join(origins)
+
+
+def console_config(api_url: str, pool: LocalPool) -> dict[str, Any]:
+    """The console's config.json (docs/agent-api.md, "Console configuration")."""
+    return {"api": api_url, "cognito": {"endpoint": pool.endpoint, "region": pool.region,
+                                        "client_id": pool.client_id}}
+
+
+class ConsoleHandler(SimpleHTTPRequestHandler):
+    """Serves the agent console: console/dist as built, and config.json made for this stack."""
+
+    dist = CONSOLE_DIST
+    config = b"{}"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, directory=str(self.dist), **kwargs)
+
+    @classmethod
+    def serving(cls, config: dict[str, Any], dist: Path = CONSOLE_DIST) -> type["ConsoleHandler"]:
+        """A handler class of its own for one server (two stacks in one process do not share one)."""
+        return type("ConsoleHandler", (cls,), {"config": json.dumps(config, indent=2).encode(), "dist": dist})
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        path = self.path.split("?")[0]
+        if path == "/config.json":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(self.config)))
+            self.end_headers()
+            self.wfile.write(self.config)
+        elif not (self.dist / "index.html").is_file():
+            self.send_error(503, f"console/dist is not built: {CONSOLE_BUILD_HINT}")
+        else:
+            super().do_GET()
+
+    def end_headers(self) -> None:
+        self.send_header("Cache-Control", "no-store")
+        super().end_headers()
+
+    def log_message(self, fmt: str, *args: Any) -> None:
+        pass
 
 
 class DemoHandler(SimpleHTTPRequestHandler):
@@ -208,6 +296,13 @@ class Stack:
         self.env = app_environment(ports.dynamodb, base=env, ports=ports)
         self.procs: dict[str, subprocess.Popen] = {}
         self.demo: ThreadingHTTPServer | None = None
+        self.console: ThreadingHTTPServer | None = None
+        self.cognito: LocalPool | None = None
+
+    @property
+    def console_port(self) -> int:
+        """The console's port: Ports.console, or the free one it got when that was 0."""
+        return self.console.server_address[1] if self.console is not None else self.ports.console
 
     def command(self, name: str) -> list[str]:
         py, p = sys.executable, self.ports
@@ -238,6 +333,13 @@ class Stack:
     def start(self) -> None:
         self.start_service("dynamodb")
         seed_demo_site(self.env, self.ports.demo)
+        self.cognito = seed_cognito(self.env)
+        # The console is served before the app starts: its origins are the app's settings.
+        handler = ConsoleHandler.serving(console_config(f"http://{HOST}:{self.ports.api}", self.cognito))
+        self.console = ThreadingHTTPServer((HOST, self.ports.console), handler)
+        threading.Thread(target=self.console.serve_forever, daemon=True).start()
+        self.env["PARLEY_CONSOLE_ORIGINS"] = console_origins(self.console_port,
+                                                             self.env.get("PARLEY_CONSOLE_ORIGINS"))
         self.start_service("pusher")
         self.start_service("websocket")
         self.start_service("api")
@@ -260,10 +362,11 @@ class Stack:
             time.sleep(0.1)
 
     def stop(self) -> None:
-        if self.demo is not None:
-            self.demo.shutdown()
-            self.demo.server_close()
-            self.demo = None
+        for server in (self.demo, self.console):
+            if server is not None:
+                server.shutdown()
+                server.server_close()
+        self.demo = self.console = None
         # The API first and the database last, so no request finds its store gone.
         for name in ("api", "websocket", "pusher", "dynamodb"):
             self.stop_service(name)
@@ -295,17 +398,28 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         stack.start()
-        e = stack.env
+        e, pool, console = stack.env, stack.cognito, f"http://{HOST}:{stack.console_port}"
+        assert pool is not None
+        signin = (f"sign in as {pool.agent_email}, password {pool.agent_password}"
+                  if (CONSOLE_DIST / "index.html").is_file() else f"console/dist is not built: {CONSOLE_BUILD_HINT}")
         print(f"""
 Parley local stack is up:
   demo page    http://{HOST}:{ports.demo}/
+  console      {console}/  ({signin})
   HTTP API     http://{HOST}:{ports.api}/api/chatbot/config?site_key=demo
   WebSocket    ws://{HOST}:{ports.websocket}  (API Gateway stand-in; @connections on the same port)
   Pusher       ws://{HOST}:{ports.pusher}/app/{e['PUSHER_KEY']}  (app id {e['PUSHER_APP_ID']})
   DynamoDB     http://{HOST}:{ports.dynamodb}  (table {e['PARLEY_TABLE']})
+  Cognito      {pool.endpoint}  (moto cognito-idp; pool {pool.pool_id}, app client {pool.client_id})
   providers    {e['PARLEY_REALTIME_PROVIDERS']}
+For the site CLI (python -m infra.sites invite demo --email ...):
+  export PARLEY_TABLE={e['PARLEY_TABLE']} PARLEY_COGNITO_POOL_ID={pool.pool_id} \\
+         AWS_ENDPOINT_URL_DYNAMODB={e['AWS_ENDPOINT_URL_DYNAMODB']} \\
+         AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER={e['AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER']} \\
+         AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION={e['AWS_DEFAULT_REGION']}
 Press Ctrl-C to stop.
-{READY} api=http://{HOST}:{ports.api} demo=http://{HOST}:{ports.demo}""", flush=True)
+{READY} api=http://{HOST}:{ports.api} demo=http://{HOST}:{ports.demo} console={console} \
+cognito={pool.endpoint} pool={pool.pool_id} client={pool.client_id}""", flush=True)
         return stack.watch()
     except KeyboardInterrupt:
         return 0

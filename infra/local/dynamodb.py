@@ -1,6 +1,14 @@
-"""Local DynamoDB: moto in server mode on 127.0.0.1, one request at a time.
+"""Local DynamoDB (and Cognito): moto in server mode on 127.0.0.1, one request at a time.
 
     python -m infra.local.dynamodb --port 5005
+
+The same server is the local Cognito user pool: moto routes unsigned calls by
+their X-Amz-Target (``AWSCognitoIdentityProviderService.InitiateAuth`` from the
+agent console in a browser) and serves ``/<pool id>/.well-known/jwks.json``.
+A browser's CORS preflight carries no X-Amz-Target, so moto would hand it to
+its S3 backend; ``Preflight`` below answers every preflight itself instead
+(any origin: this is a local stand-in), and lets browsers read the
+``x-amzn-*`` headers AWS SDKs look at.
 
 Why serialized: moto's TransactWriteItems snapshots whole tables and restores
 them on failure with no lock, so two transactions on two threads can undo
@@ -60,6 +68,40 @@ class Serialized:
         with self.lock:
             # Drain the body inside the lock: moto's response is lazy.
             return list(self.app(environ, start_response))
+
+
+class Preflight:
+    """Answers CORS preflights (OPTIONS with Access-Control-Request-Method) without moto.
+
+    Other responses to a request with an Origin get Access-Control-Expose-Headers,
+    as Cognito's own endpoint sends them (moto's flask-cors sets the allowed origin).
+    """
+
+    EXPOSE = "x-amzn-RequestId, x-amzn-ErrorType, x-amzn-ErrorMessage, Date"
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        origin = environ.get("HTTP_ORIGIN")
+        if environ.get("REQUEST_METHOD") == "OPTIONS" and environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD"):
+            headers = [("Access-Control-Allow-Origin", origin or "*"),
+                       ("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, HEAD, PATCH, OPTIONS"),
+                       ("Access-Control-Max-Age", "600"), ("Vary", "Origin"), ("Content-Length", "0")]
+            requested = environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS")
+            if requested:
+                headers.append(("Access-Control-Allow-Headers", requested))
+            start_response("204 No Content", headers)
+            return [b""]
+        if not origin:
+            return self.app(environ, start_response)
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            if not any(k.lower() == "access-control-expose-headers" for k, _ in headers):
+                headers = [*headers, ("Access-Control-Expose-Headers", self.EXPOSE)]
+            return start_response(status, headers, exc_info)
+
+        return self.app(environ, start)
 
 
 def snapshot_touched_items_only() -> None:
@@ -148,13 +190,13 @@ def query_one_partition_only() -> None:
     Table.all_items = all_items
 
 
-def build_app() -> Serialized:
+def build_app() -> Preflight:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     require_moto()
     snapshot_touched_items_only()
     query_one_partition_only()
-    return Serialized(DomainDispatcherApplication(create_backend_app))
+    return Preflight(Serialized(DomainDispatcherApplication(create_backend_app)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -174,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
                          request_handler=Handler)
     # SIGTERM from the supervisor ends serve_forever cleanly.
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
-    print(f"dynamodb (moto) listening on http://{args.host}:{args.port}", flush=True)
+    print(f"dynamodb and cognito-idp (moto) listening on http://{args.host}:{args.port}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -40,14 +40,16 @@ def _all_messages(stack: LocalStack, session: dict) -> list[dict]:
 def test_fifty_concurrent_sends_get_gapless_unique_seqs(stack):
     session = _session(stack)
     with ThreadPoolExecutor(max_workers=50) as pool:
-        responses = list(pool.map(lambda i: _send(stack, session, f"message {i}", f"cm-{i}"), range(50)))
+        # A question the bot can answer: two answers in a row that did not help would hand off.
+        responses = list(pool.map(lambda i: _send(stack, session, f"How much does it cost? ({i})", f"cm-{i}"),
+                                  range(50)))
     assert [r.status_code for r in responses] == [201] * 50, [r.text for r in responses if r.status_code != 201]
     stored = _all_messages(stack, session)
     seqs = [m["seq"] for m in stored]
     # 50 visitor messages and 50 bot replies.
     assert seqs == list(range(1, 101)), f"expected seq 1..100 gapless and unique, got {seqs}"
     visitor_texts = sorted(m["text"] for m in stored if m["sender"] == "visitor")
-    assert visitor_texts == sorted(f"message {i}" for i in range(50)), "every visitor message stored once"
+    assert visitor_texts == sorted(f"How much does it cost? ({i})" for i in range(50)), "every visitor message stored once"
     answered = {r.json()["message"]["seq"] for r in responses}
     assert len(answered) == 50, "each send must be answered with its own seq"
 

@@ -12,7 +12,8 @@ from typing import Any
 import pusher
 import pytest
 
-from chalicelib import sockets, tokens
+from chalicelib import tokens
+from chalicelib.typing_relay import TYPING_INTERVAL_SECONDS
 
 from ..fakes import PUSHER_APP_ID, PUSHER_KEY, PUSHER_SECRET, FakeClock, FakeManagement, FakePusher
 from .conftest import ORIGIN, OTHER_ORIGIN
@@ -154,8 +155,12 @@ def test_send_broadcasts_the_message_and_the_reply_through_every_provider(fakes,
     resp = http.send(session, socket_id="111.222")
     assert resp.status_code == 201
     sent = [resp.json_body["message"], resp.json_body["reply"]]
-    assert fakes.pusher.triggered == [
-        (f"private-chat.conversation.{conv}", "ChatMessageReceived", m, "111.222") for m in sent]
+    messages = [t for t in fakes.pusher.triggered if t[1] == "ChatMessageReceived"]
+    assert messages == [(channel, "ChatMessageReceived", m, "111.222") for m in sent
+                        for channel in (f"private-chat.conversation.{conv}", "private-agent.site.demo")], (
+        "each message goes to its conversation's channel and to the site's agent feed, in one trigger each")
+    (created,) = [t for t in fakes.pusher.triggered if t[1] == "ConversationCreated"]
+    assert created[0] == "private-agent.site.demo" and created[2]["conversation"]["conversation_id"] == conv
     for connection in ("connA", "connB"):
         assert fakes.management.posted[connection] == [
             {"event": "ChatMessageReceived", "data": m} for m in sent]
@@ -327,14 +332,15 @@ def test_a_410_right_after_connect_leaves_the_new_connection_registered(fakes, h
     assert data.connections.ids(session["conversation_id"]) == ["just-connecting"]
 
 
-def test_typing_is_relayed_at_most_once_per_interval_per_connection(fakes, http, client):
+def test_typing_is_relayed_at_most_once_per_interval_per_conversation(fakes, http, client):
     session = http.session()
-    for c in ("me", "tab2"):
+    for c in ("me", "tab2", "tab3"):
         invoke(client, "ws_connect", ws_event("$connect", c, session["token"]))
-    for _ in range(5):  # a burst of keystrokes
+    for _ in range(5):  # a burst of keystrokes, from two tabs of the same visitor
         invoke(client, "ws_message", ws_event("$default", "me", body='{"action":"typing"}'))
-    assert len(fakes.management.posted["tab2"]) == 1, "one relay for a burst"
-    fakes.clock.advance(sockets.TYPING_INTERVAL_SECONDS - 0.01)
+        invoke(client, "ws_message", ws_event("$default", "tab3", body='{"action":"typing"}'))
+    assert len(fakes.management.posted["tab2"]) == 1, "one relay for a burst, however many tabs type"
+    fakes.clock.advance(TYPING_INTERVAL_SECONDS - 0.01)
     invoke(client, "ws_message", ws_event("$default", "me", body='{"action":"typing"}'))
     assert len(fakes.management.posted["tab2"]) == 1, "still inside the interval"
     fakes.clock.advance(0.01)

@@ -32,10 +32,10 @@ def test_a_reply_that_cannot_be_stored_is_a_503_and_a_retry_stores_it_once(http,
     messages = root.data.messages
     real = messages._append
 
-    def flaky(conversation_id, sender, text, key, cmid):
+    def flaky(conversation_id, sender, text, *rest):
         if sender == "bot":
             raise ParleyError("unavailable", "The message store is busy; please retry.")
-        return real(conversation_id, sender, text, key, cmid)
+        return real(conversation_id, sender, text, *rest)
 
     monkeypatch.setattr(messages, "_append", flaky)
     first = http.send(session, cmid="c-1")

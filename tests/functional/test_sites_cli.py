@@ -69,3 +69,133 @@ def test_a_knowledge_file_with_a_broken_entry_is_refused(data, capsys, tmp_path)
     code, _, err = run(capsys, "create", "acme", "--origin", "https://x.example", "--knowledge", str(bad))
     assert code == 2 and "answer" in err
     assert data.sites.get("acme") is None
+
+
+# --- agents: invite, members, remove-member (Cognito on moto, in process) ---
+
+LENIENT = {"MinimumLength": 8, "RequireUppercase": False, "RequireLowercase": False,
+           "RequireNumbers": False, "RequireSymbols": False}
+
+
+@pytest.fixture
+def pool(data, monkeypatch) -> str:
+    """A user pool like the console's (email as the user name); PARLEY_COGNITO_POOL_ID names it."""
+    import boto3
+
+    # A developer's shell may point boto3 at a running `make dev`; these tests bring moto.
+    monkeypatch.delenv("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER", raising=False)
+    idp = boto3.client("cognito-idp", region_name="us-east-1")
+    pool_id = idp.create_user_pool(PoolName="agents", UsernameAttributes=["email"],
+                                   Policies={"PasswordPolicy": LENIENT})["UserPool"]["Id"]
+    monkeypatch.setenv("PARLEY_COGNITO_POOL_ID", pool_id)
+    return pool_id
+
+
+def cognito_user(pool_id: str, email: str) -> dict | None:
+    import boto3
+
+    users = boto3.client("cognito-idp", region_name="us-east-1").list_users(
+        UserPoolId=pool_id, Filter=f'email = "{email}"')["Users"]
+    if not users:
+        return None
+    return {**users[0], "attrs": {a["Name"]: a["Value"] for a in users[0]["Attributes"]}}
+
+
+def sign_in(pool_id: str, email: str, password: str) -> dict:
+    import boto3
+
+    idp = boto3.client("cognito-idp", region_name="us-east-1")
+    client_id = idp.create_user_pool_client(UserPoolId=pool_id, ClientName="console", GenerateSecret=False,
+                                            ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"])["UserPoolClient"]["ClientId"]
+    return idp.initiate_auth(AuthFlow="USER_PASSWORD_AUTH", ClientId=client_id,
+                             AuthParameters={"USERNAME": email, "PASSWORD": password})
+
+
+def test_invite_with_a_password_creates_a_user_who_can_sign_in_and_a_membership(data, pool, capsys):
+    code, out, err = run(capsys, "invite", "demo", "--email", "Ana@Example.com", "--name", "Ana",
+                         "--role", "admin", "--password", "ana-secret-1")
+    assert code == 0, err
+    user = cognito_user(pool, "ana@example.com")
+    assert user is not None, "the Cognito user is created, with the email lower-cased"
+    assert user["UserStatus"] == "CONFIRMED", "a --password is permanent: no change is forced at sign-in"
+    assert user["attrs"]["name"] == "Ana"
+    sub = user["attrs"]["sub"]
+    assert out["member"] == {"id": sub, "name": "Ana", "email": "ana@example.com", "role": "admin"}
+    assert out["user_created"] is True and out["was_member"] is False
+    membership = data.agents.membership(sub, "demo")
+    assert (membership.role, membership.name, membership.email) == ("admin", "Ana", "ana@example.com")
+    assert [m.site_key for m in data.agents.sites_of(sub)] == ["demo"]
+    assert "IdToken" in sign_in(pool, "ana@example.com", "ana-secret-1")["AuthenticationResult"]
+
+
+def test_invite_without_a_password_leaves_cognito_to_send_the_invitation(data, pool, capsys):
+    code, out, err = run(capsys, "invite", "demo", "--email", "bo@example.com")
+    assert code == 0, err
+    user = cognito_user(pool, "bo@example.com")
+    assert user["UserStatus"] == "FORCE_CHANGE_PASSWORD", "a temporary password, from Cognito's own email"
+    assert out["member"]["role"] == "agent", "the default role is agent"
+    assert any("invitation" in note for note in out["notes"])
+    assert data.agents.membership(user["attrs"]["sub"], "demo").role == "agent"
+
+
+def test_inviting_an_existing_user_adds_them_to_another_site_without_a_second_user(data, pool, capsys):
+    assert run(capsys, "invite", "demo", "--email", "ana@example.com", "--name", "Ana",
+               "--password", "ana-secret-1")[0] == 0
+    code, out, err = run(capsys, "invite", "other", "--email", "ANA@example.com", "--password", "other-pass-2")
+    assert code == 0, err
+    assert out["user_created"] is False and out["member"]["name"] == "Ana", \
+        "the name comes from the Cognito user when none is given"
+    assert any("unchanged" in note for note in out["notes"])
+    sub = cognito_user(pool, "ana@example.com")["attrs"]["sub"]
+    assert sorted(m.site_key for m in data.agents.sites_of(sub)) == ["demo", "other"]
+    assert "IdToken" in sign_in(pool, "ana@example.com", "ana-secret-1")["AuthenticationResult"], \
+        "an existing user's password is left alone"
+    # Inviting again to the same site changes the role, and keeps the name.
+    code, out, _ = run(capsys, "invite", "demo", "--email", "ana@example.com", "--role", "admin")
+    assert code == 0 and out["was_member"] is True
+    assert data.agents.membership(sub, "demo").role == "admin" and out["member"]["name"] == "Ana"
+
+
+def test_members_lists_and_remove_member_takes_off_by_email_or_id(data, pool, capsys):
+    run(capsys, "invite", "demo", "--email", "ana@example.com", "--name", "Ana", "--password", "ana-secret-1")
+    run(capsys, "invite", "demo", "--email", "bo@example.com", "--role", "admin", "--password", "bo-secret-12")
+    run(capsys, "invite", "other", "--email", "bo@example.com")
+    code, listed, _ = run(capsys, "members", "demo")
+    assert code == 0
+    assert [(m["email"], m["role"]) for m in listed["members"]] == [("ana@example.com", "agent"),
+                                                                   ("bo@example.com", "admin")]
+    bo = listed["members"][1]["id"]
+    code, out, _ = run(capsys, "remove-member", "demo", "ANA@example.com")
+    assert code == 0 and out["removed"]["email"] == "ana@example.com"
+    code, out, _ = run(capsys, "remove-member", "demo", bo)
+    assert code == 0 and out["removed"]["id"] == bo
+    assert run(capsys, "members", "demo")[1]["members"] == []
+    assert [m.site_key for m in data.agents.sites_of(bo)] == ["other"], "other sites keep the agent"
+    assert cognito_user(pool, "ana@example.com") is not None, "the Cognito user stays"
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["invite", "nope", "--email", "ana@example.com"], "no site"),
+    (["invite", "demo", "--email", "not-an-email"], "not an email"),
+    (["invite", "demo", "--email", "ana@example.com", "--role", "owner"], "role must be"),
+    (["invite", "demo", "--email", "ana@example.com", "--password", "short"], "Cognito refused"),
+    (["invite", "demo", "--email", "ana@example.com", "--pool", "us-east-1_doesnotexist"], "no Cognito user pool"),
+    (["invite", "demo", "--email", "ana@example.com", "--pool", "not a pool"], "not a Cognito user pool id"),
+    (["members", "nope"], "no site"),
+    (["remove-member", "demo", "nobody@example.com"], "not a member"),
+    (["remove-member", "nope", "nobody@example.com"], "no site"),
+])
+def test_bad_agent_commands_are_refused_with_a_message(data, pool, capsys, argv, needle):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out is None, f"expected exit 2 and no output, got {code} {out}"
+    assert needle in err, f"expected {needle!r} in the error, got {err!r}"
+    assert data.agents.members_of("demo") == []
+    assert cognito_user(pool, "ana@example.com") is None, \
+        "a refused invite leaves no Cognito user (a refused password included)"
+
+
+def test_invite_without_a_pool_says_which_setting_is_missing(data, capsys, monkeypatch):
+    monkeypatch.delenv("PARLEY_COGNITO_POOL_ID", raising=False)
+    code, out, err = run(capsys, "invite", "demo", "--email", "ana@example.com")
+    assert code == 2 and out is None
+    assert "PARLEY_COGNITO_POOL_ID" in err and "--pool" in err

@@ -74,9 +74,11 @@ class FakeDynamoDB:
                 elif op == "Update":
                     key = (spec["Key"]["PK"]["S"], spec["Key"]["SK"]["S"])
                     values = spec["ExpressionAttributeValues"]
-                    assert spec["UpdateExpression"] == "SET last_seq = :new, updated_at = :at"
+                    # The fake knows a plain append's update (no lifecycle change).
+                    assert spec["UpdateExpression"] == "SET last_seq = :new, updated_at = :at, last_message = :lm"
                     self.items[key]["last_seq"] = values[":new"]
                     self.items[key]["updated_at"] = values[":at"]
+                    self.items[key]["last_message"] = values[":lm"]
             return {}
 
     @staticmethod

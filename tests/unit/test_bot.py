@@ -115,7 +115,7 @@ def test_empty_or_stopword_only_text_gets_the_fallback(demo_bot, text):
 def test_default_fallback_says_it_does_not_know_and_offers_the_team():
     reply = KnowledgeBot(TINY).reply("Do you sell bicycles?", [])
     assert reply.text == FALLBACK, f"expected the default fallback, got {reply.text!r}"
-    assert "not sure" in reply.text and "email" in reply.text and "team" in reply.text, (
+    assert "not sure" in reply.text and "person" in reply.text and "team" in reply.text, (
         f"expected the fallback to admit not knowing and offer the team, got {reply.text!r}")
 
 
@@ -203,7 +203,8 @@ def test_validate_knowledge_rejects_a_bad_document_naming_what_is_wrong(doc, exp
 def test_validate_knowledge_returns_a_clean_copy():
     doc = {"entries": [{"id": " faq ", "questions": [" Why? "], "answer": " Because. "}]}
     clean = validate_knowledge(doc)
-    assert clean == {"entries": [{"id": "faq", "questions": ["Why?"], "keywords": [], "answer": "Because."}]}, (
+    assert clean == {"entries": [{"id": "faq", "questions": ["Why?"], "keywords": [], "answer": "Because.",
+                                  "handoff": False}]}, (
         f"expected stripped strings and keywords defaulted to [], got {clean}")
 
 

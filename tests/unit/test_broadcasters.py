@@ -58,14 +58,14 @@ def test_a_message_over_pusher_limit_goes_as_a_thin_last_seq_notice():
     broadcaster.publish("c1", too_big, 2)
     assert len(fake.raw[0].encode()) == PUSHER_MAX_EVENT_BYTES
     assert fake.triggered[0][2]["seq"] == 1, "exactly 10,240 bytes still goes whole"
-    assert fake.triggered[1][2] == {"last_seq": 2}, "one byte more becomes a notice"
+    assert fake.triggered[1][2] == {"conversation_id": "c1", "last_seq": 2}, "one byte more becomes a notice"
 
 
 def test_multibyte_text_is_measured_in_bytes_not_characters():
     fake = FakePusher()
     pusher_broadcaster(fake).publish("c1", message(text="€" * 4000), 1)
     assert len("€" * 4000) < PUSHER_MAX_EVENT_BYTES < len(("€" * 4000).encode())
-    assert fake.triggered[0][2] == {"last_seq": 1}
+    assert fake.triggered[0][2] == {"conversation_id": "c1", "last_seq": 1}
 
 
 class Boom:
@@ -91,10 +91,13 @@ class FakeConnections:
         self.removed: list[tuple[str, str]] = []
 
     def of_conversation(self, conversation_id):
-        return [Connection(i, self.since) for i in self.ids]
+        return [Connection(i, self.since, f"CONV#{conversation_id}") for i in self.ids]
 
-    def remove(self, conversation_id, connection_id):
-        self.removed.append((conversation_id, connection_id))
+    def of_feed(self, site_key):
+        return []
+
+    def remove_row(self, pk, connection_id):
+        self.removed.append((pk.removeprefix("CONV#"), connection_id))
         self.ids.remove(connection_id)
 
 
@@ -108,7 +111,7 @@ def test_websocket_fans_out_to_every_connection_but_the_excluded_one():
 def test_a_gone_connection_is_removed_and_only_that_one():
     store = FakeConnections(["alive1", "stale", "alive2"])
     client = FakeManagement(gone={"stale"})
-    delivered = WebSocketBroadcaster(SETTINGS, store, client=client).send_event("c1", "X", {})
+    delivered = WebSocketBroadcaster(SETTINGS, store, client=client).send_event("X", {}, conversation_id="c1")
     assert delivered == 2
     assert store.removed == [("c1", "stale")], "exactly the connection that is gone is removed"
     assert sorted(client.posted) == ["alive1", "alive2"]
@@ -117,7 +120,7 @@ def test_a_gone_connection_is_removed_and_only_that_one():
 def test_a_failing_post_neither_stops_the_fanout_nor_removes_the_connection():
     store = FakeConnections(["a", "b", "c"])
     client = FakeManagement(broken={"b"})
-    delivered = WebSocketBroadcaster(SETTINGS, store, client=client).send_event("c1", "X", {})
+    delivered = WebSocketBroadcaster(SETTINGS, store, client=client).send_event("X", {}, conversation_id="c1")
     assert delivered == 2 and store.removed == [], "a timeout is not a 410: keep the connection"
 
 
@@ -171,10 +174,10 @@ def test_a_410_for_a_connection_still_in_its_connect_keeps_its_row():
     store = FakeConnections(["brand-new"], since=int(clock()))
     client = FakeManagement(gone={"brand-new"})
     broadcaster = WebSocketBroadcaster(SETTINGS, store, client=client, clock=clock)
-    assert broadcaster.send_event("c1", "X", {}) == 0
+    assert broadcaster.send_event("X", {}, conversation_id="c1") == 0
     assert store.removed == [], "a connection whose $connect is under way is not gone"
     clock.advance(NEW_CONNECTION_GRACE_SECONDS)
-    assert broadcaster.send_event("c1", "X", {}) == 0
+    assert broadcaster.send_event("X", {}, conversation_id="c1") == 0
     assert store.removed == [("c1", "brand-new")], "past the grace period a 410 means gone"
 
 
@@ -199,7 +202,7 @@ class Slow(FakeManagement):
 
 def test_fanout_parallelism_is_bounded_by_the_worker_setting():
     store, client = FakeConnections([f"k{i}" for i in range(20)]), Slow(0.02)
-    delivered = WebSocketBroadcaster(SETTINGS, store, client=client).send_event("c1", "X", {})
+    delivered = WebSocketBroadcaster(SETTINGS, store, client=client).send_event("X", {}, conversation_id="c1")
     assert delivered == 20 and len(client.posted) == 20
     assert 1 < client.most <= SETTINGS.fanout_workers == 4, f"at most 4 posts at once, saw {client.most}"
 
@@ -212,5 +215,5 @@ def test_a_hung_management_api_costs_the_fanout_its_deadline_not_more(monkeypatc
     monkeypatch.setattr(apigw_websocket, "FANOUT_DEADLINE_SECONDS", 0.3)
     store, client = FakeConnections(["a", "b"]), Slow(3.0)
     began = time.monotonic()
-    delivered = WebSocketBroadcaster(SETTINGS, store, client=client).send_event("c1", "X", {})
+    delivered = WebSocketBroadcaster(SETTINGS, store, client=client).send_event("X", {}, conversation_id="c1")
     assert delivered == 0 and time.monotonic() - began < 2.0, "the deadline, not the 3 s hang, ends it"

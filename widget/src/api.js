@@ -50,11 +50,16 @@ export function createApi(base, siteKey, fetchImpl = (...args) => globalThis.fet
     return data;
   }
 
+  // send, handoff and typing: a POST with the visitor's token and {conversation_id, ...}.
+  const post = (route) => (token, body) => request('POST', `/api/chatbot/${route}`, { token, body });
+
   return {
     url,
     config: () => request('GET', '/api/chatbot/config'),
     init: (body) => request('POST', '/api/chatbot/init', { body: { site_key: siteKey, ...body } }),
-    send: (token, body) => request('POST', '/api/chatbot/send', { token, body }),
+    send: post('send'),
+    handoff: post('handoff'),
+    typing: post('typing'),
     messages: (token, conversationId, after) =>
       request('GET', '/api/chatbot/messages', { token, params: { conversation_id: conversationId, after: String(after) } }),
   };

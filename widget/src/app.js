@@ -6,9 +6,11 @@
 import { ApiError, createApi } from './api.js';
 import { createBackoff } from './backoff.js';
 import { createConnection } from './connection.js';
+import { createHandoff } from './handoff.js';
 import { localeFrom, translator } from './i18n.js';
 import { createRealtime } from './realtime.js';
 import { createSession } from './session.js';
+import { reduceStatus } from './status.js';
 import { createStore } from './store.js';
 import { createPusherTransport } from './transports/pusher.js';
 import { createWebSocketTransport } from './transports/websocket.js';
@@ -39,6 +41,10 @@ export function createApp(options) {
   let title = options.title || t('title');
   let sending = 0;
   let remoteTyping = null;
+  let typist = null; // the agent's name while one types
+  let seed = null; // init's {status, assignee}
+  let status = null; // the status shown (seed, then system messages): {status, assignee}
+  let agentName = null;
   let resolveReady;
   const ready = new Promise((r) => {
     resolveReady = r;
@@ -68,6 +74,7 @@ export function createApp(options) {
     onSend: (text) => send(text),
     onRetry: (id) => retry(id),
     onTyping: () => realtime && realtime.typing(),
+    onHandoff: () => handoff(),
     onOpenChange(open) {
       if (open) markRead();
       render();
@@ -80,6 +87,14 @@ export function createApp(options) {
   function render() {
     const entries = store.list();
     ui.render(entries);
+    const next = seed && reduceStatus(seed, entries, store.contiguousSeq);
+    if (next !== status) {
+      status = next;
+      agentName = (next.assignee && next.assignee.name) || null;
+      ui.setConversation(next.status, agentName);
+      showTyping();
+      emit('state', state());
+    }
     if (ui.isOpen) markRead();
     const read = session.read;
     ui.setUnread(ui.isOpen ? 0 : entries.filter((e) => e.seq > read && e.sender !== 'visitor').length);
@@ -87,6 +102,7 @@ export function createApp(options) {
     for (const e of entries) {
       if (e.seq && e.seq <= store.contiguousSeq && !seenKeys.has(e.seq)) {
         seenKeys.add(e.seq);
+        if (e.sender === 'agent') stopTyping(); // the message they were typing is here
         emit('message', { ...e });
       }
     }
@@ -96,14 +112,29 @@ export function createApp(options) {
     session.read = store.highestSeq;
   }
 
+  /** An agent typing, else the bot answering a send (only the bot answers in status bot). */
   function showTyping() {
-    ui.setTyping(sending > 0 || remoteTyping !== null);
+    if (typist !== null) ui.setTyping(typist, true);
+    else ui.setTyping(sending > 0 && (!status || status.status === 'bot') && title);
+  }
+
+  function stopTyping() {
+    clearTimeout(remoteTyping);
+    typist = null;
+    showTyping();
   }
 
   function state() {
     const seq = store.contiguousSeq;
     // lastSeq is the name this value had first, kept for pages and tests that read it.
-    return { provider: connection.provider, connected: connection.connected, contiguousSeq: seq, lastSeq: seq };
+    return {
+      provider: connection.provider,
+      connected: connection.connected,
+      contiguousSeq: seq,
+      lastSeq: seq,
+      status: status && status.status,
+      agentName,
+    };
   }
 
   connection.on((change) => {
@@ -147,6 +178,13 @@ export function createApp(options) {
     if (text !== null) deliver(id, text);
   }
 
+  // Already pending or open (no message): the system message that says so is fetched.
+  const handoff = createHandoff({
+    request: () => api.handoff(session.token, { conversation_id: session.conversationId }),
+    add: (m) => (m ? store.add(m) : realtime.catchUp().catch(() => {})),
+    onFailed: ui.setHandoffFailed,
+  });
+
   // -- starting ---------------------------------------------------------------
   function applySiteSettings(widget = {}) {
     if (!options.title && widget.title) {
@@ -162,7 +200,7 @@ export function createApp(options) {
       config,
       transports: {
         pusher: createPusherTransport
-          && ((on) => createPusherTransport({ config, session, apiBase: options.api, siteKey: options.siteKey, on })),
+          && ((on) => createPusherTransport({ config, session, apiBase: options.api, siteKey: options.siteKey, on, api })),
         websocket: (on) => createWebSocketTransport({ config, session, on }),
       },
       connection,
@@ -172,10 +210,8 @@ export function createApp(options) {
         // The visitor's own typing (from another tab) is for agents' consoles, not for them.
         if (data && data.sender === 'visitor') return;
         clearTimeout(remoteTyping);
-        remoteTyping = setTimeout(() => {
-          remoteTyping = null;
-          showTyping();
-        }, TYPING_SHOWN_MS);
+        remoteTyping = setTimeout(stopTyping, TYPING_SHOWN_MS);
+        typist = (data && data.name) || t('agent');
         showTyping();
       },
     });
@@ -197,7 +233,10 @@ export function createApp(options) {
     for (;;) {
       try {
         const [res] = await Promise.all([session.start(), config]);
+        // A backend without the agent side answers no status: the bot it is.
+        seed = { status: res.status || 'bot', assignee: res.assignee };
         store.seed(res.messages || [], res.last_seq || 0);
+        render(); // the status, even with no message yet
         resolveReady(true);
         await startRealtime(res.realtime);
         return;

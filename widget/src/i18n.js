@@ -27,6 +27,11 @@ export const STRINGS = {
     polling: 'Online',
     reconnecting: 'Reconnecting…',
     offline: 'Offline, trying again…',
+    bot: 'Bot · usually answers instantly',
+    pending: 'Waiting for a person…',
+    withAgent: '{name} from the team',
+    resolved: 'Conversation resolved',
+    handoff: 'Talk to a person',
     powered: 'Powered by Parley',
   },
   de: {
@@ -53,6 +58,11 @@ export const STRINGS = {
     polling: 'Online',
     reconnecting: 'Verbindung wird wiederhergestellt …',
     offline: 'Offline, neuer Versuch läuft …',
+    bot: 'Bot · antwortet meist sofort',
+    pending: 'Warten auf eine Person …',
+    withAgent: '{name} vom Team',
+    resolved: 'Chat abgeschlossen',
+    handoff: 'Mit einer Person sprechen',
     powered: 'Bereitgestellt von Parley',
   },
 };

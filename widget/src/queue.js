@@ -37,15 +37,14 @@ export function install(win, create) {
     push(...commands) {
       for (const c of commands) run(c);
     },
-    open: () => app.open(),
-    close: () => app.close(),
-    toggle: () => app.toggle(),
-    send: (text) => app.send(text),
-    on: (event, fn) => app.on(event, fn),
-    off: (event, fn) => app.off(event, fn),
-    /** `{provider: 'pusher'|'websocket'|'polling'|null, connected, contiguousSeq, lastSeq}` (lastSeq: the same value, its old name) */
+    /**
+     * `{provider: 'pusher'|'websocket'|'polling'|null, connected, contiguousSeq, lastSeq, status, agentName}`
+     * (lastSeq: contiguousSeq under its old name)
+     */
     state: () => app.state(),
   };
+  // open, close, toggle, send(text), on(event, fn), off(event, fn): the commands as methods too.
+  for (const name of COMMANDS) api[name] = (...args) => app[name](...args);
   Object.defineProperty(api, MARK, { value: true });
   win.Parley = api;
   for (const c of queued) run(c);

@@ -43,15 +43,8 @@ export function createStore({ onChange = () => {}, onGap = () => {}, now = () =>
     const cmid = message.client_message_id;
     const mine = cmid != null ? local.get(cmid) : undefined;
     if (mine) local.delete(cmid);
-    const entry = Object.assign(mine || { key: `s${seq}` }, {
-      id: message.id,
-      seq,
-      sender: message.sender,
-      text: String(message.text ?? ''),
-      created_at: message.created_at,
-      client_message_id: cmid,
-      state: 'sent',
-    });
+    // Every field the server sent (sender_name, event, ...), so new ones need no change here.
+    const entry = Object.assign(mine || { key: `s${seq}` }, message, { text: String(message.text ?? ''), state: 'sent' });
     bySeq.set(seq, entry);
     insertOrdered(entry);
     if (seq > highest) highest = seq;

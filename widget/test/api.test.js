@@ -49,3 +49,26 @@ test('no answer at all is status 0', async () => {
   const api = createApi('https://api.example', 'acme', fakeFetch(0));
   await assert.rejects(api.config(), (e) => e instanceof ApiError && e.status === 0 && e.code === 'network_error');
 });
+
+test('handoff and typing post {conversation_id} with the Bearer token', async () => {
+  const fetch = fakeFetch(200, { status: 'pending', assignee: null, message: null });
+  const api = createApi('https://api.example', 'acme', fetch);
+  const res = await api.handoff('tok', { conversation_id: 'c' });
+  await api.typing('tok', { conversation_id: 'c' });
+  assert.deepEqual(res, { status: 'pending', assignee: null, message: null });
+  assert.match(fetch.calls[0].url, /^https:\/\/api\.example\/api\/chatbot\/handoff\?site_key=acme$/);
+  assert.match(fetch.calls[1].url, /^https:\/\/api\.example\/api\/chatbot\/typing\?site_key=acme$/);
+  for (const { init } of fetch.calls) {
+    assert.equal(init.method, 'POST');
+    assert.equal(init.headers.Authorization, 'Bearer tok');
+    assert.deepEqual(JSON.parse(init.body), { conversation_id: 'c' });
+  }
+});
+
+test('a refused handoff is an ApiError with the status and code', async () => {
+  const api = createApi('https://api.example', 'acme', fakeFetch(401, { error: { code: 'invalid_token', message: 'no' } }));
+  await assert.rejects(api.handoff('bad', { conversation_id: 'c' }),
+    (e) => e instanceof ApiError && e.status === 401 && e.code === 'invalid_token');
+  const offline = createApi('https://api.example', 'acme', fakeFetch(0));
+  await assert.rejects(offline.handoff('tok', { conversation_id: 'c' }), (e) => e instanceof ApiError && e.status === 0);
+});

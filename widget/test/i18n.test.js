@@ -40,3 +40,12 @@ test('translator fills placeholders and falls back to English, then the key', ()
   assert.equal(t('no-such-key'), 'no-such-key');
   assert.equal(translator('xx')('send'), 'Send');
 });
+
+test('the status line and the handoff button have words in every language', () => {
+  for (const lang of Object.keys(STRINGS)) {
+    const t = translator(lang);
+    for (const key of ['bot', 'pending', 'resolved', 'handoff']) assert.notEqual(t(key), key, `${lang}.${key}`);
+    assert.match(t('withAgent', { name: 'Ana' }), /Ana/, `${lang}.withAgent names the agent`);
+    assert.match(t('typing', { name: 'Ana' }), /Ana/);
+  }
+});

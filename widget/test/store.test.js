@@ -128,3 +128,22 @@ test('the same client_message_id cannot be pending twice or after confirmation',
   store.add(msg(1, { client_message_id: 'x' }));
   assert.equal(store.addPending('x', 'a'), false);
 });
+
+test("an agent's name and a system message's event are kept with the message", () => {
+  const store = createStore();
+  const event = { type: 'status', status: 'open', previous: 'pending', assignee: { id: 'a1', name: 'Ana' } };
+  store.add([msg(1), { ...msg(2), sender: 'system', event }, { ...msg(3), sender: 'agent', sender_name: 'Ana' }]);
+  const [, system, agent] = store.list();
+  assert.deepEqual(system.event, event);
+  assert.equal(agent.sender_name, 'Ana');
+  assert.equal(agent.sender, 'agent');
+});
+
+test('a reply that is null (the bot is silent) adds nothing', () => {
+  let changes = 0;
+  const store = createStore({ onChange: () => changes++ });
+  store.add([msg(1), null].filter(Boolean));
+  assert.equal(store.add([null]), false);
+  assert.deepEqual(seqs(store), [1]);
+  assert.equal(changes, 1);
+});

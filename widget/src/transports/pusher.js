@@ -24,10 +24,15 @@ async function loadPusher() {
   return PusherClass;
 }
 
-export function createPusherTransport({ config, session, apiBase, siteKey, on }) {
+// The backend relays at most one "visitor is typing" per conversation every 2 s and
+// drops the rest, so calling more often would only cost requests.
+export const TYPING_EVERY_MS = 2000;
+
+export function createPusherTransport({ config, session, apiBase, siteKey, on, api }) {
   const options = config.pusher || {};
   let pusher = null;
   let closed = false;
+  let typedAt = -Infinity;
 
   let watching = [];
 
@@ -94,6 +99,15 @@ export function createPusherTransport({ config, session, apiBase, siteKey, on })
     },
     close: stop,
     socketId: () => (pusher && pusher.connection.socket_id) || undefined,
-    typing: () => {},
+    /**
+     * "Visitor is typing" goes through our API, which relays it to the agents'
+     * console (Pusher client events would bypass the server's checks).
+     */
+    typing() {
+      const now = Date.now();
+      if (now - typedAt < TYPING_EVERY_MS) return;
+      typedAt = now;
+      api.typing(session.token, { conversation_id: session.conversationId }).catch(() => {}); // a hint only
+    },
   };
 }

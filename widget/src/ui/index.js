@@ -15,7 +15,7 @@ import { createComposer } from './composer.js';
 
 export const HOST_ID = 'parley-root';
 
-export function createUI({ t, locale, title, accent, position, onSend, onRetry, onTyping, onOpenChange }) {
+export function createUI({ t, locale, title, accent, position, onSend, onRetry, onTyping, onHandoff, onOpenChange }) {
   const host = h('div', { id: HOST_ID });
   const root = host.attachShadow({ mode: 'open' });
   const colors = palette(accent);
@@ -29,7 +29,12 @@ export function createUI({ t, locale, title, accent, position, onSend, onRetry, 
     },
   });
   const composer = createComposer({ t, onSend, onTyping });
-  const panel = createPanel({ t, title, onClose: () => close(), body: [messages.el, composer.el] });
+  // "Talk to a person", between the messages and the composer. A failed request says so under it
+  // (role="alert"; each press empties it first, so a second failure is announced again); pressing again retries.
+  const handoff = h('button', { type: 'button', class: 'handoff', 'data-part': 'handoff', onclick: onHandoff }, t('handoff'));
+  const handoffNote = h('span', { class: 'fail', 'data-part': 'handoff-error', role: 'alert' });
+  const ask = h('div', { class: 'ask', hidden: true }, [handoff, handoffNote]);
+  const panel = createPanel({ t, title, onClose: () => close(), body: [messages.el, ask, composer.el] });
   const bubble = createBubble({ t, onClick: () => toggle() });
   const shell = h('div', { class: `pw${position === 'left' ? ' left' : ''}`, lang: locale }, [panel.el, bubble.el]);
   shell.style.setProperty('--accent', colors.accent);
@@ -111,6 +116,16 @@ export function createUI({ t, locale, title, accent, position, onSend, onRetry, 
       messages.setTitle(value);
     },
     setStatus: panel.setStatus,
+    /** The conversation's status in the header; "Talk to a person" unless one is asked for or there. */
+    setConversation(status, agentName) {
+      panel.setConversation(status, agentName);
+      const hide = status === 'pending' || status === 'open';
+      if (hide && root.activeElement === handoff) composer.focus();
+      ask.hidden = hide;
+    },
+    setHandoffFailed(failed) {
+      handoffNote.textContent = failed ? t('failed') : '';
+    },
     setUnread: bubble.setUnread,
     destroy() {
       host.remove();

@@ -35,9 +35,9 @@ export function createMessages({ t, locale, title, onRetry }) {
   let name = title;
   let rendered = false;
 
-  function who(sender) {
+  function who({ sender, sender_name: agent }) {
     if (sender === 'visitor') return `${t('you')}:`;
-    if (sender === 'agent') return `${t('agent')}:`;
+    if (sender === 'agent') return agent || t('agent'); // also shown over their messages (styles.css): no colon
     if (sender === 'bot') return `${name}:`;
     return '';
   }
@@ -62,7 +62,7 @@ export function createMessages({ t, locale, title, onRetry }) {
     const d = el.dataset;
     if (entry.seq) d.seq = String(entry.seq);
     d.sender = entry.sender || 'system';
-    d.who = who(entry.sender);
+    d.who = who(entry);
     d.time = time(entry.created_at);
     if (entry.client_message_id) d.clientMessageId = entry.client_message_id;
     el.classList.toggle('first', first);
@@ -94,7 +94,7 @@ export function createMessages({ t, locale, title, onRetry }) {
   }
 
   function sameGroup(a, b) {
-    if (!a || !b || a.sender !== b.sender) return false;
+    if (!a || !b || a.sender !== b.sender || a.sender_name !== b.sender_name) return false;
     return Math.abs(new Date(b.created_at) - new Date(a.created_at)) < GROUP_GAP_MS;
   }
 
@@ -144,11 +144,13 @@ export function createMessages({ t, locale, title, onRetry }) {
       if (!rendered || stick || mineAdded) toBottom();
       rendered = true;
     },
-    setTyping(on) {
+    /** `typist` (a name) is typing, or nobody (falsy); `shown`: the words are visible, not only the dots. */
+    setTyping(typist, shown) {
       const stick = nearBottom();
-      typingLabel.textContent = on ? t('typing', { name }) : '';
-      typing.hidden = !on;
-      if (on && stick) toBottom();
+      typingLabel.textContent = typist ? t('typing', { name: typist }) : '';
+      typingLabel.className = shown ? 'who' : 'sr';
+      typing.hidden = !typist;
+      if (typist && stick) toBottom();
     },
     toBottom,
   };

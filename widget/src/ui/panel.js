@@ -1,6 +1,8 @@
 /**
- * The dialog: header (avatar, title, connection status, close) around the
- * message list and the composer. Escape anywhere in it closes.
+ * The dialog: header (avatar, title, status, close) around the message list
+ * and the composer. The status line says who answers (the conversation's
+ * status) while the connection is fine, and the connection's state when it
+ * is not. Escape anywhere in it closes.
  */
 import { h, icon, ICONS } from './dom.js';
 
@@ -8,6 +10,8 @@ export function createPanel({ t, title, onClose, body }) {
   const titleEl = h('div', { class: 'title', id: 'pw-title', text: title });
   const avatar = h('div', { class: 'avatar', 'aria-hidden': 'true', 'data-state': 'idle' });
   const status = h('div', { class: 'status', 'data-part': 'status', 'aria-live': 'polite' });
+  let connection = 'idle';
+  let conversation = '';
   const close = h('button', { type: 'button', class: 'close', 'data-part': 'close', 'aria-label': t('close'), onclick: onClose },
     icon(ICONS.close));
   const el = h('div', {
@@ -26,12 +30,23 @@ export function createPanel({ t, title, onClose, body }) {
   }
   setTitle(title);
 
+  function show() {
+    status.textContent = (connection === 'connected' || connection === 'polling') && conversation || t(connection);
+  }
+
   return {
     el,
     setTitle,
-    /** The status line shows the machine's state in words; data-state/-provider keep the raw values. */
+    /** bot, pending, open (an agent holds it: their name) or resolved; data-conversation keeps the raw value. */
+    setConversation(value, agentName) {
+      status.dataset.conversation = value;
+      conversation = t(value === 'open' ? 'withAgent' : value, { name: agentName });
+      show();
+    },
+    /** The connection machine's state; data-state/-provider keep the raw values. */
     setStatus({ state, provider }) {
-      status.textContent = t(state);
+      connection = state;
+      show();
       status.dataset.state = state;
       if (provider) status.dataset.provider = provider;
       else delete status.dataset.provider;

@@ -1,0 +1,121 @@
+/**
+ * Parley's agent API (docs/agent-api.md), with the agent's Cognito ID token
+ * as Bearer. A 401 `token_expired` renews the token once and repeats the
+ * request; any other 401 means the session is over (`onSignedOut`). Errors
+ * come back as ApiError with the status (0: no answer) and the backend's
+ * `{"error": {code, message}}`.
+ */
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message || code || `HTTP ${status}`);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+  }
+
+  /** Worth sending again as it was: no answer, or the server failed. */
+  get retryable() {
+    return this.status === 0 || this.status >= 500 || this.status === 429;
+  }
+}
+
+const READABLE = {
+  already_claimed: 'Another agent holds this conversation.',
+  invalid_transition: 'That is not possible in the conversation’s current status.',
+  not_a_member: 'You are not a member of this site.',
+  conversation_not_found: 'This conversation does not exist (any more).',
+  unknown_site: 'This site does not exist.',
+  idempotency_conflict: 'This reply was already sent with other text.',
+  network_error: 'No connection to Parley.',
+};
+
+/** A sentence for the agent. */
+export function describe(err) {
+  if (err instanceof ApiError) return READABLE[err.code] || err.message || `Request failed (${err.status})`;
+  return (err && err.message) || 'Something went wrong.';
+}
+
+export function createApi({ base, auth, fetchImpl = (...args) => globalThis.fetch(...args), onSignedOut = () => {} }) {
+  const root = String(base || '').replace(/\/+$/, '');
+
+  function url(path, params) {
+    const query = params ? new URLSearchParams(Object.entries(params).filter(([, v]) => v !== undefined && v !== null)) : null;
+    return `${root}${path}${query && [...query].length ? `?${query}` : ''}`;
+  }
+
+  async function once(method, path, { params, body, anonymous }) {
+    const headers = {};
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    if (!anonymous) headers.Authorization = `Bearer ${await auth.token()}`;
+    let response;
+    try {
+      response = await fetchImpl(url(path, params), {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        credentials: 'omit',
+        mode: 'cors',
+      });
+    } catch (err) {
+      throw new ApiError(0, 'network_error', err && err.message);
+    }
+    let data = null;
+    try {
+      data = await response.json();
+    } catch {
+      // an empty or non-JSON body: only the status tells
+    }
+    if (!response.ok) {
+      const error = (data && data.error) || {};
+      throw new ApiError(response.status, error.code, error.message);
+    }
+    return data;
+  }
+
+  async function request(method, path, options = {}) {
+    try {
+      return await once(method, path, options);
+    } catch (err) {
+      if (!(err instanceof ApiError) || err.status !== 401 || options.anonymous) throw err;
+      if (err.code === 'token_expired') {
+        try {
+          await auth.refresh();
+        } catch (refreshErr) {
+          if (!auth.signedIn) onSignedOut(refreshErr);
+          throw err;
+        }
+        try {
+          return await once(method, path, options);
+        } catch (again) {
+          if (again instanceof ApiError && again.status === 401) onSignedOut(again);
+          throw again;
+        }
+      }
+      onSignedOut(err);
+      throw err;
+    }
+  }
+
+  const site = (s) => `/api/agent/sites/${encodeURIComponent(s)}`;
+  const conv = (s, id) => `${site(s)}/conversations/${encodeURIComponent(id)}`;
+
+  return {
+    url,
+    me: () => request('GET', '/api/agent/me'),
+    realtimeConfig: (s) => request('GET', '/api/chatbot/config', { params: { site_key: s }, anonymous: true }),
+    inbox: (s, status, { cursor, limit } = {}) =>
+      request('GET', `${site(s)}/inbox`, { params: { status, cursor, limit: limit && String(limit) } }),
+    members: (s) => request('GET', `${site(s)}/members`),
+    conversation: (s, id) => request('GET', conv(s, id)),
+    messagesAfter: (s, id, after, limit) =>
+      request('GET', `${conv(s, id)}/messages`, { params: { after: String(after), limit: limit && String(limit) } }),
+    messagesBefore: (s, id, before, limit) =>
+      request('GET', `${conv(s, id)}/messages`, { params: { before: String(before), limit: limit && String(limit) } }),
+    reply: (s, id, body) => request('POST', `${conv(s, id)}/messages`, { body }),
+    /** claim, assign ({agent_id}), unassign, resolve, reopen, handback. */
+    act: (s, id, action, body = {}) => request('POST', `${conv(s, id)}/${action}`, { body }),
+    read: (s, id, seq) => request('POST', `${conv(s, id)}/read`, { body: { seq } }),
+    typing: (s, id) => request('POST', `${conv(s, id)}/typing`, { body: {} }),
+    pusherAuthEndpoint: () => `${root}/api/agent/pusher/auth`,
+  };
+}

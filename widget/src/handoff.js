@@ -1,0 +1,20 @@
+/**
+ * "Talk to a person": one request at a time. Only an answer changes anything
+ * (`add` gets its system message, null when a person was already asked for or
+ * is there); a failure changes nothing but `onFailed(true)`, so pressing
+ * again retries, and the next press clears it (`onFailed(false)`).
+ */
+export function createHandoff({ request, add, onFailed }) {
+  let busy = false;
+  return async () => {
+    if (busy) return;
+    busy = true;
+    onFailed(false);
+    try {
+      add((await request()).message);
+    } catch {
+      onFailed(true);
+    }
+    busy = false;
+  };
+}
