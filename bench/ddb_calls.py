@@ -7,8 +7,9 @@ the data layer) with chalice.test.Client; app.py's object graph is a
 ``chalicelib.root.Root`` whose DynamoDB client points at a moto server started here. ``before-call.dynamodb``
 counts API calls; ``before-send.dynamodb`` counts HTTP attempts, so a botocore
 retry would show up as attempts > calls. A send is split in two: the visitor
-message's own calls (everything outside ``ChatService._bot_reply``) and the bot
-reply's calls.
+message's own calls (everything outside ``ChatService._bot_turn``) and the bot
+reply's calls. The agent operations (inbox page, claim, reply) run as a
+signed-in agent (an ID token of a test user pool, verified as in production).
 """
 from __future__ import annotations
 
@@ -125,13 +126,13 @@ def _measure(env: dict[str, str]) -> dict[str, Any]:
         """
         root = Root(settings, dynamodb=client)
         chat = root.chat
-        reply = chat._bot_reply
+        reply = chat._bot_turn
 
         def traced(*args: Any) -> Any:
             with counter.phase("bot"):
                 return reply(*args)
 
-        chat._bot_reply = traced  # type: ignore[method-assign]
+        chat._bot_turn = traced  # type: ignore[method-assign]
         app.root = root
 
     rows: list[dict[str, Any]] = []
@@ -250,11 +251,68 @@ def _measure(env: dict[str, str]) -> dict[str, Any]:
             with counter.window() as win:
                 poll(session, last)
             record("fresh process: empty poll", win, None, 1, note="the token's own origin needs no site read")
+
+            # -- the agent side (a warm process: the membership and the pool's keys cached)
+            _agent_rows(http, call, init, send, client, counter, settings, record)
     finally:
         app.root = Root()
 
     return {"rows": rows, "first_send": {"message_seq": first["message"]["seq"],
                                          "reply_seq": (first.get("reply") or {}).get("seq")}}
+
+
+def _agent_rows(http: Any, call: Any, init: Any, send: Any, client: Any, counter: CallCounter,
+                settings: Any, record: Any) -> None:
+    import app
+    from chalicelib.models import Member
+    from chalicelib.root import Root
+    from chalicelib.settings import load_settings
+    from tests.cognito import AGENT_ENV, FakePool
+
+    pool = FakePool()
+    root = Root(load_settings({**os.environ, **AGENT_ENV}), dynamodb=client, jwks=pool.fetch)
+    app.root = root
+    root.data.agents.put_member(Member("bench-agent", common.SITE_KEY, "agent", "Bench"))
+    token = pool.id_token("bench-agent", "bench@example.com")
+    console = AGENT_ENV["PARLEY_CONSOLE_ORIGINS"]
+
+    def agent(method: str, path: str, expect: int, body: Any = None) -> dict[str, Any]:
+        headers = {"Origin": console, "Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        resp = (http.post(f"/api/agent{path}", body=json.dumps(body or {}), headers=headers) if method == "POST"
+                else http.get(f"/api/agent{path}", headers=headers))
+        if resp.status_code != expect:
+            raise RuntimeError(f"{method} {path} answered {resp.status_code}: {resp.body!r}")
+        return json.loads(resp.body)
+
+    sessions = []
+    for i in range(3):
+        session = init()
+        send(session, f"a-{i}", "Hello")
+        call("POST", "/api/chatbot/handoff", 200, {"conversation_id": session["conversation_id"]}, session["token"])
+        sessions.append(session)
+    agent("GET", f"/sites/{common.SITE_KEY}/inbox", 200)  # warms the membership and key caches
+    with counter.window() as win:
+        page = agent("GET", f"/sites/{common.SITE_KEY}/inbox?status=pending&limit=25", 200)
+    record(f"agent: inbox page ({len(page['conversations'])} conversations)", win, None, 1,
+           note="one Query on GSI2 (membership cached)")
+    conv = f"/sites/{common.SITE_KEY}/conversations/{sessions[0]['conversation_id']}"
+    with counter.window() as win:
+        agent("GET", conv, 200)
+    record("agent: open a conversation", win, None, 2, note="the site check, then messages and state in one Query")
+    with counter.window() as win:
+        agent("POST", conv + "/claim", 200)
+    record("agent: claim", win, None, 2, note="read the state, then one conditional transaction")
+    with counter.window() as win:
+        agent("POST", conv + "/messages", 201, {"text": "Hi from the team", "client_message_id": "b-1"})
+    record("agent: reply (conversation already theirs)", win, None, 2,
+           note="read the state, then one transaction")
+    conv2 = f"/sites/{common.SITE_KEY}/conversations/{sessions[1]['conversation_id']}"
+    with counter.window() as win:
+        agent("POST", conv2 + "/messages", 201, {"text": "Hi from the team", "client_message_id": "b-2"})
+    record("agent: reply to a waiting conversation (claims it first)", win, None, 3)
+    with counter.window() as win:
+        agent("POST", conv + "/read", 200, {"seq": 1})
+    record("agent: mark read", win, None, 2)
 
 
 def report(result: dict[str, Any]) -> None:

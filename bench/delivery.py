@@ -79,12 +79,14 @@ async def _latency(local: dict[str, Any], messages: int, polling_messages: int) 
 
         # -- realtime: one message at a time, both clients listening --------------------
         for i in range(3):  # warm-up, not measured
-            await send(f"warm-up {i}")
+            await send(f"How much does it cost? (warm-up {i})")
         await ws.wait_for(lambda c: len(c.seqs()) >= 6, 10)
         measured: list[int] = []
         deadline = time.monotonic() + 240
         for i in range(messages):
-            seq = await send(f"message {i}")
+            # A question the bot answers: two answers in a row that did not help hand off,
+            # and then no reply would follow.
+            seq = await send(f"How much does it cost? ({i})")
             measured.append(seq)
             # The reply follows; wait for both so the next send starts on a quiet system.
             await pusher.wait_for(lambda c, s=seq: s + 1 in c.seqs(), 10)
@@ -120,7 +122,7 @@ async def _latency(local: dict[str, Any], messages: int, polling_messages: int) 
         poll_sent: list[int] = []
         for i in range(polling_messages):
             await asyncio.sleep(random.uniform(0, 0.2))
-            poll_sent.append(await send(f"polled {i}"))
+            poll_sent.append(await send(f"How much does it cost? (polled {i})"))
         finish = time.monotonic() + interval * 2 + 5
         while any(s not in poll_seen for s in poll_sent) and time.monotonic() < finish:
             await asyncio.sleep(0.05)

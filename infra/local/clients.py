@@ -108,18 +108,21 @@ class PusherChannelClient(_Client):
 
 
 class ApiGatewayClient(_Client):
-    """Connects to the API Gateway WebSocket API with a visitor token."""
+    """Connects to the API Gateway WebSocket API with a visitor token (or, with ``params``, an
+    agent's: ``{"agent_token": …, "site_key": …}``)."""
 
-    def __init__(self, http: aiohttp.ClientSession, url: str, token: str, origin: str | None = None) -> None:
+    def __init__(self, http: aiohttp.ClientSession, url: str, token: str, origin: str | None = None,
+                 params: dict[str, str] | None = None) -> None:
         super().__init__()
         self.http, self.url, self.token, self.origin = http, url, token, origin
+        self.params = params or {"token": token}
         self.connection_id: str | None = None
         self._pong = asyncio.Event()
 
     async def connect(self, timeout: float = 10) -> None:
         headers = {"Origin": self.origin} if self.origin else {}
         self._ws = await asyncio.wait_for(
-            self.http.ws_connect(self.url, params={"token": self.token}, headers=headers), timeout)
+            self.http.ws_connect(self.url, params=self.params, headers=headers), timeout)
         self._reader = asyncio.create_task(self._read())
         # A ping's pong carries the connection id, and proves $connect registered us.
         await self.send({"action": "ping"})

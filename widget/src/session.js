@@ -72,7 +72,10 @@ export function createSession({ siteKey, api, locale, storage = globalThis.local
           this.clear();
         }
       }
-      const res = await api.init({ locale });
+      // The page is a fact for the agent who may answer (shown as text, never followed).
+      const body = { locale };
+      if (globalThis.location) body.page = String(location.href).slice(0, 2000);
+      const res = await api.init(body);
       current = null;
       save({ conversation_id: res.conversation_id, token: res.token, read: 0 });
       return res;

@@ -110,9 +110,9 @@ def test_with_realtime_down_the_widget_polls_loses_nothing_and_returns_to_realti
         stack.start_service("websocket")
     w.wait_state("s.connected && (s.provider === 'pusher' || s.provider === 'websocket')", 90_000)
     answer = send_as_other_client(local, session, "after the outage")
-    w.page.locator(f'#parley-root [data-part="message"][data-seq="{answer["reply"]["seq"]}"]').wait_for(timeout=5_000)
+    w.page.locator(f'#parley-root [data-part="message"][data-seq="{answer["last_seq"]}"]').wait_for(timeout=5_000)
     seqs = w.seqs()
-    assert seqs == list(range(1, answer["reply"]["seq"] + 1)), f"every message once, in order: {seqs}"
+    assert seqs == list(range(1, answer["last_seq"] + 1)), f"every message once, in order: {seqs}"
 
 
 def test_a_reload_restores_the_history(page, stack):
