@@ -8,10 +8,11 @@ agent claims the conversation. Then, per provider, the clients the console
 and the widget run:
 
 * visitor -> console: from just before the visitor's ``POST /api/chatbot/send``
-  to the moment the agent's feed client holds that message: a Pusher client
-  subscribed to ``private-agent.site.demo`` (authorized by
-  ``/api/agent/pusher/auth`` with the ID token), and a WebSocket connection
-  made with ``agent_token`` (the site feed);
+  to the moment the console's clients hold that message: Pusher clients
+  subscribed to ``private-agent.site.demo`` and to the open conversation's
+  channel (both authorized by ``/api/agent/pusher/auth`` with the ID token),
+  and a WebSocket connection made with ``agent_token`` (the site feed) that
+  watches the open conversation, as the console's does;
 * agent -> widget: from just before the agent's ``POST …/messages`` to the
   moment the visitor's clients (Pusher on the conversation channel, the
   WebSocket with the visitor token) hold the reply.
@@ -78,7 +79,7 @@ async def _measure(local: dict[str, Any], messages: int) -> dict[str, Any]:
                              headers=visitor_headers) as r:
             assert r.status == 200, await r.text()
         conv = f"{api}/api/agent/sites/demo/conversations/{cid}"
-        async with http.post(f"{conv}/claim", headers=agent_headers) as r:
+        async with http.post(f"{conv}/claim", headers=agent_headers, json={}) as r:
             assert r.status == 200, await r.text()
 
         agent_clients = {
@@ -94,6 +95,12 @@ async def _measure(local: dict[str, Any], messages: int) -> dict[str, Any]:
         }
         for c in (*agent_clients.values(), *visitor_clients.values()):
             await c.connect()
+        # The console holds the open conversation too: its own channel, or a watch on the socket.
+        agent_clients["pusher (feed + conversation)"] = PusherChannelClient(
+            http, pusher_ws, f"{api}/api/agent/pusher/auth", id_token, f"private-chat.conversation.{cid}",
+            origin=console)
+        await agent_clients["pusher (feed + conversation)"].connect()
+        await agent_clients["websocket"].send({"action": "watch", "conversation_id": cid})
 
         sent_at: dict[int, float] = {}
 

@@ -304,12 +304,13 @@ def _agent_rows(http: Any, call: Any, init: Any, send: Any, client: Any, counter
     record("agent: claim", win, None, 2, note="read the state, then one conditional transaction")
     with counter.window() as win:
         agent("POST", conv + "/messages", 201, {"text": "Hi from the team", "client_message_id": "b-1"})
-    record("agent: reply (conversation already theirs)", win, None, 2,
-           note="read the state, then one transaction")
+    record("agent: reply (conversation already theirs)", win, None, 1,
+           note="one transaction, conditioned on open + theirs + their site")
     conv2 = f"/sites/{common.SITE_KEY}/conversations/{sessions[1]['conversation_id']}"
     with counter.window() as win:
         agent("POST", conv2 + "/messages", 201, {"text": "Hi from the team", "client_message_id": "b-2"})
-    record("agent: reply to a waiting conversation (claims it first)", win, None, 3)
+    record("agent: reply to a waiting conversation (claims it first)", win, None, 3,
+           note="the refused reply hands back the state: claim, then the reply")
     with counter.window() as win:
         agent("POST", conv + "/read", 200, {"seq": 1})
     record("agent: mark read", win, None, 2)

@@ -164,7 +164,8 @@ async def _fanout(local: dict[str, Any], env: dict[str, str], connections: int, 
 
     async def broadcast(conv: str, clients: list[ApiGatewayClient], seq: int) -> tuple[float, float]:
         began = time.perf_counter()
-        delivered = await asyncio.to_thread(broadcaster.send_event, conv, "ChatMessageReceived", {"seq": seq})
+        delivered = await asyncio.to_thread(lambda: broadcaster.send_event("ChatMessageReceived", {"seq": seq},
+                                                                           conversation_id=conv))
         took = time.perf_counter() - began
         if delivered != len(clients):
             raise RuntimeError(f"fan-out reached {delivered} of {len(clients)}")
@@ -179,11 +180,11 @@ async def _fanout(local: dict[str, Any], env: dict[str, str], connections: int, 
         many_conv, many = await conversation(http, connections)
         one_conv, one = await conversation(http, 1)
         payload = b'{"event":"ChatMessageReceived","data":{"seq":0}}'
-        await asyncio.to_thread(broadcaster.post, one_conv, one[0].connection_id, payload)  # warm up
+        await asyncio.to_thread(broadcaster.post, f"CONV#{one_conv}", one[0].connection_id, payload)  # warm up
         singles, ones, fans, all_received = [], [], [], []
         for r in range(rounds):
             began = time.perf_counter()
-            await asyncio.to_thread(broadcaster.post, one_conv, one[0].connection_id, payload)
+            await asyncio.to_thread(broadcaster.post, f"CONV#{one_conv}", one[0].connection_id, payload)
             singles.append(time.perf_counter() - began)
             ones.append((await broadcast(one_conv, one, 10_000 + r))[0])
             took, received = await broadcast(many_conv, many, 20_000 + r)

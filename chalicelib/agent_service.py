@@ -86,30 +86,41 @@ class AgentService:
     def reply(self, agent: AgentPrincipal, conversation_id: str, req: ReplyRequest) -> dict[str, Any]:
         """Stores the agent's reply under the conversation's next seq, exactly once per client_message_id.
 
-        An agent answers a conversation they hold: one waiting for a person
-        (or still with the bot) is claimed first, a system message before the
-        reply. The reply's transaction requires the conversation to be open
-        and held by this agent, so a reply never lands after someone else
-        took the conversation or resolved it.
+        An agent answers a conversation they hold. The reply's transaction
+        itself requires that (open, held by this agent, of this agent's
+        site), so the usual reply is one write and no read, and a reply never
+        lands after someone else took the conversation or resolved it. When
+        the condition fails, the state it found decides: a conversation
+        waiting for a person (or still with the bot) is claimed first, a
+        system message before the reply; another site's is not found.
         """
-        conversation = self._conversation(agent, conversation_id)
         actor = agent.actor()
         for _ in range(MAX_REPLY_ROUNDS):
-            if conversation.status in ("pending", "bot"):
-                conversation, _ = self.transitions.apply(conversation, "claim", by=actor)
-            if conversation.status == "resolved":
-                raise ParleyError("invalid_transition", "This conversation is resolved; reopen it to reply.")
-            if conversation.assignee_id != agent.id:
-                raise ParleyError("already_claimed",
-                                  f"{conversation.assignee_name or 'Another agent'} holds this conversation.")
             try:
                 message, created = self.data.messages.append_message(
                     conversation_id, "agent", req.text, idempotency_key=f"a#{req.client_message_id}",
                     client_message_id=req.client_message_id, sender_name=agent.name,
-                    guard=Guard(when_status="open", when_assignee=agent.id, read_mark=True))
+                    guard=Guard(when_status="open", when_assignee=agent.id, when_site=agent.site_key,
+                                read_mark=True))
             except StateRefused as refused:
                 conversation = refused.current
-                continue
+                if conversation.site_key != agent.site_key:
+                    raise ParleyError("conversation_not_found", "No such conversation on this site.") from None
+                if conversation.status in ("pending", "bot"):
+                    self.transitions.apply(conversation, "claim", by=actor)  # 409 if another got it first
+                    continue
+                if conversation.status == "resolved":
+                    raise ParleyError("invalid_transition", "This conversation is resolved; reopen it to reply.") from None
+                raise ParleyError("already_claimed",
+                                  f"{conversation.assignee_name or 'Another agent'} holds this conversation.") from None
+            except ParleyError as error:
+                if error.code == "conversation_not_found":
+                    raise ParleyError("conversation_not_found", "No such conversation on this site.") from None
+                raise
+            if not created:
+                # A repeat is answered from the stored copy before any condition is
+                # looked at: check the site now, so a repeat never shows another site's message.
+                self._conversation(agent, conversation_id)
             if not created and (message.text != req.text or message.sender != "agent"):
                 raise ParleyError("idempotency_conflict",
                                   "This client_message_id was already used for another message.")

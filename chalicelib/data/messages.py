@@ -87,7 +87,7 @@ class Guard:
 
     ``change`` is a lifecycle change stored with the message (a system
     message), conditioned on ``expect_rev`` when given; ``when_status`` /
-    ``when_assignee`` / ``min_misses`` only condition the append (the bot's
+    ``when_assignee`` / ``when_site`` / ``min_misses`` only condition the append (the bot's
     reply, an agent's reply). ``bot_miss`` counts the bot's answers in a row
     that did not help (True), or resets the count (False). ``read_mark``
     moves the agent side's read mark to this message (an agent wrote it).
@@ -98,6 +98,7 @@ class Guard:
     expect_rev: int | None = None
     when_status: str | None = None
     when_assignee: str | None = None
+    when_site: str | None = None
     min_misses: int | None = None
     bot_miss: bool | None = None
     read_mark: bool = False
@@ -437,6 +438,9 @@ def _state_update(table: Table, conversation_id: str, message: Message, old_seq:
     if guard.when_assignee is not None:
         conditions.append("assignee_id = :when_assignee")
         values["when_assignee"] = guard.when_assignee
+    if guard.when_site is not None:
+        conditions.append("site_key = :when_site")
+        values["when_site"] = guard.when_site
     if guard.min_misses is not None:
         conditions.append("bot_misses >= :min_misses")
         values["min_misses"] = guard.min_misses

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..lazy import Lazy
@@ -81,17 +81,25 @@ class WebSocketBroadcaster:
 
         Returns how many connections took it. Posts run in parallel, bounded
         by ``fanout_workers``; one failing connection does not stop the rest.
-        A console connection that watches the conversation is on both lists
-        and gets the event once.
+        The conversation's own connections (the widget's tabs, a console
+        watching it) are posted to first, while the feed's are still being
+        looked up: the feed must not delay the conversation. A console on
+        both lists gets the event once.
         """
         payload = json.dumps({"event": event, "data": data}, separators=(",", ":"),
                              ensure_ascii=False).encode("utf-8")
-        found = ((self.connections.of_conversation(conversation_id) if conversation_id else [])
-                 + (self.connections.of_feed(site_key) if site_key else []))
-        targets = list({c.id: c for c in reversed(found) if c.id != exclude}.values())
-        if not targets:
+        futures: list[Future] = []
+        posted = {exclude}
+        for lookup in ((lambda: self.connections.of_conversation(conversation_id)) if conversation_id else None,
+                       (lambda: self.connections.of_feed(site_key)) if site_key else None):
+            if lookup is None:
+                continue
+            for c in lookup():
+                if c.id not in posted:
+                    posted.add(c.id)
+                    futures.append(self.executor.submit(self.post, c.pk, c.id, payload, c.since))
+        if not futures:
             return 0
-        futures = [self.executor.submit(self.post, c.pk, c.id, payload, c.since) for c in targets]
         done, late = wait(futures, timeout=FANOUT_DEADLINE_SECONDS)
         if late:
             log.warning("fan-out deadline: %d of %d posts unfinished", len(late), len(futures))

@@ -349,6 +349,15 @@ def test_a_bad_reply_is_400_and_stores_nothing(desk, data, body):
     assert data.messages.get_conversation(cid).last_seq == 3 and data.messages.get_conversation(cid).status == "pending"
 
 
+def test_a_repeated_reply_id_never_shows_another_sites_message(desk, data):
+    cid = desk.waiting()["conversation_id"]
+    body = {"text": "Hi from demo", "client_message_id": "same-id"}
+    assert desk.post(desk.conv(cid, "/messages"), body).status_code == 201
+    # Carl knows the id and the client_message_id, and asks through a site of his.
+    resp = desk.post(desk.conv(cid, "/messages", site="other"), body, who="carl")
+    assert err(resp) == (404, "conversation_not_found") and "Hi from demo" not in resp.body.decode()
+
+
 def test_a_reply_to_a_resolved_conversation_is_409(desk):
     cid = desk.waiting()["conversation_id"]
     desk.post(desk.conv(cid, "/resolve"))
