@@ -5,6 +5,11 @@
 1. Deploys infra/table.json as the CloudFormation stack parley-<stage>-table
    (created, or updated when it exists) and waits for it.
 2. Checks that the stage's SSM secrets exist (it never reads their values).
+   Finds or creates the agents' Cognito user pool ``parley-<stage>-agents`` and
+   its console app client, and writes PARLEY_COGNITO_ISSUER /
+   PARLEY_COGNITO_CLIENT_ID (and PARLEY_CONSOLE_ORIGINS when given) into the
+   stage's environment. (CloudFormation could hold the pool too; it is made
+   through the Cognito API so the offline deploy, on moto, proves it.)
 3. Renders .chalice/policy-<stage>.json for this account and region and runs
    `chalice deploy --stage <stage>`.
 4. On the first deploy of a stage with the `websocket` provider, the WebSocket
@@ -16,7 +21,8 @@
 5. Applies what Chalice's config cannot express (infra/defaults.py): stage
    throttling on the REST and WebSocket APIs, and CloudWatch alarms, e-mailed
    through an SNS topic when PARLEY_ALARM_EMAIL is set.
-6. Prints the widget snippet with the real API URL.
+6. Prints the widget snippet with the real API URL, and the agent console's
+   config.json (the console is static files: console/dist, next to the widget).
 
 Keep .chalice/deployed/<stage>.json and the updated config.json: Chalice
 needs the first to find what it created.
@@ -131,6 +137,51 @@ def write_stage_env(stage: str, updates: dict[str, str], config_path: Path | Non
     return env
 
 
+AGENT_CLIENT_NAME = "parley-console"
+
+
+def agents_pool(cognito: Any, stage: str, region: str) -> dict[str, str]:
+    """The agents' user pool and the console's app client, found by name or created; their settings.
+
+    Found by name so a second deploy reuses the pool (and every agent in it).
+    Only admins create users (agents are invited: python -m infra.sites
+    invite); the app client has no secret (the console is a browser app) and
+    allows password sign-in and refresh.
+    """
+    name = f"parley-{stage}-agents"
+    pool_id = None
+    for page in cognito.get_paginator("list_user_pools").paginate(MaxResults=60):
+        pool_id = next((p["Id"] for p in page["UserPools"] if p["Name"] == name), pool_id)
+    if pool_id is None:
+        pool_id = cognito.create_user_pool(
+            PoolName=name, UsernameAttributes=["email"], AutoVerifiedAttributes=["email"],
+            AdminCreateUserConfig={"AllowAdminCreateUserOnly": True},
+            Policies={"PasswordPolicy": {"MinimumLength": 12, "RequireNumbers": True, "RequireLowercase": True,
+                                         "RequireUppercase": False, "RequireSymbols": False,
+                                         "TemporaryPasswordValidityDays": 7}},
+            DeletionProtection="ACTIVE" if stage == "prod" else "INACTIVE")["UserPool"]["Id"]
+    clients = cognito.list_user_pool_clients(UserPoolId=pool_id, MaxResults=60)["UserPoolClients"]
+    client_id = next((c["ClientId"] for c in clients if c["ClientName"] == AGENT_CLIENT_NAME), None)
+    if client_id is None:
+        client_id = cognito.create_user_pool_client(
+            UserPoolId=pool_id, ClientName=AGENT_CLIENT_NAME, GenerateSecret=False,
+            ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+            PreventUserExistenceErrors="ENABLED", IdTokenValidity=60, AccessTokenValidity=60,
+            RefreshTokenValidity=30,
+            TokenValidityUnits={"IdToken": "minutes", "AccessToken": "minutes", "RefreshToken": "days"},
+        )["UserPoolClient"]["ClientId"]
+    return {"PARLEY_COGNITO_ISSUER": f"https://cognito-idp.{region}.amazonaws.com/{pool_id}",
+            "PARLEY_COGNITO_CLIENT_ID": client_id, "pool_id": pool_id}
+
+
+def console_config(rest_api_url: str, agents: dict[str, str], region: str) -> dict[str, Any]:
+    """The console's config.json for this deploy (docs/agent-api.md)."""
+    # The same API base the widget's snippet names (data-api).
+    return {"api": rest_api_url.rstrip("/"),
+            "cognito": {"endpoint": f"https://cognito-idp.{region}.amazonaws.com/", "region": region,
+                        "client_id": agents["PARLEY_COGNITO_CLIENT_ID"]}}
+
+
 def chalice_env(environ: dict[str, str] | None = None) -> dict[str, str]:
     """The environment `chalice deploy` runs in: the deployer's, without Parley's own settings.
 
@@ -213,6 +264,13 @@ def main(argv: list[str] | None = None) -> int:
               + ", ".join(absent), file=sys.stderr)
         return 2
 
+    agents = agents_pool(session.client("cognito-idp"), args.stage, region)
+    agent_env = {k: v for k, v in agents.items() if k.startswith("PARLEY_")}
+    if os.environ.get("PARLEY_CONSOLE_ORIGINS"):
+        agent_env["PARLEY_CONSOLE_ORIGINS"] = os.environ["PARLEY_CONSOLE_ORIGINS"]
+    write_stage_env(args.stage, agent_env)
+    print(f"agents' user pool {agents['pool_id']}, console app client {agents['PARLEY_COGNITO_CLIENT_ID']}")
+
     deployed = deploy_app(args.stage, env.get("PARLEY_REALTIME_PROVIDERS", "polling"), region, account)
     topic = alarm_topic(session.client("sns"), args.stage, os.environ.get("PARLEY_ALARM_EMAIL"))
     retention = json.loads(CONFIG.read_text())["stages"][args.stage].get("log_retention_in_days")
@@ -222,6 +280,12 @@ def main(argv: list[str] | None = None) -> int:
                                                           if topic else " (set PARLEY_ALARM_EMAIL to be mailed)"))
     print("\nParley is deployed. Paste this before </body> on each page of your site:\n")
     print(snippet(deployed.get("rest_api_url", "https://<rest-api-id>.execute-api.<region>.amazonaws.com/api/")))
+    rest_api_url = deployed.get("rest_api_url", "https://<rest-api-id>.execute-api.<region>.amazonaws.com/api/")
+    print("\nThe agent console: serve console/dist (make setup builds it) with this config.json next to "
+          "its index.html, from an origin listed in PARLEY_CONSOLE_ORIGINS:\n")
+    print(json.dumps(console_config(rest_api_url, agents, region), indent=2))
+    print("Invite agents: PARLEY_TABLE=" + policy.table_name(args.stage) + f" PARLEY_COGNITO_POOL_ID={agents['pool_id']} "
+          "python -m infra.sites invite <site> --email …")
     print("\nThen register the site and its origins: "
           f"PARLEY_TABLE={policy.table_name(args.stage)} python -m infra.sites create <key> --origin https://…")
     return 0

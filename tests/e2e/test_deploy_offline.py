@@ -156,8 +156,14 @@ def test_first_deploy_polling_only(world):
     assert [k["AttributeName"] for k in table["KeySchema"]] == ["PK", "SK"]
 
     env = w.stage_env()
+    (pool,) = w.client("cognito-idp").list_user_pools(MaxResults=10)["UserPools"]
+    assert pool["Name"] == "parley-dev-agents"
+    (console,) = w.client("cognito-idp").list_user_pool_clients(UserPoolId=pool["Id"])["UserPoolClients"]
     assert env == {"PARLEY_TABLE": "parley-dev", "PARLEY_REALTIME_PROVIDERS": "polling",
-                   "PARLEY_POLL_INTERVAL_MS": "2000", "PARLEY_TOKEN_SECRET_PARAM": "/parley/dev/token-secret"}
+                   "PARLEY_POLL_INTERVAL_MS": "2000", "PARLEY_TOKEN_SECRET_PARAM": "/parley/dev/token-secret",
+                   "PARLEY_COGNITO_ISSUER": f"https://cognito-idp.{REGION}.amazonaws.com/{pool['Id']}",
+                   "PARLEY_COGNITO_CLIENT_ID": console["ClientId"]}
+    assert f'"client_id": "{console["ClientId"]}"' in out, "the console's config.json is printed"
     check_functions(w, env)
     check_policies(w, deployed["websocket_api_id"])
 

@@ -265,3 +265,25 @@ def test_deploy_throttles_both_api_stages_and_puts_every_alarm(aws):
         ("AWS/DynamoDB", "ThrottledRequests")}
     assert all(a["AlarmActions"] == [topic] for a in alarms.values()), "each alarm mails the topic"
     assert deploy.alarm_topic(boto3.client("sns"), "prod", None) is None, "no address, no topic"
+
+
+def test_the_agents_pool_and_console_client_are_made_once_and_found_again(aws):
+    import boto3
+
+    cognito = boto3.client("cognito-idp", region_name="us-east-1")
+    first = deploy.agents_pool(cognito, "prod", "us-east-1")
+    again = deploy.agents_pool(cognito, "prod", "us-east-1")
+    assert first == again, "a second deploy reuses the pool and its client (and every agent in it)"
+    assert first["PARLEY_COGNITO_ISSUER"] == f"https://cognito-idp.us-east-1.amazonaws.com/{first['pool_id']}"
+    (pool,) = cognito.list_user_pools(MaxResults=10)["UserPools"]
+    assert pool["Name"] == "parley-prod-agents"
+    described = cognito.describe_user_pool(UserPoolId=first["pool_id"])["UserPool"]
+    assert described["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"], "agents are invited, never sign up"
+    client = cognito.describe_user_pool_client(UserPoolId=first["pool_id"],
+                                               ClientId=first["PARLEY_COGNITO_CLIENT_ID"])["UserPoolClient"]
+    assert "ClientSecret" not in client, "the console is a browser app: its client has no secret"
+    assert {"ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"} <= set(client["ExplicitAuthFlows"])
+    config = deploy.console_config("https://abc.execute-api.us-east-1.amazonaws.com/api/", first, "us-east-1")
+    assert config == {"api": "https://abc.execute-api.us-east-1.amazonaws.com/api",
+                      "cognito": {"endpoint": "https://cognito-idp.us-east-1.amazonaws.com/",
+                                  "region": "us-east-1", "client_id": first["PARLEY_COGNITO_CLIENT_ID"]}}

@@ -38,16 +38,44 @@ def wait_console_seq(page, seq: int, timeout_ms: int = 15_000) -> None:
 
 
 def test_a_visitor_and_an_agent_talk_in_real_time_and_a_network_cut_loses_nothing(browser, stack, tmp_path):
+    conversation(browser, stack, tmp_path, provider="pusher", screenshot=True)
+
+
+def test_the_same_over_the_websocket_api_when_pusher_is_down(browser, live, tmp_path):
+    service, local = live
+    service.stop_service("pusher")
+    try:
+        conversation(browser, local, tmp_path, provider="websocket", screenshot=False)
+    finally:
+        service.start_service("pusher")
+
+
+def test_the_same_by_polling_when_both_push_services_are_down(browser, live, tmp_path):
+    service, local = live
+    service.stop_service("pusher")
+    service.stop_service("websocket")
+    try:
+        conversation(browser, local, tmp_path, provider="polling", screenshot=False)
+    finally:
+        service.start_service("pusher")
+        service.start_service("websocket")
+
+
+def conversation(browser, stack: LocalStack, tmp_path, provider: str, screenshot: bool) -> None:
     agent_context, visitor_context = browser.new_context(), browser.new_context()
     try:
         agent = agent_context.new_page()
         sign_in(agent, stack)
+        agent.locator(f'[data-testid="realtime-status"][data-provider="{provider}"][data-connected="true"]').wait_for(
+            timeout=90_000)
 
         visitor_page = visitor_context.new_page()
         visitor_page.goto(f"{stack.demo}/")
         visitor = Widget(visitor_page)
         visitor.open()
-        visitor.wait_state("s.status === 'bot' && s.connected", 15_000)
+        # The widget counts polling as "not connected" (nothing is pushed to it).
+        connected = "" if provider == "polling" else "s.connected && "
+        visitor.wait_state(f"s.status === 'bot' && {connected}s.provider === '{provider}'", 90_000)
         conversation_id = visitor.session()["conversation_id"]
         visitor.part("handoff").click()
         visitor.wait_state("s.status === 'pending'", 10_000)
@@ -92,6 +120,8 @@ def test_a_visitor_and_an_agent_talk_in_real_time_and_a_network_cut_loses_nothin
         seqs = console_seqs(agent)
         assert seqs == list(range(1, last + 1)), f"expected every message once and in order, got {seqs}"
 
+        if not screenshot:
+            return
         target = SCREENSHOT if os.environ.get("PARLEY_UPDATE_SCREENSHOT") == "1" else tmp_path / "console.png"
         agent.screenshot(path=str(target))
         assert target.stat().st_size > 10_000
