@@ -120,5 +120,8 @@ class AgentTokens:
             log.warning("could not load the agents' JWKS from %s: %s", self.jwks_url, exc)
             if not self._keys:
                 raise ParleyError("unavailable", "Sign-in cannot be checked right now; please retry.") from exc
-            return  # keep the keys we have
+            # Keep the keys we have, and ask again in REFETCH_SECONDS rather than on every
+            # request: a hung endpoint must not cost each agent request its timeout.
+            self._fetched_at = now - JWKS_MAX_AGE_SECONDS + REFETCH_SECONDS
+            return
         self._keys, self._fetched_at = keys, now
