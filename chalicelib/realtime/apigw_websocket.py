@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..lazy import Lazy
@@ -82,28 +82,30 @@ class WebSocketBroadcaster:
         Returns how many connections took it. Posts run in parallel, bounded
         by ``fanout_workers``; one failing connection does not stop the rest.
         The conversation's own connections (the widget's tabs, a console
-        watching it) are posted to first, while the feed's are still being
-        looked up: the feed must not delay the conversation. A console on
-        both lists gets the event once.
+        watching it) are posted to first; the site feed's after: the feed
+        must not delay the conversation. A console on both lists gets the
+        event once. One deadline bounds both.
         """
         payload = json.dumps({"event": event, "data": data}, separators=(",", ":"),
                              ensure_ascii=False).encode("utf-8")
-        futures: list[Future] = []
-        posted = {exclude}
+        deadline = time.monotonic() + FANOUT_DEADLINE_SECONDS
+        posted, delivered = {exclude}, 0
         for lookup in ((lambda: self.connections.of_conversation(conversation_id)) if conversation_id else None,
                        (lambda: self.connections.of_feed(site_key)) if site_key else None):
             if lookup is None:
                 continue
-            for c in lookup():
-                if c.id not in posted:
-                    posted.add(c.id)
-                    futures.append(self.executor.submit(self.post, c.pk, c.id, payload, c.since))
-        if not futures:
-            return 0
-        done, late = wait(futures, timeout=FANOUT_DEADLINE_SECONDS)
-        if late:
-            log.warning("fan-out deadline: %d of %d posts unfinished", len(late), len(futures))
-        return sum(f.result() for f in done)
+            targets = [c for c in lookup() if c.id not in posted]
+            posted.update(c.id for c in targets)
+            if not targets:
+                continue
+            # Each list is posted to, and waited for, before the next is looked up: the
+            # feed's lookup must not compete with the conversation's own posts.
+            futures = [self.executor.submit(self.post, c.pk, c.id, payload, c.since) for c in targets]
+            done, late = wait(futures, timeout=max(0.0, deadline - time.monotonic()))
+            if late:
+                log.warning("fan-out deadline: %d of %d posts unfinished", len(late), len(futures))
+            delivered += sum(f.result() for f in done)
+        return delivered
 
     def post(self, pk: str, connection_id: str, payload: bytes,
              since: int | None = None) -> bool:
