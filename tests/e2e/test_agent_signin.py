@@ -184,20 +184,43 @@ def test_a_signed_in_agent_gets_a_handoff_in_the_inbox_feed_replies_and_resolves
         ("system", "pending"), ("system", "open"), ("agent", None), ("system", "resolved")]
 
 
+def _second_agent(stack: LocalStack) -> dict:
+    """Bo, invited to demo with the site CLI (as a team would), signed in."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PARLEY_TABLE": "parley-local", "PARLEY_COGNITO_POOL_ID": stack.cognito_pool_id,
+           "AWS_ENDPOINT_URL_DYNAMODB": stack.dynamodb, "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER": stack.dynamodb,
+           "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": stack.cognito_region}
+    done = subprocess.run([sys.executable, "-m", "infra.sites", "invite", "demo", "--email", "bo@example.com",
+                           "--name", "Bo", "--password", "parley-bo-123"], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    answer = cognito(stack).initiate_auth(AuthFlow="USER_PASSWORD_AUTH", ClientId=stack.cognito_client_id,
+                                          AuthParameters={"USERNAME": "bo@example.com", "PASSWORD": "parley-bo-123"})
+    return answer["AuthenticationResult"]
+
+
 def test_two_agents_claiming_at_once_make_exactly_one_owner(stack, tokens):
-    """The demo agent twice (two browser tabs, two agents' worth of racing requests) on the real stack."""
+    """The demo agent and Bo (invited with the site CLI) race for the same conversations."""
     from concurrent.futures import ThreadPoolExecutor
 
-    for _ in range(5):
+    bo = _second_agent(stack)
+    for _ in range(6):
         session = _visitor(stack)
         _handoff(stack, session)
         cid = session["conversation_id"]
-        with ThreadPoolExecutor(4) as pool:
-            answers = list(pool.map(lambda _: _agent(stack, tokens, "POST", f"/sites/demo/conversations/{cid}/claim"),
-                                    range(4)))
-        assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
-        changed = [a for a in answers if a.json()["message"] is not None]
-        assert len(changed) == 1, "exactly one claim stores the change; the others find it already theirs"
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(lambda who: _agent(stack, who, "POST", f"/sites/demo/conversations/{cid}/claim"),
+                                    [tokens, bo]))
+        codes = sorted(a.status_code for a in answers)
+        assert codes == [200, 409], [a.text for a in answers]
+        loser = next(a for a in answers if a.status_code == 409)
+        assert loser.json()["error"]["code"] == "already_claimed"
         polled = requests.get(f"{stack.api}/api/chatbot/messages?conversation_id={cid}&after=0", timeout=30,
                               headers={"Authorization": f"Bearer {session['token']}"}).json()
-        assert [m["text"] for m in polled["messages"]].count("Demo Agent joined the conversation") == 1
+        joined = [m for m in polled["messages"] if m["text"].endswith("joined the conversation")]
+        assert len(joined) == 1, "exactly one owner, one system message"
+        winner = next(a for a in answers if a.status_code == 200).json()["conversation"]["assignee"]
+        assert joined[0]["event"]["assignee"] == winner
