@@ -5,18 +5,13 @@
  * come back as ApiError with the status (0: no answer) and the backend's
  * `{"error": {code, message}}`.
  */
-export class ApiError extends Error {
-  constructor(status, code, message) {
-    super(message || code || `HTTP ${status}`);
-    this.name = 'ApiError';
-    this.status = status;
-    this.code = code;
-  }
+import { ApiError, fetchJson } from '../../widget/src/api.js';
 
-  /** Worth sending again as it was: no answer, or the server failed. */
-  get retryable() {
-    return this.status === 0 || this.status >= 500 || this.status === 429;
-  }
+export { ApiError };
+
+/** Worth sending again as it was: no answer, or the server failed. */
+export function retryable(err) {
+  return err instanceof ApiError && (err.status === 0 || err.status >= 500 || err.status === 429);
 }
 
 const READABLE = {
@@ -44,32 +39,8 @@ export function createApi({ base, auth, fetchImpl = (...args) => globalThis.fetc
   }
 
   async function once(method, path, { params, body, anonymous }) {
-    const headers = {};
-    if (body !== undefined) headers['Content-Type'] = 'application/json';
-    if (!anonymous) headers.Authorization = `Bearer ${await auth.token()}`;
-    let response;
-    try {
-      response = await fetchImpl(url(path, params), {
-        method,
-        headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        credentials: 'omit',
-        mode: 'cors',
-      });
-    } catch (err) {
-      throw new ApiError(0, 'network_error', err && err.message);
-    }
-    let data = null;
-    try {
-      data = await response.json();
-    } catch {
-      // an empty or non-JSON body: only the status tells
-    }
-    if (!response.ok) {
-      const error = (data && data.error) || {};
-      throw new ApiError(response.status, error.code, error.message);
-    }
-    return data;
+    const headers = anonymous ? {} : { Authorization: `Bearer ${await auth.token()}` };
+    return fetchJson(fetchImpl, method, url(path, params), body, headers);
   }
 
   async function request(method, path, options = {}) {

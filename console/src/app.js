@@ -6,7 +6,7 @@
 import { createCatchUp } from '../../widget/src/catchup.js';
 import { createConnection } from '../../widget/src/connection.js';
 import { createBackoff } from '../../widget/src/backoff.js';
-import { createApi, describe } from './api.js';
+import { createApi, describe, retryable } from './api.js';
 import { createAuth } from './auth.js';
 import { createInbox, TABS } from './inbox.js';
 import { installKeyboard } from './keyboard.js';
@@ -454,7 +454,7 @@ export function createConsole({ config, root }) {
         render();
         return;
       } catch (err) {
-        const delay = err.retryable ? delays.next() : null;
+        const delay = retryable(err) ? delays.next() : null;
         if (delay === null || c.open !== o) {
           o.store.fail(cmid, describe(err));
           return;

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ApiError, createApi, describe } from '../src/api.js';
+import { ApiError, createApi, describe, retryable } from '../src/api.js';
 
 /** A fake auth: a token that changes on refresh. */
 function fakeAuth({ refreshFails = false } = {}) {
@@ -65,12 +65,12 @@ test('errors become ApiError with the status and the backend code', async () => 
     assert.ok(e instanceof ApiError);
     assert.equal(e.status, 409);
     assert.equal(e.code, 'already_claimed');
-    assert.equal(e.retryable, false, 'a conflict is not retried');
+    assert.equal(retryable(e), false, 'a conflict is not retried');
     assert.equal(describe(e), 'Another agent holds this conversation.');
     return true;
   });
-  await assert.rejects(api.me(), (e) => e.status === 502 && e.retryable, 'a non-JSON 502 still tells its status');
-  await assert.rejects(api.me(), (e) => e.status === 0 && e.code === 'network_error' && e.retryable);
+  await assert.rejects(api.me(), (e) => e.status === 502 && retryable(e), 'a non-JSON 502 still tells its status');
+  await assert.rejects(api.me(), (e) => e.status === 0 && e.code === 'network_error' && retryable(e));
 });
 
 test('a 401 token_expired renews the token once and repeats the request', async () => {

@@ -13,6 +13,38 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * One JSON request: the body sent as JSON, the answer parsed, an error answer
+ * (or none) thrown as ApiError. Shared with the agent console (console/src/api.js).
+ */
+export async function fetchJson(fetchImpl, method, url, body, extraHeaders) {
+  const headers = { ...extraHeaders };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  let response;
+  try {
+    response = await fetchImpl(url, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: 'omit',
+      mode: 'cors',
+    });
+  } catch (err) {
+    throw new ApiError(0, 'network_error', err && err.message);
+  }
+  let data = null;
+  try {
+    data = await response.json();
+  } catch {
+    // an empty or non-JSON body: only the status tells
+  }
+  if (!response.ok) {
+    const error = (data && data.error) || {};
+    throw new ApiError(response.status, error.code, error.message);
+  }
+  return data;
+}
+
 export function createApi(base, siteKey, fetchImpl = (...args) => globalThis.fetch(...args)) {
   const root = String(base || '').replace(/\/+$/, '');
 
@@ -21,33 +53,8 @@ export function createApi(base, siteKey, fetchImpl = (...args) => globalThis.fet
     return `${root}${path}?${query}`;
   }
 
-  async function request(method, path, { params, body, token } = {}) {
-    const headers = {};
-    if (body !== undefined) headers['Content-Type'] = 'application/json';
-    if (token) headers.Authorization = `Bearer ${token}`;
-    let response;
-    try {
-      response = await fetchImpl(url(path, params), {
-        method,
-        headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        credentials: 'omit',
-        mode: 'cors',
-      });
-    } catch (err) {
-      throw new ApiError(0, 'network_error', err && err.message);
-    }
-    let data = null;
-    try {
-      data = await response.json();
-    } catch {
-      // an empty or non-JSON body: only the status tells
-    }
-    if (!response.ok) {
-      const error = (data && data.error) || {};
-      throw new ApiError(response.status, error.code, error.message);
-    }
-    return data;
+  function request(method, path, { params, body, token } = {}) {
+    return fetchJson(fetchImpl, method, url(path, params), body, token && { Authorization: `Bearer ${token}` });
   }
 
   // send, handoff and typing: a POST with the visitor's token and {conversation_id, ...}.
