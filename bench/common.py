@@ -7,13 +7,13 @@ import json
 import math
 import os
 import platform
-import socket
+
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from infra.local import devstack
+from infra.local import devstack, ports
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -23,15 +23,8 @@ SITE_KEY = "demo"
 
 
 def free_ports(n: int) -> list[int]:
-    """``n`` distinct ports nothing listens on right now, picked by the kernel (never a default one).
-
-    All sockets stay open until every port is picked, so the kernel cannot hand out one twice.
-    """
-    with contextlib.ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
-        for s in socks:
-            s.bind((HOST, 0))
-        return [s.getsockname()[1] for s in socks]
+    """``n`` distinct free ports below the ephemeral range (never a default one; infra/local/ports.py)."""
+    return ports.free_ports(n)
 
 
 def free_port() -> int:

@@ -11,7 +11,6 @@ import os
 from contextlib import contextmanager
 import queue
 import secrets
-import socket
 import subprocess
 import sys
 import threading
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Iterator
 
 import pytest
 
+from infra.local import ports
 from infra.local.cognito import DEMO_AGENT_EMAIL, DEMO_AGENT_NAME, DEMO_AGENT_PASSWORD
 from infra.local.cognito import REGION as DEMO_REGION
 from infra.local.devstack import PUSHER_APP_ID, PUSHER_KEY, stop_process
@@ -33,9 +33,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port below the ephemeral range (infra/local/ports.py says why)."""
+    return ports.free_port()
 
 
 @contextmanager

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -29,9 +28,9 @@ COPIED = ("app.py", "chalicelib", "infra", "requirements.txt")
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    from infra.local.ports import free_port as below_the_ephemeral_range
+
+    return below_the_ephemeral_range()
 
 
 @contextmanager
