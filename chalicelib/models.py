@@ -11,6 +11,8 @@ turn into the string "123".
 """
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Literal, Mapping
 
@@ -157,6 +159,24 @@ class Page:
                 "has_more": self.has_more}
 
 
+# C0 and C1 control characters but tab and newline: NUL, ESC, BEL, CR … carry no
+# meaning in a chat message or a visitor fact and can upset whatever shows or
+# logs them later. Refused rather than stripped, so what is stored is what was sent.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# What looks like nothing: whitespace, and the invisible format characters
+# (zero-width space and joiners, bidi controls, the BOM: Unicode category Cf).
+def _invisible_only(value: str) -> bool:
+    return all(c.isspace() or unicodedata.category(c) == "Cf" for c in value)
+
+
+def _plain_text(value: str, *, newlines: bool) -> str:
+    """Refuses control characters (tab and newline too, unless ``newlines``)."""
+    bad = _CONTROL.search(value) if newlines else re.search(r"[\x00-\x1f\x7f-\x9f]", value)
+    if bad:
+        raise ValueError(f"must not contain control characters (found U+{ord(bad.group()):04X})")
+    return value
+
+
 def _encodable(value: str) -> str:
     # JSON may carry "\ud800", a lone surrogate: a Python str, but no UTF-8
     # text, so DynamoDB (and our own JSON answer) could not take it.
@@ -183,14 +203,15 @@ class InitRequest(_Body):
     token: Annotated[StrictStr, Field(min_length=1, max_length=1024)] | None = None
     # A few facts the site passes along (name, email, page): flat, small, text.
     visitor: dict[str, StrictStr] | None = None
-    locale: Annotated[StrictStr, Field(pattern=r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$")] | None = None
+    # A BCP 47 tag: "de-AT", "zh-Hant-TW"; 35 characters hold any real one.
+    locale: Annotated[StrictStr, Field(max_length=35, pattern=r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$")] | None = None
     # The page the visitor is on: a fact for the agent, shown as text, never followed.
     page: Annotated[StrictStr, Field(max_length=2000)] | None = None
 
     @field_validator("page")
     @classmethod
     def _page_is_text(cls, value: str | None) -> str | None:
-        return _encodable(value) if value else None
+        return _plain_text(_encodable(value), newlines=False) if value else None
 
     @field_validator("visitor")
     @classmethod
@@ -202,8 +223,8 @@ class InitRequest(_Body):
         for key, item in value.items():
             if not 1 <= len(key) <= 64 or len(item) > MAX_VISITOR_VALUE:
                 raise ValueError(f"names must be 1-64 and values at most {MAX_VISITOR_VALUE} characters")
-            _encodable(key)
-            _encodable(item)
+            _plain_text(_encodable(key), newlines=False)
+            _plain_text(_encodable(item), newlines=False)
         return value
 
 
@@ -218,11 +239,11 @@ class SendRequest(_Body):
     @classmethod
     def _text_has_content(cls, value: str) -> str:
         # Stored as typed (the visitor's own spacing), but judged by its content.
-        if not value.strip():
-            raise ValueError("must not be empty or only whitespace")
+        if _invisible_only(value):
+            raise ValueError("must not be empty, only whitespace or only invisible characters")
         if len(value) > MAX_TEXT:
             raise ValueError(f"must be at most {MAX_TEXT} characters")
-        return _encodable(value)
+        return _plain_text(_encodable(value), newlines=True)
 
     @field_validator("client_message_id")
     @classmethod

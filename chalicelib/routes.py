@@ -110,7 +110,17 @@ class HttpRoutes:
             return web.json_response(200, signed, cors_origin=decision.cors_origin)
 
     def preflight(self, request: Request) -> Response:
-        decision = self.access.for_preflight(_query(request).get("site_key"), web.origin_of(request))
+        origin = web.origin_of(request)
+        try:
+            decision = self.access.for_preflight(_query(request).get("site_key"), origin)
+        except ParleyError as error:
+            if error.code != "unavailable" or not origin:
+                raise
+            # The store is down: the origin cannot be checked now. A preflight grants
+            # nothing by itself (the request that follows is checked on its own, and will
+            # answer a readable 503 now), so let it through, briefly, rather than make
+            # the browser report a CORS failure.
+            return web.preflight_response(origin, max_age=web.OUTAGE_PREFLIGHT_MAX_AGE)
         return web.preflight_response(decision.cors_origin)  # type: ignore[arg-type]
 
     def not_found(self, request: Request) -> Response:

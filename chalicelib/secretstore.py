@@ -14,14 +14,15 @@ import time
 from typing import Any, Callable
 
 from .cache import Cache
+from .errors import ParleyError
 from .lazy import Lazy
 from .settings import Settings
 
 
 def _ssm_client() -> Any:
-    import boto3  # only when a secret really comes from SSM
+    from . import aws  # only when a secret really comes from SSM
 
-    return boto3.client("ssm")
+    return aws.client("ssm")
 
 
 class SecretError(RuntimeError):
@@ -54,10 +55,13 @@ class Secrets:
         return self._cache.get(parameter, lambda name: self._fetch(name, min_length))
 
     def _fetch(self, parameter: str, min_length: int) -> str:
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, HTTPClientError
 
         try:
             answer = self.ssm.get_parameter(Name=parameter, WithDecryption=True)
+        except (BotoConnectionError, HTTPClientError) as exc:
+            # SSM is slow or unreachable: the request may be retried, unlike a missing parameter.
+            raise ParleyError("unavailable", "A secret cannot be read right now; please retry.") from exc
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code == "ParameterNotFound":

@@ -31,6 +31,29 @@ from .typing_relay import TypingRelay
 log = logging.getLogger("parley.sockets")
 
 MAX_FRAME_BYTES = 4096  # clients send tiny control frames; anything bigger is not ours
+MAX_FRAME_DEPTH = 4      # {"action": …, "conversation_id": …} is depth 1
+
+
+def _nesting(body: str) -> int:
+    """How deeply a JSON text nests arrays and objects (brackets inside strings do not count)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for c in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif c == "\\":
+                escaped = True
+            elif c == '"':
+                in_string = False
+        elif c == '"':
+            in_string = True
+        elif c in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in "]}":
+            depth -= 1
+    return deepest
 
 
 def _headers(event: dict[str, Any]) -> dict[str, str]:
@@ -81,12 +104,13 @@ class SocketHandlers:
         try:
             if len(body.encode("utf-8", "replace")) > MAX_FRAME_BYTES:
                 raise ParleyError("frame_too_large", "Frames are small control messages.")
+            # Checked before parsing: a deeply nested frame must not reach the parser's recursion.
+            if _nesting(body) > MAX_FRAME_DEPTH:
+                raise ParleyError("invalid_json", "The frame is nested too deeply.")
             try:
                 frame = json.loads(body)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise ParleyError("invalid_json", "A frame must be JSON like {\"action\": \"ping\"}.") from None
-            except RecursionError:
-                raise ParleyError("invalid_json", "The frame is nested too deeply.") from None
             action = frame.get("action") if isinstance(frame, dict) else None
             if action == "ping":
                 self._reply(connection_id, "pong", {"connection_id": connection_id})

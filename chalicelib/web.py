@@ -22,6 +22,7 @@ log = logging.getLogger("parley.web")
 ALLOW_METHODS = "GET, POST, OPTIONS"
 ALLOW_HEADERS = "Authorization, Content-Type"
 PREFLIGHT_MAX_AGE = "600"
+OUTAGE_PREFLIGHT_MAX_AGE = "5"  # a preflight let through while the store is down is not kept
 
 # Chalice answers some errors itself, before or around our views; these
 # codes put them in our shape.
@@ -98,7 +99,10 @@ def _late_cors(request: Request, response: Response,
         origin = cors_for_error(request)
     except Exception:  # noqa: BLE001 - CORS on an error must not cause a 500
         log.warning("CORS check for an error failed", exc_info=True)
-        return
+        # The store is down, so whether the origin is listed cannot be known. A 503
+        # says nothing but "retry": letting the page read it costs nothing, and the
+        # widget then retries instead of reporting a CORS failure.
+        origin = origin_of(request) if response.status_code == 503 else None
     if origin:
         response.headers["Access-Control-Allow-Origin"] = origin
 
@@ -125,10 +129,10 @@ def _in_our_shape(response: Response) -> Response:
     return response
 
 
-def preflight_response(origin: str) -> Response:
+def preflight_response(origin: str, max_age: str = PREFLIGHT_MAX_AGE) -> Response:
     return Response(body="", status_code=204, headers={
         "Access-Control-Allow-Origin": origin,
         "Access-Control-Allow-Methods": ALLOW_METHODS,
         "Access-Control-Allow-Headers": ALLOW_HEADERS,
-        "Access-Control-Max-Age": PREFLIGHT_MAX_AGE,
+        "Access-Control-Max-Age": max_age,
     })

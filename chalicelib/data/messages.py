@@ -160,7 +160,7 @@ class MessageStore:
             PK=conv_pk(conversation_id), SK=STATE_SK, site_key=site_key, status="bot", last_seq=0,
             state_rev=0, agent_read_seq=0, created_at=stamp, updated_at=stamp, status_since=stamp,
             locale=locale or None, page=page or None, user_agent=user_agent or None,
-            visitor=json.dumps(visitor, separators=(",", ":")) if visitor else None,
+            visitor=json.dumps(visitor, separators=(",", ":"), ensure_ascii=False) if visitor else None,
             # The inbox index (GSI2): one partition per site and status, oldest first.
             GSI2PK=inbox_pk(site_key, "bot"), GSI2SK=f"{stamp}#{conversation_id}")
         # attribute_not_exists: an id collision must never reset someone's conversation.
@@ -358,7 +358,10 @@ class MessageStore:
         if state is None and not messages:
             raise ParleyError("conversation_not_found", "No such conversation.")
         reached = messages[-1].seq if messages else after
-        last_seq = max(int(state["last_seq"]) if state else 0, reached)
+        # The highest seq known to exist: the counter (or, if the page ended before
+        # reaching it, the last message read), never the client's own `after`.
+        last_seq = (max(int(state["last_seq"]), messages[-1].seq if messages else 0) if state is not None
+                    else reached)
         if state is not None:
             self.hints.see(conversation_id, last_seq)
         return Page(messages, last_seq, has_more=state is None or reached < last_seq)

@@ -64,9 +64,9 @@ def translated(method: F) -> F:
 
 
 def _dynamodb_client() -> Any:
-    import boto3  # imported here: cold start pays only when a request needs it
+    from .. import aws  # imported here: cold start pays only when a request needs it
 
-    return boto3.client("dynamodb")
+    return aws.client("dynamodb")
 
 
 def _plain(value: Any) -> Any:

@@ -51,15 +51,14 @@ class WebSocketBroadcaster:
                                                          thread_name_prefix="parley-fanout"))
 
     def _build_client(self) -> Any:
-        import boto3
-        from botocore.config import Config
+        from .. import aws
 
-        return boto3.client(
+        return aws.client(
             "apigatewaymanagementapi", endpoint_url=self.settings.websocket_endpoint,
-            # One pooled connection per fan-out worker; one attempt (botocore's
-            # max_attempts counts *retries*), short timeouts.
-            config=Config(max_pool_connections=self.settings.fanout_workers,
-                          connect_timeout=1, read_timeout=2, retries={"total_max_attempts": 1}))
+            # One pooled connection per fan-out worker; one attempt, short timeouts:
+            # a post is a hint, and a send waits for its fan-out.
+            max_pool_connections=self.settings.fanout_workers,
+            read_timeout=2, retries={"mode": "standard", "total_max_attempts": 1})
 
     @property
     def client(self) -> Any:

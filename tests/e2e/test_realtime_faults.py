@@ -122,3 +122,35 @@ def test_a_provider_that_accepts_but_never_answers_costs_the_send_seconds_not_a_
         stack.stop_service("api")
         stack.start_service("api")
         hole.close()
+
+
+def test_a_hung_dynamodb_answers_503_with_cors_within_seconds_and_a_retry_stores_once(live):
+    """DynamoDB paused (SIGSTOP: it accepts connections and never answers), not dead."""
+    import os
+    import signal
+
+    stack, local = live
+    session = start(local)
+    headers = {"Authorization": f"Bearer {session['token']}", "Origin": local.demo_origin}
+    body = {"conversation_id": session["conversation_id"], "text": "Are you there?", "client_message_id": "hung-1"}
+    dynamodb = stack.procs["dynamodb"]
+    os.kill(dynamodb.pid, signal.SIGSTOP)
+    try:
+        began = time.monotonic()
+        r = requests.post(f"{local.api}/api/chatbot/send", json=body, headers=headers, timeout=60)
+        took = time.monotonic() - began
+        assert r.status_code == 503 and r.json()["error"]["code"] == "unavailable", r.text
+        assert r.headers.get("Access-Control-Allow-Origin") == local.demo_origin, "the widget can read the 503"
+        assert took < 10, f"a hung DynamoDB must cost seconds, not minutes (took {took:.1f} s)"
+        began = time.monotonic()
+        polled_while_hung = requests.get(f"{local.api}/api/chatbot/messages", timeout=60, headers=headers,
+                                         params={"conversation_id": session["conversation_id"], "after": 0})
+        assert polled_while_hung.status_code == 503 and time.monotonic() - began < 10
+    finally:
+        os.kill(dynamodb.pid, signal.SIGCONT)
+    # The widget retries with the same client_message_id: one message, whatever the hung try did.
+    again = requests.post(f"{local.api}/api/chatbot/send", json=body, headers=headers, timeout=30)
+    assert again.status_code == 201, again.text
+    r = requests.get(f"{local.api}/api/chatbot/messages", timeout=10, headers=headers,
+                     params={"conversation_id": session["conversation_id"], "after": 0})
+    assert [m["text"] for m in r.json()["messages"]].count("Are you there?") == 1

@@ -74,7 +74,8 @@ def make_root(data: Data, monkeypatch: pytest.MonkeyPatch):
     import app
 
     def make(env: dict[str, str] | None = None, **parts: Any) -> Root:
-        root = Root(load_settings(fake_settings_env(**(env or {}))), dynamodb=data.table.client, **parts)
+        parts.setdefault("dynamodb", data.table.client)
+        root = Root(load_settings(fake_settings_env(**(env or {}))), **parts)
         monkeypatch.setattr(app, "root", root)
         return root
 

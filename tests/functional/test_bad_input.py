@@ -616,3 +616,68 @@ def test_init_with_unsupported_content_type_is_415(client, unchanged):
         "Content-Type": "application/xml", "Origin": ORIGIN})
 
     assert_error(resp, 415, "unsupported_media_type")
+
+
+# -- bounded input (issue 11, deliverable 3) ---------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["\u200b", "\u202e\u200b\ufeff", " \u200d \n", "\u2060\u00ad"])
+def test_text_of_only_invisible_characters_is_refused_like_whitespace(http, data, text):
+    session = http.session()
+    resp = http.post(SEND, _send_body(session, text=text), _auth(session))
+    assert_error(resp, 400, "invalid_request")
+    assert stored_messages(data, session["conversation_id"]) == [], "nothing stored"
+
+
+@pytest.mark.parametrize("text", ["a\x00b", "bell\x07", "esc\x1b[31m", "cr\rlf", "c1\x85"])
+def test_control_characters_in_text_are_refused_and_nothing_is_stored(http, data, text):
+    session = http.session()
+    resp = http.post(SEND, _send_body(session, text=text), _auth(session))
+    error = assert_error(resp, 400, "invalid_request")
+    assert "control characters" in error["message"]
+    assert stored_messages(data, session["conversation_id"]) == []
+
+
+def test_newlines_tabs_and_visible_unicode_are_kept_as_typed(http, data):
+    session = http.session()
+    text = "line one\n\tindented \u2014 caf\u00e9 \U0001F600 \u05e9\u05dc\u05d5\u05dd"
+    assert http.post(SEND, _send_body(session, text=text), _auth(session)).status_code == 201
+    assert stored_messages(data, session["conversation_id"])[0]["text"] == text
+
+
+@pytest.mark.parametrize("extra", [
+    {"locale": "en" + "-abcdefgh" * 44_000},          # the 396,002-character locale that was stored
+    {"locale": "en-" + "x" * 40},
+    {"visitor": {"name": "Ann\x00"}},
+    {"visitor": {"na\x1bme": "Ann"}},
+    {"page": "https://example.com/\x07"},
+    {"page": "https://example.com/" + "a" * 2000},
+])
+def test_init_refuses_unbounded_or_control_laden_visitor_facts_and_stores_nothing(http, data, extra):
+    before = data.table.client.scan(TableName=data.table.name, Select="COUNT")["Count"]  # test-only count
+    resp = http.post(INIT, {"site_key": "demo", **extra}, {"Origin": ORIGIN})
+    assert_error(resp, 400, "invalid_request")
+    assert data.table.client.scan(TableName=data.table.name, Select="COUNT")["Count"] == before
+
+
+def test_the_largest_acceptable_conversation_record_is_far_below_dynamodbs_item_limit(http, data):
+    """Every stored field is capped; the largest init the caps allow still makes a small item."""
+    visitor = {f"k{i:02d}" + "x" * 60: "\U0001F600" * 256 for i in range(20)}
+    resp = http.post(INIT, {"site_key": "demo", "visitor": visitor, "locale": "zh-Hant-TW",
+                            "page": "https://example.com/" + "\u00e9" * 1970},
+                     {"Origin": ORIGIN, "User-Agent": "U" * 5000})
+    assert resp.status_code == 201, resp.body
+    item = data.table.client.get_item(TableName=data.table.name, Key=data.table.key(
+        f"CONV#{resp.json_body['conversation_id']}", "STATE"))["Item"]
+    size = len(json.dumps(item, ensure_ascii=False).encode("utf-8"))  # more than DynamoDB counts
+    assert size < 100_000, f"the record is {size} bytes: too close to DynamoDB's 400 KB item limit"
+    assert len(item["user_agent"]["S"]) == 512, "the user agent is cut to its cap"
+
+
+def test_polling_past_the_last_message_reports_the_real_last_seq_not_the_askers(http):
+    session = http.session()
+    http.send(session)
+    resp = http.poll(session, "after=999")
+    assert resp.status_code == 200
+    assert resp.json_body == {"messages": [], "last_seq": 2, "has_more": False}, (
+        "last_seq is the highest seq that exists, not an echo of after")

@@ -271,6 +271,8 @@ def test_typing_is_relayed_to_the_other_connections_only(fakes, http, client):
 
 
 @pytest.mark.parametrize("body,code", [("not json", "invalid_json"), ('{"action":"dance"}', "unknown_action"),
+                                       ("[" * 1500 + "]" * 1500, "invalid_json"),
+                                       ('{"action":"ping","x":[[[[[1]]]]]}', "invalid_json"),
                                        ("[1,2]", "unknown_action"), ('{"a":"' + "x" * 5000 + '"}', "frame_too_large")])
 def test_a_bad_frame_gets_an_error_event_back(fakes, http, client, body, code):
     session = http.session()
