@@ -1,4 +1,5 @@
-"""Production defaults that Chalice's config cannot express: API stage throttling and alarms.
+"""Production defaults that Chalice's config cannot express: API stage throttling, alarms, and
+our JSON 404 for routes API Gateway does not know.
 
 `make package` writes them into the template (infra/package.py) and `make deploy`
 applies them to what `chalice deploy` made (``apply``), from the same numbers.
@@ -15,6 +16,18 @@ REST_THROTTLE = {"dev": (20, 40), "prod": (200, 400)}
 WEBSOCKET_THROTTLE = {"dev": (20, 40), "prod": (100, 200)}
 ALARM_PERIOD_SECONDS = 300
 APP_NAME = "parley"  # what `chalice deploy` names the REST API (the ApiName of its metrics)
+
+
+# API Gateway answers a path no route matches with its own 403 {"message": "Missing
+# Authentication Token"}, at any depth, before any Lambda runs. This Gateway Response
+# makes it the API's own error shape and status, as Parley's views answer it.
+NOT_FOUND_RESPONSE = {
+    "ResponseType": "MISSING_AUTHENTICATION_TOKEN",
+    "StatusCode": "404",
+    "ResponseParameters": {"gatewayresponse.header.Content-Type": "'application/json; charset=utf-8'"},
+    "ResponseTemplates": {"application/json": (
+        '{"error": {"code": "route_not_found", "message": "No route $context.httpMethod $context.path."}}')},
+}
 
 
 def alarm_properties(namespace: str, metric: str, dimensions: list[dict[str, Any]],
@@ -46,6 +59,14 @@ def apply(session: Any, stage: str, deployed: dict[str, Any], table: str, api_st
             logs.put_retention_policy(logGroupName=group, retentionInDays=log_retention_days)
     rate, burst = REST_THROTTLE[stage]
     if deployed.get("rest_api_id"):
+        apigateway = session.client("apigateway")
+        apigateway.put_gateway_response(
+            restApiId=deployed["rest_api_id"], responseType=NOT_FOUND_RESPONSE["ResponseType"],
+            statusCode=NOT_FOUND_RESPONSE["StatusCode"], responseParameters=NOT_FOUND_RESPONSE["ResponseParameters"],
+            responseTemplates=NOT_FOUND_RESPONSE["ResponseTemplates"])
+        # A Gateway Response takes effect with the API's next deployment.
+        apigateway.create_deployment(restApiId=deployed["rest_api_id"], stageName=api_stage,
+                                     description="Parley: JSON 404 for unknown routes")
         session.client("apigateway").update_stage(
             restApiId=deployed["rest_api_id"], stageName=api_stage, patchOperations=[
                 {"op": "replace", "path": "/*/*/throttling/rateLimit", "value": str(rate)},

@@ -17,7 +17,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from infra.defaults import ALARM_PERIOD_SECONDS, REST_THROTTLE, WEBSOCKET_THROTTLE, alarm_properties
+from infra.defaults import (ALARM_PERIOD_SECONDS, NOT_FOUND_RESPONSE, REST_THROTTLE, WEBSOCKET_THROTTLE,
+                            alarm_properties)
 from infra.policy import api_stage, table_name
 from infra.runtime import require_lambda_python
 from infra.table import TEMPLATE
@@ -143,6 +144,8 @@ def production_defaults(template: dict, stage: str) -> dict:
     alarm("RestAPI5xxAlarm", "AWS/ApiGateway", "5XXError",
           [{"Name": "ApiName", "Value": {"Ref": "AWS::StackName"}}, {"Name": "Stage", "Value": api_stage(stage)}],
           "The REST API answered 5xx (Parley answers 5xx only for bugs and for 503 unavailable)")
+    resources["NotFoundGatewayResponse"] = {"Type": "AWS::ApiGateway::GatewayResponse", "Properties": {
+        "RestApiId": {"Ref": "RestAPI"}, **NOT_FOUND_RESPONSE}}
     alarm("TableThrottlesAlarm", "AWS/DynamoDB", "ThrottledRequests",
           [{"Name": "TableName", "Value": {"Ref": "ParleyTable"}}], "DynamoDB throttled requests to the table")
     return template

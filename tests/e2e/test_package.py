@@ -229,6 +229,17 @@ def test_both_api_stages_are_throttled(packaged):
     assert ws["Properties"]["DefaultRouteSettings"] == {"ThrottlingRateLimit": rate, "ThrottlingBurstLimit": burst}
 
 
+def test_an_unknown_path_of_any_depth_is_our_json_404_not_api_gateways_403(packaged):
+    _, _, template = packaged
+    (response,) = resources(template, "AWS::ApiGateway::GatewayResponse").values()
+    props = response["Properties"]
+    assert props["RestApiId"] == {"Ref": "RestAPI"} and "RestAPI" in template["Resources"]
+    assert (props["ResponseType"], props["StatusCode"]) == ("MISSING_AUTHENTICATION_TOKEN", "404")
+    body = props["ResponseTemplates"]["application/json"].replace("$context.httpMethod", "GET").replace(
+        "$context.path", "/a/b/c/d/e/f/g/h")
+    assert json.loads(body) == {"error": {"code": "route_not_found", "message": "No route GET /a/b/c/d/e/f/g/h."}}
+
+
 def test_prod_functions_have_reserved_concurrency(packaged):
     stage, _, template = packaged
     for name, function in resources(template, "AWS::Serverless::Function").items():

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 import requests
 
 from .conftest import LocalStack
@@ -85,3 +86,12 @@ def test_errors_over_real_http_are_json_in_the_documented_shape(stack):
         assert r.headers["Content-Type"].startswith("application/json")
         error = r.json()["error"]
         assert set(error) == {"code", "message"} and error["code"] and error["message"]
+
+
+@pytest.mark.parametrize("path", ["/a/b/c/d/e/f/g", "/api/chatbot/send/x/y/z/1/2/3/4/5", "/" + "/".join("x" * 12)])
+@pytest.mark.parametrize("auth", [None, "Bearer something"])
+def test_an_unknown_path_of_any_depth_is_our_json_404(stack, path, auth):
+    headers = {"Authorization": auth} if auth else {}
+    r = requests.get(f"{stack.api}{path}", headers=headers, timeout=10)
+    assert r.status_code == 404 and r.headers["Content-Type"].startswith("application/json"), (r.status_code, r.text)
+    assert r.json() == {"error": {"code": "route_not_found", "message": f"No route GET {path}."}}

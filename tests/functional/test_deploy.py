@@ -258,6 +258,9 @@ def test_deploy_throttles_both_api_stages_and_puts_every_alarm(aws):
         stubber.assert_no_pending_responses()
     settings = apigateway.get_stage(restApiId=rest, stageName="api")["methodSettings"]["*/*"]
     assert (settings["throttlingRateLimit"], settings["throttlingBurstLimit"]) == (200.0, 400)
+    not_found = apigateway.get_gateway_response(restApiId=rest, responseType="MISSING_AUTHENTICATION_TOKEN")
+    assert not_found["statusCode"] == "404", "an unknown path is our 404, not API Gateway's 403"
+    assert '"route_not_found"' in not_found["responseTemplates"]["application/json"]
     alarms = {a["AlarmName"]: a for a in boto3.client("cloudwatch").describe_alarms()["MetricAlarms"]}
     assert set(alarms) == set(names) and len(names) == 6
     assert {(a["Namespace"], a["MetricName"]) for a in alarms.values()} == {
