@@ -53,6 +53,8 @@ PUSHER_KEY = "parley-local-key"
 ENV_PORTS = {"api": "PARLEY_API_PORT", "websocket": "PARLEY_WEBSOCKET_PORT",
              "pusher": "PARLEY_PUSHER_PORT", "dynamodb": "PARLEY_DYNAMODB_PORT",
              "demo": "PARLEY_DEMO_PORT", "console": "PARLEY_CONSOLE_PORT"}
+RESTARTS_PER_WINDOW = 3
+RESTART_WINDOW_SECONDS = 60.0
 DEFAULT_PORTS = {"api": 8000, "websocket": 8001, "pusher": 6001, "dynamodb": 5005, "demo": 8080,
                  "console": 8090}
 
@@ -141,7 +143,7 @@ def app_environment(dynamodb_port: int, base: dict[str, str] | None = None,
         # With the stage in the path, exactly as API Gateway's endpoint has it.
         "PARLEY_WEBSOCKET_ENDPOINT": f"http://{HOST}:{ports.websocket}/local",
     })
-    # Fresh keys per run are fine: moto's data does not outlive the run either.
+    # Fresh keys unless the caller gives them (make dev gives its own, kept across runs: local_secrets).
     env.setdefault("PARLEY_TOKEN_SECRET", secrets.token_urlsafe(48))
     env.setdefault("PUSHER_SECRET", secrets.token_urlsafe(24))
     env.setdefault("PARLEY_REALTIME_PROVIDERS", "pusher,websocket,polling")
@@ -298,6 +300,7 @@ class Stack:
         self.demo: ThreadingHTTPServer | None = None
         self.console: ThreadingHTTPServer | None = None
         self.cognito: LocalPool | None = None
+        self._console_handler: type[ConsoleHandler] | None = None
 
     @property
     def console_port(self) -> int:
@@ -308,9 +311,10 @@ class Stack:
         py, p = sys.executable, self.ports
         return {
             "dynamodb": [py, "-m", "infra.local.dynamodb", "--host", HOST, "--port", str(p.dynamodb)],
+            # The secret reaches it as PUSHER_SECRET in its environment, never on a command line
+            # (which every user of the machine can read in ps).
             "pusher": [py, "-m", "infra.local.pusher_server", "--host", HOST, "--port", str(p.pusher),
-                       "--app-id", self.env["PUSHER_APP_ID"], "--key", self.env["PUSHER_KEY"],
-                       "--secret", self.env["PUSHER_SECRET"]],
+                       "--app-id", self.env["PUSHER_APP_ID"], "--key", self.env["PUSHER_KEY"]],
             "websocket": [py, "-m", "infra.local.apigw_ws", "--host", HOST, "--port", str(p.websocket),
                           "--app", "app:app", "--stage", "local"],
             # --no-autoreload: the reloader forks a worker that outlives its parent.
@@ -335,8 +339,9 @@ class Stack:
         seed_demo_site(self.env, self.ports.demo)
         self.cognito = seed_cognito(self.env)
         # The console is served before the app starts: its origins are the app's settings.
-        handler = ConsoleHandler.serving(console_config(f"http://{HOST}:{self.ports.api}", self.cognito))
-        self.console = ThreadingHTTPServer((HOST, self.ports.console), handler)
+        self._console_handler = ConsoleHandler.serving(console_config(f"http://{HOST}:{self.ports.api}",
+                                                                      self.cognito))
+        self.console = ThreadingHTTPServer((HOST, self.ports.console), self._console_handler)
         threading.Thread(target=self.console.serve_forever, daemon=True).start()
         self.env["PARLEY_CONSOLE_ORIGINS"] = console_origins(self.console_port,
                                                              self.env.get("PARLEY_CONSOLE_ORIGINS"))
@@ -371,18 +376,78 @@ class Stack:
         for name in ("api", "websocket", "pusher", "dynamodb"):
             self.stop_service(name)
 
-    def watch(self) -> int:
-        """Blocks until a child dies (then reports it) or we are told to stop."""
+    def watch(self, restarts: int = RESTARTS_PER_WINDOW, window: float = RESTART_WINDOW_SECONDS) -> int:
+        """Blocks until told to stop, restarting a child that dies (and saying so).
+
+        A service that dies more than ``restarts`` times in ``window`` seconds is
+        broken, not unlucky: the stack then stops with an error instead of looping.
+        DynamoDB comes back empty (moto keeps nothing), so the table, the demo site
+        and the demo agent are made again, and the app is restarted on the new pool.
+        """
+        deaths: dict[str, list[float]] = {}
         while True:
             for name, proc in list(self.procs.items()):
-                if proc.poll() is not None:
-                    # Ctrl-C reaches the children and us at once, and a child may
-                    # be gone before our own KeyboardInterrupt is raised: give it
-                    # the moment to arrive, so a stop is not reported as a crash.
-                    time.sleep(0.5)
-                    print(f"devstack: {name} exited with {proc.returncode}", file=sys.stderr)
+                if proc.poll() is None:
+                    continue
+                # Ctrl-C reaches the children and us at once, and a child may
+                # be gone before our own KeyboardInterrupt is raised: give it
+                # the moment to arrive, so a stop is not reported as a crash.
+                time.sleep(0.5)
+                now = time.monotonic()
+                recent = [t for t in deaths.get(name, []) if now - t < window] + [now]
+                deaths[name] = recent
+                print(f"devstack: {name} exited with {proc.returncode}", file=sys.stderr, flush=True)
+                if len(recent) > restarts:
+                    print(f"devstack: {name} died {len(recent)} times in {window:.0f} s; stopping", file=sys.stderr)
+                    return 1
+                try:
+                    self.restart(name)
+                except Exception as exc:  # noqa: BLE001 - report and stop, rather than half run
+                    print(f"devstack: could not restart {name}: {exc}", file=sys.stderr)
                     return 1
             time.sleep(0.5)
+
+    def restart(self, name: str) -> None:
+        """Starts a service that died again; the others keep running."""
+        self.procs.pop(name, None)
+        self.start_service(name)
+        if name != "dynamodb":
+            print(f"devstack: {name} restarted", file=sys.stderr, flush=True)
+            return
+        seed_demo_site(self.env, self.ports.demo)
+        self.cognito = seed_cognito(self.env)
+        self._console_handler.config = json.dumps(
+            console_config(f"http://{HOST}:{self.ports.api}", self.cognito), indent=2).encode()
+        for dependent in ("websocket", "api"):  # they read the new pool's settings at start
+            self.stop_service(dependent)
+            self.start_service(dependent)
+        self._wait_for_api()
+        print("devstack: DynamoDB restarted EMPTY: its conversations, sites and agents are gone. "
+              "The demo site and the demo agent are seeded again; the Cognito pool is new "
+              f"(pool {self.cognito.pool_id}, app client {self.cognito.client_id}): sign in again.",
+              file=sys.stderr, flush=True)
+
+
+def local_secrets(path: Path | None = None) -> dict[str, str]:
+    """The token and Pusher secrets of `make dev`, kept across runs in an ignored file.
+
+    A visitor's stored token (the widget keeps it in localStorage) then still
+    works after a restart. The file is made on first use, readable by its owner only.
+    """
+    path = path or Path(os.environ.get("PARLEY_LOCAL_SECRETS") or ROOT / ".dev" / "local-secrets.json")
+    try:
+        values = json.loads(path.read_text())
+        if isinstance(values, dict) and all(isinstance(values.get(k), str) and values[k]
+                                            for k in ("PARLEY_TOKEN_SECRET", "PUSHER_SECRET")):
+            return {k: values[k] for k in ("PARLEY_TOKEN_SECRET", "PUSHER_SECRET")}
+    except (OSError, ValueError):
+        pass
+    values = {"PARLEY_TOKEN_SECRET": secrets.token_urlsafe(48), "PUSHER_SECRET": secrets.token_urlsafe(24)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(values, f)
+    return values
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -393,7 +458,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     ports = Ports(**{name: getattr(args, f"{name}_port") for name in DEFAULT_PORTS})
     require_free(ports.named())
-    stack = Stack(ports, quiet=args.quiet)
+    env = {**local_secrets(), **os.environ}  # a secret set in the environment wins
+    stack = Stack(ports, quiet=args.quiet, env=env)
     # SIGTERM (from a test fixture or a supervisor) stops like Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:

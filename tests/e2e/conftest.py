@@ -11,6 +11,7 @@ import os
 from contextlib import contextmanager
 import queue
 import secrets
+import tempfile
 import subprocess
 import sys
 import threading
@@ -120,6 +121,8 @@ def devstack_env(**extra: str) -> dict[str, str]:
     env.pop("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER", None)
     env.pop("AWS_ENDPOINT_URL", None)
     env["PARLEY_CONSOLE_PORT"] = "0"
+    # make dev keeps its secrets across runs in .dev/; a test's stack keeps them out of the checkout.
+    env["PARLEY_LOCAL_SECRETS"] = os.path.join(tempfile.gettempdir(), f"parley-test-secrets-{os.getpid()}.json")
     env.update(extra)
     return env
 

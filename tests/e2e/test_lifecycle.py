@@ -53,3 +53,93 @@ def test_a_missing_setting_stops_the_app_at_import_and_names_the_variable():
                           capture_output=True, text=True, timeout=60)
     assert done.returncode != 0, "importing app without a token secret must fail"
     assert "PARLEY_TOKEN_SECRET" in done.stderr, f"the error must name the variable: {done.stderr[-500:]}"
+
+
+def _children(pid: int) -> dict[str, int]:
+    """The devstack's child processes by service (read from /proc: module name -> pid)."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if ppid == pid and b"-m" in argv:
+            found[argv[argv.index(b"-m") + 1].decode().rsplit(".", 1)[-1]] = int(entry)
+    return found
+
+
+def _wait(predicate, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_a_service_that_dies_is_restarted_without_taking_the_others_down(tmp_path):
+    import json
+    import urllib.request
+
+    names = ("api", "websocket", "pusher", "dynamodb", "demo", "console")
+    ports = dict(zip(names, [free_port() for _ in names]))
+    secrets_file = tmp_path / "secrets.json"
+    env = devstack_env(PARLEY_LOCAL_SECRETS=str(secrets_file))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "infra.local.devstack", "--quiet", *[f"--{n}-port={p}" for n, p in ports.items()]],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    lines: list[str] = []
+
+    def read() -> None:
+        for line in proc.stdout:  # type: ignore[union-attr]
+            lines.append(line)
+    import threading
+    threading.Thread(target=read, daemon=True).start()
+
+    def config(path: str = "/config.json", port: str = "console") -> dict:
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports[port]}{path}", timeout=5) as r:
+            return json.loads(r.read())
+    try:
+        assert _wait(lambda: any(line.startswith("PARLEY_READY") for line in lines), 90), "".join(lines)
+        children = _children(proc.pid)
+        secret = json.loads(secrets_file.read_text())["PUSHER_SECRET"]
+        with open(f"/proc/{children['pusher_server']}/cmdline", "rb") as f:
+            assert secret.encode() not in f.read(), "the Pusher secret is not on a command line"
+        assert oct(secrets_file.stat().st_mode & 0o777) == "0o600"
+
+        os.kill(children["pusher_server"], signal.SIGKILL)
+        assert _wait(lambda: any("pusher restarted" in line for line in lines), 30), "".join(lines)
+        assert listening(ports["pusher"]) and listening(ports["api"]) and proc.poll() is None
+
+        client_before = config()["cognito"]["client_id"]
+        os.kill(_children(proc.pid)["dynamodb"], signal.SIGKILL)
+        assert _wait(lambda: any("DynamoDB restarted EMPTY" in line for line in lines), 60), "".join(lines)
+        assert config()["cognito"]["client_id"] != client_before, "the console is told the new pool's client"
+        site = config("/api/chatbot/config?site_key=demo", "api")
+        assert site["site_key"] == "demo", "the demo site is there again"
+        assert proc.poll() is None, "the stack kept running"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+
+
+def test_make_devs_secrets_are_kept_across_runs_readable_by_their_owner_only(tmp_path):
+    from infra.local.devstack import local_secrets
+
+    path = tmp_path / "nested" / "secrets.json"
+    first = local_secrets(path)
+    assert local_secrets(path) == first, "the same secrets on the next run: stored tokens stay valid"
+    assert len(first["PARLEY_TOKEN_SECRET"]) >= 32 and first["PUSHER_SECRET"]
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    path.write_text("not json")
+    assert local_secrets(path) != first, "a broken file is made anew, not trusted"
