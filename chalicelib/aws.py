@@ -18,12 +18,15 @@ READ_TIMEOUT_SECONDS = 2.0
 MAX_ATTEMPTS = 2  # the call and one retry ("standard" mode: retries throttles and 5xx, with backoff)
 
 
-def client(service: str, **config: Any) -> Any:
-    """``boto3.client(service)`` with Parley's timeouts; ``config`` overrides any of them."""
+def client(service: str, endpoint_url: str | None = None, **config: Any) -> Any:
+    """``boto3.client(service)`` with Parley's timeouts; ``config`` (botocore ``Config`` options)
+    overrides any of them. Without ``endpoint_url`` boto3 finds the endpoint itself
+    (``AWS_ENDPOINT_URL_<SERVICE>`` locally, AWS otherwise)."""
     import boto3  # loaded by the first request that needs AWS, not at import
     from botocore.config import Config
 
     settings: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS, "read_timeout": READ_TIMEOUT_SECONDS,
                                 "retries": {"mode": "standard", "total_max_attempts": MAX_ATTEMPTS}}
     settings.update(config)
-    return boto3.client(service, config=Config(**settings))
+    extra = {"endpoint_url": endpoint_url} if endpoint_url else {}
+    return boto3.client(service, config=Config(**settings), **extra)

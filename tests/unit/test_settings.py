@@ -76,3 +76,16 @@ def test_a_malformed_endpoint_fails_at_start_by_name(name, value):
            "PUSHER_SECRET": "s", name: value}
     with pytest.raises(SettingsError, match=name):
         load_settings(env)
+
+
+def test_every_aws_client_gets_parleys_timeouts_and_its_own_endpoint(monkeypatch):
+    from chalicelib import aws
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    plain = aws.client("dynamodb")
+    assert (plain.meta.config.connect_timeout, plain.meta.config.read_timeout) == (1.0, 2.0)
+    assert plain.meta.config.retries == {"mode": "standard", "total_max_attempts": 2}
+    management = aws.client("apigatewaymanagementapi", endpoint_url="http://127.0.0.1:8001/local",
+                            max_pool_connections=16, retries={"mode": "standard", "total_max_attempts": 1})
+    assert management.meta.endpoint_url == "http://127.0.0.1:8001/local"
+    assert management.meta.config.max_pool_connections == 16 and management.meta.config.read_timeout == 2.0
