@@ -37,6 +37,8 @@ import time
 import uuid
 from typing import Any
 
+from chalicelib.limits import UNLIMITED
+
 from . import common
 
 TARGET_P50_MS, TARGET_P99_MS = 25.0, 60.0
@@ -162,7 +164,8 @@ def run(messages: int = 100) -> dict[str, Any]:
 
     names = ("api", "websocket", "pusher", "dynamodb", "demo")
     ports = Ports(**dict(zip(names, common.free_ports(len(names)))))
-    stack = Stack(ports, quiet=True, env={**os.environ, "PARLEY_TOKEN_SECRET": secrets.token_urlsafe(48),
+    stack = Stack(ports, quiet=True, env={**os.environ, "PARLEY_RATE_LIMITS": UNLIMITED,
+                                          "PARLEY_TOKEN_SECRET": secrets.token_urlsafe(48),
                                           "PARLEY_REALTIME_PROVIDERS": "pusher,websocket,polling"})
     try:
         stack.start()

@@ -31,6 +31,8 @@ import time
 import uuid
 from typing import Any
 
+from chalicelib.limits import UNLIMITED
+
 from . import common
 
 TARGET_P50_MS, TARGET_P99_MS, FANOUT_TARGET = 25.0, 60.0, 10.0
@@ -202,7 +204,8 @@ def run(messages: int = 200, polling_messages: int = 200, connections: int = 100
 
     names = ("api", "websocket", "pusher", "dynamodb", "demo")
     ports = Ports(**dict(zip(names, common.free_ports(len(names)))))
-    stack = Stack(ports, quiet=True, env={**os.environ, "PARLEY_TOKEN_SECRET": secrets.token_urlsafe(48),
+    stack = Stack(ports, quiet=True, env={**os.environ, "PARLEY_RATE_LIMITS": UNLIMITED,
+                                          "PARLEY_TOKEN_SECRET": secrets.token_urlsafe(48),
                                           "PARLEY_REALTIME_PROVIDERS": "pusher,websocket,polling"})
     local = {"api": f"http://{common.HOST}:{ports.api}", "websocket": f"ws://{common.HOST}:{ports.websocket}",
              "pusher_port": ports.pusher, "pusher_key": stack.env["PUSHER_KEY"]}

@@ -30,6 +30,8 @@ import sys
 import time
 from typing import Any
 
+from chalicelib.limits import UNLIMITED
+
 from . import common
 
 TEXTS = ("How much does it cost?", "How do I install the widget?", "What is Parley?",
@@ -138,7 +140,8 @@ def run(messages: int = 200, warmup: int = 3, deadline_s: float = 300.0, max_pol
     api, websocket, pusher, dynamodb, demo = common.free_ports(5)
     # Polling only: this bench measures store and HTTP, not broadcasts (bench/delivery.py does).
     stack = Stack(Ports(api=api, websocket=websocket, pusher=pusher, dynamodb=dynamodb, demo=demo),
-                  quiet=True, env={**os.environ, "PARLEY_REALTIME_PROVIDERS": "polling"})
+                  quiet=True, env={**os.environ, "PARLEY_REALTIME_PROVIDERS": "polling",
+                                   "PARLEY_RATE_LIMITS": UNLIMITED})
     results: dict[str, Any] = {}
     try:
         stack.start()

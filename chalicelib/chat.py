@@ -20,6 +20,7 @@ from .models import Conversation, InitRequest, Message, MessagesQuery, Page, Sen
 from .realtime import CONVERSATION_EVENT, Realtime, public_config
 from .secretstore import Secrets
 from .settings import Settings
+from .limits import RateLimiter
 from .transitions import Transitions
 from .typing_relay import TypingRelay
 
@@ -33,7 +34,7 @@ log = logging.getLogger("parley.chat")
 class ChatService:
     def __init__(self, settings: Settings, data: Data, sites: SiteDirectory, access: AccessPolicy,
                  realtime: Realtime, bots: BotRegistry, secrets: Secrets, transitions: Transitions,
-                 typing: TypingRelay) -> None:
+                 typing: TypingRelay, limits: RateLimiter) -> None:
         self.settings = settings
         self.data = data
         self.sites = sites
@@ -43,12 +44,13 @@ class ChatService:
         self.secrets = secrets
         self.transitions = transitions
         self.typing = typing
+        self.limits = limits
 
     def config(self, site: Site) -> dict[str, Any]:
         return {"site_key": site.site_key, "realtime": public_config(self.settings), "widget": site.widget}
 
     def init(self, req: InitRequest, site: Site, origin: str | None,
-             user_agent: str | None = None) -> tuple[bool, dict[str, Any]]:
+             user_agent: str | None = None, client_ip: str = "unknown") -> tuple[bool, dict[str, Any]]:
         """Starts a conversation (created=True), or resumes one the token opens.
 
         ``origin`` has been checked against the site's list; the token carries it.
@@ -59,6 +61,7 @@ class ChatService:
             self.access.for_resume(req.token, req.conversation_id, site)
             page, conversation = self.data.messages.latest(req.conversation_id, self.settings.history_limit)
             return False, self._session(conversation, site, origin, page, resumed=True)
+        self.limits.hit("conversations", f"{site.site_key}#{client_ip}")
         conversation = self.data.messages.create_conversation(
             secrets.token_hex(16), site.site_key, req.visitor, req.locale, page=req.page,
             user_agent=(user_agent or "")[:MAX_USER_AGENT] or None)
@@ -87,7 +90,7 @@ class ChatService:
         self.typing.relay(conversation_id, "visitor", None)
         return {}
 
-    def send(self, req: SendRequest, claims: tokens.VisitorClaims) -> dict[str, Any]:
+    def send(self, req: SendRequest, claims: tokens.VisitorClaims, client_ip: str = "unknown") -> dict[str, Any]:
         """Stores the visitor's message and the bot's reply, each exactly once, and pushes both.
 
         Each is broadcast as soon as it is stored (other tabs see the
@@ -97,6 +100,7 @@ class ChatService:
         and a first try that died before its broadcast is made good.
         """
         tokens.require_conversation(claims, req.conversation_id)
+        self.limits.hit("messages", f"{claims.site_key}#{client_ip}")
         site = self._site_and_counter(claims)
         message, created = self.data.messages.append_message(
             req.conversation_id, "visitor", req.text,
@@ -193,9 +197,10 @@ class ChatService:
 
     def messages(self, query: MessagesQuery, claims: tokens.VisitorClaims) -> dict[str, Any]:
         tokens.require_conversation(claims, query.conversation_id)
+        if query.before is not None and query.after is not None:
+            raise ParleyError("invalid_request", "Give either after or before, not both.")
+        self.limits.hit("polls", query.conversation_id)  # a bad request is refused before it counts
         if query.before is not None:
-            if query.after is not None:
-                raise ParleyError("invalid_request", "Give either after or before, not both.")
             page = self.data.messages.messages_before(query.conversation_id, query.before, query.limit)
         else:
             page = self.data.messages.messages_after(query.conversation_id, query.after or 0, query.limit)

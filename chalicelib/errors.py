@@ -52,6 +52,8 @@ ERRORS: dict[str, int] = {
     "invalid_transition": 409,
     "site_exists": 409,
     "unsupported_media_type": 415,
+    # 429: slow down (with Retry-After)
+    "rate_limited": 429,
     # 503: try again (the store is busy, down, or a conversation is contended)
     "unavailable": 503,
     "busy": 503,

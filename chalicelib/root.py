@@ -25,6 +25,7 @@ from .bot import BotRegistry
 from .chat import ChatService
 from .data import Data
 from .lazy import Lazy
+from .limits import RateLimiter, parse_limits
 from .realtime import build as build_realtime
 from .realtime.apigw_websocket import WebSocketBroadcaster
 from .routes import HttpRoutes
@@ -67,17 +68,19 @@ class Root:
             membership_ttl=self.settings.membership_cache_seconds, clock=monotonic))
         self._bots = Lazy(BotRegistry, bots)
         self._typing = Lazy(lambda: TypingRelay(self.realtime, clock=monotonic))
+        self._limits = Lazy(lambda: RateLimiter(self.data.table, parse_limits(self.settings.rate_limits),
+                                                clock=clock))
         self._transitions = Lazy(lambda: Transitions(self.data.messages, self.realtime, clock=clock))
         self._chat = Lazy(lambda: ChatService(self.settings, self.data, self.sites, self.access,
                                               self.realtime, self.bots, self.secrets, self.transitions,
-                                              self._typing.get()))
+                                              self._typing.get(), self.limits))
         self._agents = Lazy(lambda: AgentService(self.data, self.sites, self.realtime, self.transitions,
                                                  self._typing.get()))
         self._http = Lazy(lambda: HttpRoutes(self.access, self.chat, self.realtime))
         self._agent_http = Lazy(lambda: AgentRoutes(self.access, self.agents, self.realtime))
         self._sockets = Lazy(lambda: SocketHandlers(self.settings, self.access, self.data.connections,
                                                     self.data.messages, websocket=lambda: self.websocket,
-                                                    typing=self._typing.get()))
+                                                    typing=self._typing.get(), limits=self.limits))
 
     def _build_agent_tokens(self, jwks: Callable[[str], Any] | None,
                             monotonic: Callable[[], float]) -> AgentTokens | None:
@@ -106,6 +109,7 @@ class Root:
     access = property(lambda self: self._access.get(), doc="the access policy")
     bots = property(lambda self: self._bots.get(), doc="bot engines by site settings")
     chat = property(lambda self: self._chat.get(), doc="the chat service")
+    limits = property(lambda self: self._limits.get(), doc="rate limits (DynamoDB counters)")
     transitions = property(lambda self: self._transitions.get(), doc="lifecycle changes, stored and broadcast")
     agents = property(lambda self: self._agents.get(), doc="the agent service")
     http = property(lambda self: self._http.get(), doc="the HTTP route handlers")

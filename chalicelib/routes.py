@@ -25,6 +25,12 @@ def _query(request: Request) -> dict[str, str]:
     return dict(request.query_params or {})
 
 
+def client_ip(request: Request) -> str:
+    """The caller's address as API Gateway saw it (``sourceIp``), never a header a client can set."""
+    identity = (request.context or {}).get("identity") or {}
+    return str(identity.get("sourceIp") or "unknown")
+
+
 def query_ints(query: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
     """Query values are strings; only plain integers become numbers, so "abc",
     "1.5" or "" fail validation with the field's name."""
@@ -61,14 +67,16 @@ class HttpRoutes:
         decision = self.access.for_site(body.get("site_key"), origin)
         with decision.answering():
             created, result = self.chat.init(parse(InitRequest, body), decision.site, origin,
-                                             user_agent=request.headers.get("user-agent"))
+                                             user_agent=request.headers.get("user-agent"),
+                                             client_ip=client_ip(request))
             return web.json_response(201 if created else 200, result, cors_origin=decision.cors_origin)
 
     def send(self, request: Request) -> Response:
         decision = self._visitor(request)
         with decision.answering():
             req = parse(SendRequest, web.json_body(request))
-            return web.json_response(201, self.chat.send(req, decision.claims), cors_origin=decision.cors_origin)
+            answer = self.chat.send(req, decision.claims, client_ip=client_ip(request))  # type: ignore[arg-type]
+            return web.json_response(201, answer, cors_origin=decision.cors_origin)
 
     def messages(self, request: Request) -> Response:
         decision = self._visitor(request)
@@ -105,6 +113,7 @@ class HttpRoutes:
             pusher = self.realtime.get("pusher")
             if pusher is None:
                 raise ParleyError("pusher_disabled", "Pusher is not enabled here.")
+            self.chat.limits.hit("pusher_auth", decision.claims.conversation_id)  # type: ignore[union-attr]
             signed = pusher.authorize(decision.claims.conversation_id,  # type: ignore[attr-defined]
                                       form.get("socket_id"), form.get("channel_name"))
             return web.json_response(200, signed, cors_origin=decision.cors_origin)

@@ -44,6 +44,7 @@ ENV = {
     "cognito_jwks_url": "PARLEY_COGNITO_JWKS_URL",
     "console_origins": "PARLEY_CONSOLE_ORIGINS",
     "membership_cache_seconds": "PARLEY_MEMBERSHIP_CACHE_SECONDS",
+    "rate_limits": "PARLEY_RATE_LIMITS",
 }
 
 
@@ -97,6 +98,8 @@ class Settings(BaseModel):
     console_origins: tuple[str, ...] = ()
     # A membership change reaches every Lambda container within this long.
     membership_cache_seconds: float = Field(default=10.0, ge=0, le=300)
+    # name=count/seconds over chalicelib/limits.py's defaults, e.g. "messages=120/60".
+    rate_limits: str | None = None
 
     @field_validator("realtime_providers", mode="before")
     @classmethod
@@ -110,6 +113,14 @@ class Settings(BaseModel):
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(o.strip().rstrip("/").lower() for o in value.split(",") if o.strip())
+        return value
+
+    @field_validator("rate_limits")
+    @classmethod
+    def _rate_limits(cls, value: str | None) -> str | None:
+        from .limits import parse_limits
+
+        parse_limits(value)  # raises with the entry that is wrong
         return value
 
     @field_validator("cognito_issuer", "cognito_jwks_url")

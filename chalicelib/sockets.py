@@ -23,6 +23,7 @@ from .access import AccessPolicy
 from .data.connections import ConnectionStore
 from .data.messages import MessageStore
 from .errors import ParleyError
+from .limits import RateLimiter
 from .models import CONVERSATION_ID
 from .realtime.apigw_websocket import WebSocketBroadcaster
 from .settings import Settings
@@ -67,13 +68,14 @@ def _refuse(error: ParleyError) -> dict[str, Any]:
 class SocketHandlers:
     def __init__(self, settings: Settings, access: AccessPolicy, connections: ConnectionStore,
                  messages: MessageStore, websocket: Callable[[], WebSocketBroadcaster],
-                 typing: TypingRelay) -> None:
+                 typing: TypingRelay, limits: RateLimiter) -> None:
         self.settings = settings
         self.access = access
         self.connections = connections
         self.messages = messages
         self._websocket = websocket  # built on first use: $connect needs none
         self.typing = typing
+        self.limits = limits
 
     def connect(self, event: dict[str, Any]) -> dict[str, Any]:
         """Registers the connection for its token's conversation (or agent's site), or refuses the upgrade."""
@@ -90,6 +92,7 @@ class SocketHandlers:
                                            agent.name, self.settings.connection_ttl_seconds)  # type: ignore[union-attr]
                 return {"statusCode": 200}
             decision = self.access.for_token(query.get("token"), origin)
+            self.limits.hit("connections", decision.claims.conversation_id)  # type: ignore[union-attr]
             self.connections.add(decision.claims.conversation_id,  # type: ignore[union-attr]
                                  connection_id, self.settings.connection_ttl_seconds)
         except ParleyError as error:

@@ -88,6 +88,8 @@ def middleware(request: Request, get_response: Callable[[Request], Response],
         response = _in_our_shape(response)
         if response.status_code >= 400 and "Access-Control-Allow-Origin" not in response.headers:
             _late_cors(request, response, cors_for_error)
+    if "Retry-After" in response.headers and "Access-Control-Allow-Origin" in response.headers:
+        response.headers["Access-Control-Expose-Headers"] = "Retry-After"  # the widget waits that long
     # Vary: Origin on every answer, so no cache hands one site's CORS reply to another.
     response.headers["Vary"] = "Origin"
     return response

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Iterator
 
 import pytest
 
+from chalicelib.limits import UNLIMITED
 from infra.local import ports
 from infra.local.cognito import DEMO_AGENT_EMAIL, DEMO_AGENT_NAME, DEMO_AGENT_PASSWORD
 from infra.local.cognito import REGION as DEMO_REGION
@@ -122,6 +123,8 @@ def devstack_env(**extra: str) -> dict[str, str]:
     env.pop("AWS_ENDPOINT_URL", None)
     env["PARLEY_CONSOLE_PORT"] = "0"
     # make dev keeps its secrets across runs in .dev/; a test's stack keeps them out of the checkout.
+    # One address makes every request of the session: the limits have tests of their own.
+    env["PARLEY_RATE_LIMITS"] = UNLIMITED
     env["PARLEY_LOCAL_SECRETS"] = os.path.join(tempfile.gettempdir(), f"parley-test-secrets-{os.getpid()}.json")
     env.update(extra)
     return env

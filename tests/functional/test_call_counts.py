@@ -44,10 +44,11 @@ def test_a_new_init_reads_the_site_and_writes_the_conversation(http, data, calls
     new_process()
     with counting(calls) as made:
         http.session()
-    assert made == ["GetItem", "PutItem"]
+    # The rate-limit count (one conditional UpdateItem) before the conversation is made.
+    assert made == ["GetItem", "UpdateItem", "PutItem"]
     with counting(calls) as made:
         http.session()
-    assert made == ["PutItem"], "a warm process has the site cached"
+    assert made == ["UpdateItem", "PutItem"], "a warm process has the site cached"
 
 
 def test_a_send_in_a_new_process_reads_once_then_writes_each_message_in_one_transaction(http, data, calls, new_process):
@@ -57,7 +58,7 @@ def test_a_send_in_a_new_process_reads_once_then_writes_each_message_in_one_tran
     with counting(calls) as made:
         assert http.send(session, cmid="c-1").status_code == 201
     # Site and counter in one read; the visitor message and the bot reply one transaction each.
-    assert made == ["BatchGetItem", "TransactWriteItems", "TransactWriteItems"]
+    assert made == ["UpdateItem", "BatchGetItem", "TransactWriteItems", "TransactWriteItems"]
 
 
 def test_a_send_in_a_warm_process_is_two_transactions(http, data, calls):
@@ -65,7 +66,7 @@ def test_a_send_in_a_warm_process_is_two_transactions(http, data, calls):
     http.send(session, cmid="c-0")
     with counting(calls) as made:
         http.send(session, cmid="c-1")
-    assert made == ["TransactWriteItems", "TransactWriteItems"]
+    assert made == ["UpdateItem", "TransactWriteItems", "TransactWriteItems"]
 
 
 def test_a_stale_counter_costs_one_more_transaction_and_no_read(http, data, calls):
@@ -76,7 +77,7 @@ def test_a_stale_counter_costs_one_more_transaction_and_no_read(http, data, call
     with counting(calls) as made:
         body = http.send(session, cmid="c-1").json_body
     assert body["message"]["seq"] == 4
-    assert made == ["TransactWriteItems"] * 3, "visitor: conflict + retry; bot: one"
+    assert made == ["UpdateItem"] + ["TransactWriteItems"] * 3, "limit; visitor: conflict + retry; bot: one"
 
 
 def test_a_repeated_send_is_answered_from_the_failed_transactions(http, data, calls):
@@ -84,7 +85,7 @@ def test_a_repeated_send_is_answered_from_the_failed_transactions(http, data, ca
     http.send(session, cmid="c-1")
     with counting(calls) as made:
         assert http.send(session, cmid="c-1").json_body["duplicate"] is True
-    assert made == ["TransactWriteItems", "TransactWriteItems"]
+    assert made == ["UpdateItem", "TransactWriteItems", "TransactWriteItems"]
 
 
 @pytest.mark.parametrize("fresh", [False, True], ids=["warm", "new-process"])
@@ -94,7 +95,7 @@ def test_an_empty_poll_is_one_query(http, data, calls, new_process, fresh):
         new_process()
     with counting(calls) as made:
         assert http.poll(session, "after=0").json_body["messages"] == []
-    assert made == ["Query"]
+    assert made == ["UpdateItem", "Query"]
 
 
 def test_a_resume_is_one_query_when_the_site_is_cached(http, data, calls):
@@ -102,4 +103,4 @@ def test_a_resume_is_one_query_when_the_site_is_cached(http, data, calls):
     with counting(calls) as made:
         resp = http.init(conversation_id=session["conversation_id"], token=session["token"])
     assert resp.status_code == 200
-    assert made == ["Query"]
+    assert made == ["Query"], "a resume creates nothing: no rate-limit count either"

@@ -1,17 +1,24 @@
 /**
  * Parley's HTTP API, as README.md describes it. Every URL carries
  * `?site_key=`, so the CORS preflight is checked against this site's origins.
- * Errors come back as ApiError with the status (0: no answer) and the
- * backend's `{"error": {code, message}}`.
+ * Errors come back as ApiError with the status (0: no answer), the
+ * backend's `{"error": {code, message}}` and `retryAfter`, the seconds of
+ * its `Retry-After` header (a 429's), else null.
  */
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, retryAfter = null) {
     super(message || code || `HTTP ${status}`);
     this.name = 'ApiError';
     this.status = status;
     this.code = code;
+    this.retryAfter = retryAfter;
   }
 }
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** How long a 429 says to wait, in ms (Retry-After, else 5 s); 0 for anything else. */
+export const limitedMs = (err) => (err && err.status === 429 ? (err.retryAfter || 5) * 1000 : 0);
 
 /**
  * One JSON request: the body sent as JSON, the answer parsed, an error answer
@@ -40,7 +47,9 @@ export async function fetchJson(fetchImpl, method, url, body, extraHeaders) {
   }
   if (!response.ok) {
     const error = (data && data.error) || {};
-    throw new ApiError(response.status, error.code, error.message);
+    // Seconds only (what the backend sends; fetch trims it); an HTTP date or garbage is null.
+    const wait = response.headers && response.headers.get('Retry-After');
+    throw new ApiError(response.status, error.code, error.message, /^\d+$/.test(wait) ? +wait : null);
   }
   return data;
 }

@@ -4,10 +4,11 @@
  * protocol or the DOM's details.
  */
 import { ApiError, createApi } from './api.js';
-import { createBackoff } from './backoff.js';
+import { retrying } from './backoff.js';
 import { createConnection } from './connection.js';
 import { createHandoff } from './handoff.js';
 import { localeFrom, translator } from './i18n.js';
+import { createOutbox } from './outbox.js';
 import { createRealtime } from './realtime.js';
 import { createSession } from './session.js';
 import { reduceStatus } from './status.js';
@@ -144,18 +145,23 @@ export function createApp(options) {
   ui.setStatus(connection);
 
   // -- sending ----------------------------------------------------------------
+  const outbox = createOutbox({
+    store,
+    post: (id, text) => api.send(session.token, {
+      conversation_id: session.conversationId,
+      text,
+      client_message_id: id,
+      socket_id: realtime ? realtime.socketId() : undefined,
+    }),
+  });
+
   async function deliver(id, text) {
     sending++;
     showTyping();
     try {
       const started = await Promise.race([ready, new Promise((r) => setTimeout(() => r(false), READY_WAIT_MS))]);
       if (!started) throw new Error('no conversation yet');
-      const res = await api.send(session.token, {
-        conversation_id: session.conversationId,
-        text,
-        client_message_id: id,
-        socket_id: realtime ? realtime.socketId() : undefined,
-      });
+      const res = await outbox(id, text);
       store.add([res.message, res.reply].filter(Boolean));
     } catch {
       store.fail(id);
@@ -220,38 +226,33 @@ export function createApp(options) {
 
   /**
    * config (title, greeting) and init (the conversation) in parallel; until
-   * both answer, retried with backoff. A 4xx that retrying cannot fix (unknown
-   * site, origin not listed) removes the widget and says why in the console.
+   * both answer, retried with backoff (after a 429: its Retry-After). A 4xx
+   * that retrying cannot fix (unknown site, origin not listed) removes the
+   * widget and says why in the console.
    */
-  async function start() {
-    connection.setState('connecting', null);
-    const delays = createBackoff({ attempts: Infinity });
+  function start() {
     const config = api.config().then((c) => applySiteSettings(c.widget), (err) => {
       if (fatal(err)) throw err;
       applySiteSettings(); // defaults; the conversation may still work
     });
-    for (;;) {
-      try {
-        const [res] = await Promise.all([session.start(), config]);
-        // A backend without the agent side answers no status: the bot it is.
-        seed = { status: res.status || 'bot', assignee: res.assignee };
-        store.seed(res.messages || [], res.last_seq || 0);
-        render(); // the status, even with no message yet
-        resolveReady(true);
-        await startRealtime(res.realtime);
-        return;
-      } catch (err) {
-        if (fatal(err)) {
-          console.warn(`Parley: ${err.message} (site ${options.siteKey})`);
-          connection.setState('idle', null);
-          ui.destroy();
-          return;
-        }
-        if (connection.state !== 'offline') connection.setState('offline', null);
-        await new Promise((r) => setTimeout(r, Math.max(1000, delays.next())));
-        connection.setState('connecting', null);
+    return retrying(async () => {
+      connection.setState('connecting', null);
+      const [res] = await Promise.all([session.start(), config]);
+      // A backend without the agent side answers no status: the bot it is.
+      seed = { status: res.status || 'bot', assignee: res.assignee };
+      store.seed(res.messages || [], res.last_seq || 0);
+      render(); // the status, even with no message yet
+      resolveReady(true);
+      await startRealtime(res.realtime);
+    }, (err) => {
+      if (fatal(err)) {
+        console.warn(`Parley: ${err.message} (site ${options.siteKey})`);
+        connection.setState('idle', null);
+        ui.destroy();
+        return true;
       }
-    }
+      if (connection.state !== 'offline') connection.setState('offline', null);
+    });
   }
 
   window.addEventListener('online', () => realtime && realtime.nudge());

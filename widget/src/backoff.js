@@ -6,6 +6,8 @@
  * The defaults: 5 attempts from a 1 s base, then give up (the caller falls
  * back to polling).
  */
+import { limitedMs, sleep } from './api.js';
+
 export const BASE_MS = 1000;
 export const MAX_MS = 30000;
 export const ATTEMPTS = 5;
@@ -38,4 +40,20 @@ export function createBackoff({ base = BASE_MS, max = MAX_MS, attempts = ATTEMPT
       return n;
     },
   };
+}
+
+/**
+ * `attempt()` until it resolves. After each failure `failed(err)` (true: give
+ * up), then a wait: a 429's Retry-After, else the next step of `delays` (at
+ * least 1 s; a 429 does not use a step up).
+ */
+export async function retrying(attempt, failed, delays = createBackoff({ attempts: Infinity })) {
+  for (;;) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (failed(err)) return;
+      await sleep(limitedMs(err) || Math.max(1000, delays.next()));
+    }
+  }
 }

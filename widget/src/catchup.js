@@ -5,8 +5,11 @@
  * API pages. Calls made while one runs do not start a second fetch in
  * parallel: they coalesce into one more round once it ends, so whatever
  * prompted them (a push notice, a gap, a reconnect) is answered by a fetch
- * that started after it.
+ * that started after it. A 429 waits its Retry-After and asks again (a
+ * limited request stored nothing), so the poll that asked waits with it,
+ * and calls made meanwhile coalesce into that fetch.
  */
+import { limitedMs, sleep } from './api.js';
 
 // A round stops after this many pages even if the server still says
 // has_more: a page whose messages do not move the contiguous seq (they sit
@@ -24,7 +27,17 @@ export function createCatchUp({ store, fetchAfter, maxPages = MAX_PAGES }) {
 
   async function round() {
     for (let pages = 0; pages < maxPages; pages++) {
-      const page = await fetchAfter(store.contiguousSeq);
+      let page;
+      try {
+        page = await fetchAfter(store.contiguousSeq);
+      } catch (err) {
+        const ms = limitedMs(err);
+        if (!ms) throw err;
+        await sleep(ms);
+        again = false; // the fetch again answers calls made meanwhile too
+        pages--;
+        continue;
+      }
       const messages = page.messages || [];
       store.add(messages);
       if (!page.has_more || !messages.length) return;

@@ -109,6 +109,14 @@ export function createStore({ onChange = () => {}, onGap = () => {}, now = () =>
       changed();
       return true;
     },
+    /** A pending send held back by a 429 for `seconds` (the "quickly" notice); 0: no longer. */
+    wait(clientMessageId, seconds) {
+      const entry = local.get(clientMessageId);
+      if (entry && entry.wait !== seconds) {
+        entry.wait = seconds;
+        changed();
+      }
+    },
     /** A failed send goes back to pending; returns its text (to send again, same id). */
     retry(clientMessageId) {
       const entry = local.get(clientMessageId);

@@ -8,6 +8,8 @@
  * is reported as dropped instead, so realtime.js owns every retry (backoff,
  * then polling) and decides every catch-up fetch (catchup.js).
  */
+import { limitedMs } from '../api.js';
+
 let PusherClass = null;
 
 async function loadPusher() {
@@ -107,7 +109,10 @@ export function createPusherTransport({ config, session, apiBase, siteKey, on, a
       const now = Date.now();
       if (now - typedAt < TYPING_EVERY_MS) return;
       typedAt = now;
-      api.typing(session.token, { conversation_id: session.conversationId }).catch(() => {}); // a hint only
+      // A hint only: a failure is dropped, and a 429 (Retry-After) holds the next one back.
+      api.typing(session.token, { conversation_id: session.conversationId }).catch((err) => {
+        typedAt += limitedMs(err);
+      });
     },
   };
 }

@@ -123,8 +123,9 @@ export function createUI({ t, locale, title, accent, position, onSend, onRetry, 
       if (hide && root.activeElement === handoff) composer.focus();
       ask.hidden = hide;
     },
+    /** true: "Not sent."; a number: rate-limited for that many seconds; false: nothing. */
     setHandoffFailed(failed) {
-      handoffNote.textContent = failed ? t('failed') : '';
+      handoffNote.textContent = failed === true ? t('failed') : failed ? t('quickly', { n: failed }) : '';
     },
     setUnread: bubble.setUnread,
     destroy() {

@@ -67,6 +67,8 @@ export function createMessages({ t, locale, title, onRetry }) {
     if (entry.client_message_id) d.clientMessageId = entry.client_message_id;
     el.classList.toggle('first', first);
     el.classList.toggle('last', last);
+    // Pending: "Sending…", or while a 429 holds it back, when it goes again.
+    if (entry.state === 'pending') d.sending = entry.wait ? t('quickly', { n: entry.wait }) : t('sending');
     if (node.state !== entry.state) {
       node.state = entry.state;
       const fail = el.querySelector('.fail');
@@ -76,7 +78,6 @@ export function createMessages({ t, locale, title, onRetry }) {
         delete d.sending;
       } else {
         d.state = entry.state;
-        d.sending = t('sending');
       }
       if (entry.state === 'failed') {
         el.append(h('div', { class: 'fail' }, [

@@ -1,0 +1,99 @@
+"""Rate limits: fixed windows counted in DynamoDB, one conditional UpdateItem per check.
+
+A counter row ``PK=RATE#<limit>#<key>  SK=<window start>`` is incremented only
+while it is below the limit (``ADD n :one`` with ``n < :max``), so a refused
+request adds nothing, and concurrent requests in any number of Lambda
+containers cannot overshoot. Rows carry ``ttl`` (the window's end plus a
+minute): DynamoDB deletes them, and nothing reads an old window anyway.
+
+The keys (what a limit is counted per):
+
+* ``conversations``  site + client IP (API Gateway's ``sourceIp``, never a header a client sets)
+* ``messages``       site + client IP
+* ``polls``          conversation (the token's)
+* ``pusher_auth``    conversation
+* ``connections``    conversation: WebSocket ``$connect``s per token
+
+Defaults (per minute; the README gives the reasoning) can be changed for a
+deployment with ``PARLEY_RATE_LIMITS`` (``messages=120/60,polls=240/60``).
+A limited request answers 429 ``rate_limited`` with ``Retry-After``.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+from .data.table import Table, translated
+from .errors import ParleyError
+
+
+@dataclass(frozen=True)
+class Limit:
+    count: int
+    window_seconds: int
+
+
+DEFAULT_LIMITS: dict[str, Limit] = {
+    # Chatwoot's defaults are the anchor: 30 new conversations a minute per IP and site
+    # is far above a person (each page view makes one today) and far below a script.
+    "conversations": Limit(30, 60),
+    # One message a second, sustained, from one address: faster than anyone types,
+    # and an office behind one NAT still has room.
+    "messages": Limit(60, 60),
+    # The widget polls every 2 s when it has no socket (30 a minute); several tabs
+    # of one conversation, and catch-ups after reconnects, fit in 120.
+    "polls": Limit(120, 60),
+    # A subscription per connect; pusher-js reconnects with backoff.
+    "pusher_auth": Limit(30, 60),
+    "connections": Limit(30, 60),
+}
+
+
+# For the test suite's and the benchmarks' shared stacks: one address (127.0.0.1) makes
+# every request of a whole run there; the limits themselves have their own tests.
+UNLIMITED = ",".join(f"{name}=1000000/60" for name in DEFAULT_LIMITS)
+
+
+def parse_limits(text: str | None) -> dict[str, Limit]:
+    """``name=count/seconds,…`` over the defaults; a bad entry is a ValueError naming it."""
+    limits = dict(DEFAULT_LIMITS)
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        name, _, value = part.strip().partition("=")
+        count, _, seconds = value.partition("/")
+        if name not in DEFAULT_LIMITS or not count.isdigit() or not seconds.isdigit() or int(seconds) < 1:
+            raise ValueError(f"{part.strip()!r}: expected one of {sorted(DEFAULT_LIMITS)} as name=count/seconds")
+        limits[name] = Limit(int(count), int(seconds))
+    return limits
+
+
+class RateLimiter:
+    def __init__(self, table: Table, limits: Mapping[str, Limit],
+                 clock: Callable[[], float] = time.time) -> None:
+        self.table = table
+        self.limits = dict(limits)
+        self._clock = clock
+
+    @translated
+    def hit(self, name: str, key: str) -> None:
+        """Counts one request against ``name`` for ``key``, or refuses it with 429 (counting nothing)."""
+        limit = self.limits[name]
+        now = self._clock()
+        start = int(now // limit.window_seconds) * limit.window_seconds
+        t = self.table
+        try:
+            t.client.update_item(
+                TableName=t.name, Key=t.key(f"RATE#{name}#{key}", str(start)),
+                UpdateExpression="ADD n :one SET #ttl = if_not_exists(#ttl, :ttl)",
+                # Below the limit only: a refused request leaves the count as it was.
+                ConditionExpression="attribute_not_exists(n) OR n < :max",
+                ExpressionAttributeNames={"#ttl": "ttl"},
+                ExpressionAttributeValues=t.values(one=1, max=limit.count,
+                                                   ttl=start + limit.window_seconds + 60))
+        except t.client.exceptions.ConditionalCheckFailedException:
+            wait = max(1, math.ceil(start + limit.window_seconds - now))
+            raise ParleyError("rate_limited", f"Too many requests; try again in {wait} s.",
+                              headers={"Retry-After": str(wait)}) from None
