@@ -100,11 +100,11 @@ class ChatService:
         and a first try that died before its broadcast is made good.
         """
         tokens.require_conversation(claims, req.conversation_id)
-        self.limits.hit("messages", f"{claims.site_key}#{client_ip}")
         site = self._site_and_counter(claims)
         message, created = self.data.messages.append_message(
             req.conversation_id, "visitor", req.text,
-            idempotency_key=f"v#{req.client_message_id}", client_message_id=req.client_message_id)
+            idempotency_key=f"v#{req.client_message_id}", client_message_id=req.client_message_id,
+            guard=Guard(rate=self.limits.counted("messages", f"{claims.site_key}#{client_ip}")))
         if not created and message.text != req.text:
             # Same key, other words: a client bug, not a retry. Say so rather
             # than answer for a message that was never stored.

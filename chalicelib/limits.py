@@ -16,7 +16,9 @@ The keys (what a limit is counted per):
 
 Defaults (per minute; the README gives the reasoning) can be changed for a
 deployment with ``PARLEY_RATE_LIMITS`` (``messages=120/60,polls=240/60``).
-A limited request answers 429 ``rate_limited`` with ``Retry-After``.
+A limited request answers 429 ``rate_limited`` with ``Retry-After``. A send's
+count is not a call of its own: it is one more item of the transaction that
+stores the message (``counted``).
 """
 from __future__ import annotations
 
@@ -70,6 +72,18 @@ def parse_limits(text: str | None) -> dict[str, Limit]:
     return limits
 
 
+@dataclass(frozen=True)
+class Counted:
+    """A count to make inside another transaction: its item, and the error if its limit is reached."""
+
+    item: dict
+    retry_after: int
+
+    def refused(self) -> ParleyError:
+        return ParleyError("rate_limited", f"Too many requests; try again in {self.retry_after} s.",
+                           headers={"Retry-After": str(self.retry_after)})
+
+
 class RateLimiter:
     def __init__(self, table: Table, limits: Mapping[str, Limit],
                  clock: Callable[[], float] = time.time) -> None:
@@ -77,23 +91,39 @@ class RateLimiter:
         self.limits = dict(limits)
         self._clock = clock
 
-    @translated
-    def hit(self, name: str, key: str) -> None:
-        """Counts one request against ``name`` for ``key``, or refuses it with 429 (counting nothing)."""
+    def _window(self, name: str) -> tuple[Limit, int, int]:
         limit = self.limits[name]
         now = self._clock()
         start = int(now // limit.window_seconds) * limit.window_seconds
+        return limit, start, max(1, math.ceil(start + limit.window_seconds - now))
+
+    def _update(self, name: str, key: str) -> tuple[dict, int]:
+        limit, start, wait = self._window(name)
         t = self.table
-        try:
-            t.client.update_item(
-                TableName=t.name, Key=t.key(f"RATE#{name}#{key}", str(start)),
-                UpdateExpression="ADD n :one SET #ttl = if_not_exists(#ttl, :ttl)",
+        return {"TableName": t.name, "Key": t.key(f"RATE#{name}#{key}", str(start)),
+                "UpdateExpression": "ADD n :one SET #ttl = if_not_exists(#ttl, :ttl)",
                 # Below the limit only: a refused request leaves the count as it was.
-                ConditionExpression="attribute_not_exists(n) OR n < :max",
-                ExpressionAttributeNames={"#ttl": "ttl"},
-                ExpressionAttributeValues=t.values(one=1, max=limit.count,
-                                                   ttl=start + limit.window_seconds + 60))
-        except t.client.exceptions.ConditionalCheckFailedException:
-            wait = max(1, math.ceil(start + limit.window_seconds - now))
-            raise ParleyError("rate_limited", f"Too many requests; try again in {wait} s.",
-                              headers={"Retry-After": str(wait)}) from None
+                "ConditionExpression": "attribute_not_exists(n) OR n < :max",
+                "ExpressionAttributeNames": {"#ttl": "ttl"},
+                "ExpressionAttributeValues": t.values(one=1, max=limit.count,
+                                                      ttl=start + limit.window_seconds + 60)}, wait
+
+    @translated
+    def hit(self, name: str, key: str) -> None:
+        """Counts one request against ``name`` for ``key``, or refuses it with 429 (counting nothing)."""
+        update, wait = self._update(name, key)
+        try:
+            self.table.client.update_item(**update)
+        except self.table.client.exceptions.ConditionalCheckFailedException:
+            raise Counted({}, wait).refused() from None
+
+    def counted(self, name: str, key: str) -> Counted:
+        """The same count as ``hit``, as an item for the transaction that stores what it guards.
+
+        A send counts this way: the message and its count are one write, so
+        the limit costs the send no round trip of its own, a refused send
+        stores nothing, and a repeated one (answered from its stored copy) is
+        not counted twice.
+        """
+        update, wait = self._update(name, key)
+        return Counted({"Update": update}, wait)

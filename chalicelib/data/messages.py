@@ -102,6 +102,9 @@ class Guard:
     min_misses: int | None = None
     bot_miss: bool | None = None
     read_mark: bool = False
+    # A rate-limit count to make in the same transaction (chalicelib/limits.py's
+    # RateLimiter.counted): the message is stored only if the count is below its limit.
+    rate: Any = None
 
 
 class SeqHints:
@@ -289,6 +292,8 @@ class MessageStore:
                     "ConditionExpression": "attribute_not_exists(PK)",
                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                 }})
+            if guard.rate is not None:
+                items.append(guard.rate.item)
             try:
                 table.client.transact_write_items(TransactItems=items)
             except table.client.exceptions.TransactionCanceledException as exc:
@@ -297,9 +302,12 @@ class MessageStore:
                 if cmid_sk and len(reasons) > 2 and codes[2] == "ConditionalCheckFailed":
                     stored = reasons[2].get("Item")
                     if stored:
+                        # A repeat: answered from the stored copy, and not counted again.
                         found = message_from(table.plain(stored))
                         self.hints.see(conversation_id, found.seq)
                         return found, False
+                if guard.rate is not None and len(codes) == len(items) and codes[-1] == "ConditionalCheckFailed":
+                    raise guard.rate.refused() from None
                 if codes and codes[0] == "ConditionalCheckFailed":
                     stored = reasons[0].get("Item") or {}
                     current = stored.get("last_seq")

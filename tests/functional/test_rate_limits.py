@@ -81,3 +81,12 @@ def test_pusher_auth_and_websocket_connects_are_limited_per_conversation(make_ro
 def test_a_bad_limit_setting_stops_the_app_with_its_name():
     with pytest.raises(SettingsError, match="PARLEY_RATE_LIMITS"):
         load_settings(fake_settings_env(PARLEY_RATE_LIMITS="messages=lots"))
+
+
+def test_a_repeated_send_is_not_counted_again(make_root, http, clock):
+    make_root({"PARLEY_RATE_LIMITS": "messages=2/60"}, clock=clock)
+    session = http.session()
+    for _ in range(4):  # the widget retrying one message: one count
+        assert http.send(session, cmid="same").status_code == 201
+    assert http.send(session, cmid="other").status_code == 201
+    limited(http.send(session, cmid="third"))
