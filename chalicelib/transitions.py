@@ -12,7 +12,7 @@ import time
 from dataclasses import replace
 from typing import Callable
 
-from .data.messages import Guard, MessageStore, StateRefused
+from .data.messages import Guard, MessageStore, StateRefused, preview_of
 from .errors import ParleyError
 from .lifecycle import Action, Agent, Change, State, plan
 from .models import Conversation, Message
@@ -31,13 +31,12 @@ def state_of(conversation: Conversation) -> State:
 
 def after(conversation: Conversation, change: Change, message: Message, by_agent: bool, now: float) -> Conversation:
     """The conversation as the change left it (what a re-read would show)."""
-    preview = {"seq": message.seq, "sender": "system", "text": message.text[:200], "created_at": message.created_at}
     return replace(
         conversation, status=change.status, state_rev=conversation.state_rev + 1,
         assignee_id=change.assignee.id if change.assignee else None,
         assignee_name=change.assignee.name if change.assignee else None,
         status_since=message.created_at, updated_at=message.created_at, last_seq=message.seq,
-        last_message=preview, agent_read_seq=message.seq if by_agent else conversation.agent_read_seq,
+        last_message=preview_of(message), agent_read_seq=message.seq if by_agent else conversation.agent_read_seq,
         resolved_at=int(now) if change.status == "resolved" else conversation.resolved_at)
 
 

@@ -419,13 +419,19 @@ class MessageStore:
         return Page(messages, last_seq, has_more=bool(messages) and messages[0].seq > 1)
 
 
+def preview_of(message: Message) -> dict[str, Any]:
+    """The conversation's ``last_message``: what the inbox shows of its newest message."""
+    preview: dict[str, Any] = {"seq": message.seq, "sender": message.sender, "text": message.text[:PREVIEW_CHARS],
+                               "created_at": message.created_at}
+    if message.sender_name:
+        preview["sender_name"] = message.sender_name
+    return preview
+
+
 def _state_update(table: Table, conversation_id: str, message: Message, old_seq: int, guard: Guard,
                   now: float) -> dict[str, Any]:
     """The conversation update of one append: counter, last message, and what the guard asks."""
-    preview = {"seq": message.seq, "sender": message.sender, "text": message.text[:PREVIEW_CHARS],
-               "created_at": message.created_at}
-    if message.sender_name:
-        preview["sender_name"] = message.sender_name
+    preview = preview_of(message)
     values: dict[str, Any] = {"new": message.seq, "old": old_seq, "at": message.created_at, "lm": preview}
     names: dict[str, str] = {}
     sets = ["last_seq = :new", "updated_at = :at", "last_message = :lm"]
