@@ -1,18 +1,17 @@
-// Bundles the widget with esbuild: one minified IIFE, CSS inlined as text.
+// Bundles the widget with esbuild into three minified IIFEs, CSS inlined as text:
 //
-//   node build.mjs               -> dist/parley.js (pusher-js bundled)
-//   node build.mjs --no-pusher   -> dist/parley.nopusher.js (the pusher transport swapped for a
-//                                   stub: for sites on WebSocket/polling, and the size budget)
-//   node build.mjs --watch       -> rebuild on change
+//   dist/parley.js         what a page loads: the bubble (and the loader of the rest)
+//   dist/parley-app.js     the chat, fetched from beside parley.js when first needed
+//   dist/parley-pusher.js  pusher-js, fetched by the Pusher transport when it first connects
 //
-// PARLEY_NO_PUSHER=1 does what --no-pusher does.
+//   node build.mjs           -> all three
+//   node build.mjs --watch   -> rebuild on change
 import * as esbuild from 'esbuild';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const args = new Set(process.argv.slice(2));
-const noPusher = args.has('--no-pusher') || process.env.PARLEY_NO_PUSHER === '1';
 const pkg = JSON.parse(await readFile(new URL('./package.json', import.meta.url), 'utf8'));
 
 // The stylesheet is imported as a string (loader "text"), minified first.
@@ -26,29 +25,22 @@ const minifiedCss = {
   },
 };
 
-// Without pusher-js, the pusher transport (the only importer of pusher-js) is
-// swapped for a stub: a build for sites that use the WebSocket API or polling.
-const withoutPusher = {
-  name: 'without-pusher',
-  setup(build) {
-    build.onResolve({ filter: /\/transports\/pusher\.js$/ }, () => ({
-      path: fileURLToPath(new URL('./src/transports/no-pusher.js', import.meta.url)),
-    }));
-  },
-};
-
 const options = {
   absWorkingDir: here,
-  entryPoints: ['src/index.js'],
-  outfile: noPusher ? 'dist/parley.nopusher.js' : 'dist/parley.js',
+  entryPoints: {
+    parley: 'src/index.js',
+    'parley-app': 'src/entries/app.js',
+    'parley-pusher': 'src/entries/pusher.js',
+  },
+  outdir: 'dist',
   bundle: true,
   format: 'iife',
   platform: 'browser',
   target: ['es2020', 'chrome90', 'firefox90', 'safari15', 'edge90'],
   minify: true,
   legalComments: 'eof',
-  banner: { js: `/*! Parley widget ${pkg.version}${noPusher ? ' (without pusher-js)' : ' | includes pusher-js (MIT)'} */` },
-  plugins: noPusher ? [minifiedCss, withoutPusher] : [minifiedCss],
+  banner: { js: `/*! Parley widget ${pkg.version} */` },
+  plugins: [minifiedCss],
   logLevel: 'info',
 };
 

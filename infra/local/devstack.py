@@ -45,7 +45,9 @@ HERE = Path(__file__).resolve().parent
 HOST = "127.0.0.1"
 TABLE = "parley-local"
 READY = "PARLEY_READY"
-WIDGET_BUNDLE = ROOT / "widget" / "dist" / "parley.js"
+WIDGET_DIST = ROOT / "widget" / "dist"
+# parley.js is what a page loads; it fetches the other two from beside itself when needed.
+WIDGET_BUNDLES = ("parley.js", "parley-app.js", "parley-pusher.js")
 CONSOLE_DIST = ROOT / "console" / "dist"
 CONSOLE_BUILD_HINT = "run `make dev` (or: cd console && npm ci && npm run build)"
 PUSHER_APP_ID = "4242"
@@ -264,10 +266,10 @@ class DemoHandler(SimpleHTTPRequestHandler):
             page = page.replace("__PARLEY_API__", self.api_url).replace(
                 "__PARLEY_WIDGET__", f"http://{self.headers.get('Host', HOST)}/parley.js")
             self._send(page.encode(), "text/html; charset=utf-8")
-        elif path == "/parley.js":
-            bundle = WIDGET_BUNDLE
+        elif path.lstrip("/") in WIDGET_BUNDLES:
+            bundle = WIDGET_DIST / path.lstrip("/")
             if not bundle.exists():
-                self.send_error(404, "widget/dist/parley.js is not built: run `make dev` (or npm run build in widget/)")
+                self.send_error(404, f"widget/dist{path} is not built: run `make dev` (or npm run build in widget/)")
                 return
             self._send(bundle.read_bytes(), "text/javascript; charset=utf-8")
         else:

@@ -70,8 +70,7 @@ export function createApp(options) {
     t,
     locale,
     title,
-    accent: options.accent,
-    position: options.position,
+    shell: options.shell,
     onSend: (text) => send(text),
     onRetry: (id) => retry(id),
     onTyping: () => realtime && realtime.typing(),
@@ -144,22 +143,36 @@ export function createApp(options) {
   });
   ui.setStatus(connection);
 
+  /**
+   * A call with the visitor's token. A 401 `token_revoked` means another tab
+   * of this visitor resumed the conversation (which revokes earlier tokens)
+   * and saved the new token: the call goes once more with it.
+   */
+  async function authed(call) {
+    try {
+      return await call(session.token);
+    } catch (err) {
+      if (!(err instanceof ApiError && err.code === 'token_revoked' && session.adoptSaved())) throw err;
+      return call(session.token);
+    }
+  }
+
   // -- sending ----------------------------------------------------------------
   const outbox = createOutbox({
     store,
-    post: (id, text) => api.send(session.token, {
+    post: (id, text) => authed((token) => api.send(token, {
       conversation_id: session.conversationId,
       text,
       client_message_id: id,
       socket_id: realtime ? realtime.socketId() : undefined,
-    }),
+    })),
   });
 
   async function deliver(id, text) {
     sending++;
     showTyping();
     try {
-      const started = await Promise.race([ready, new Promise((r) => setTimeout(() => r(false), READY_WAIT_MS))]);
+      const started = await Promise.race([begin(), new Promise((r) => setTimeout(() => r(false), READY_WAIT_MS))]);
       if (!started) throw new Error('no conversation yet');
       const res = await outbox(id, text);
       store.add([res.message, res.reply].filter(Boolean));
@@ -186,7 +199,10 @@ export function createApp(options) {
 
   // Already pending or open (no message): the system message that says so is fetched.
   const handoff = createHandoff({
-    request: () => api.handoff(session.token, { conversation_id: session.conversationId }),
+    request: async () => {
+      if (!(await begin())) throw new Error('no conversation yet');
+      return authed((token) => api.handoff(token, { conversation_id: session.conversationId }));
+    },
     add: (m) => (m ? store.add(m) : realtime.catchUp().catch(() => {})),
     onFailed: ui.setHandoffFailed,
   });
@@ -205,13 +221,14 @@ export function createApp(options) {
     realtime = createRealtime({
       config,
       transports: {
-        pusher: createPusherTransport
-          && ((on) => createPusherTransport({ config, session, apiBase: options.api, siteKey: options.siteKey, on, api })),
+        pusher: (on) => createPusherTransport({
+          config, session, apiBase: options.api, siteKey: options.siteKey, on, api, chunkBase: options.chunkBase,
+        }),
         websocket: (on) => createWebSocketTransport({ config, session, on }),
       },
       connection,
       store,
-      fetchAfter: (after) => api.messages(session.token, session.conversationId, after),
+      fetchAfter: (after) => authed((token) => api.messages(token, session.conversationId, after)),
       onTyping(data) {
         // The visitor's own typing (from another tab) is for agents' consoles, not for them.
         if (data && data.sender === 'visitor') return;
@@ -224,35 +241,57 @@ export function createApp(options) {
     return realtime.start();
   }
 
+  /** A 4xx that retrying cannot fix (unknown site, origin not listed): the widget goes, the console says why. */
+  function giveUp(err) {
+    console.warn(`Parley: ${err.message} (site ${options.siteKey})`);
+    if (connection.state !== 'idle') connection.setState('idle', null);
+    ui.destroy();
+  }
+
   /**
-   * config (title, greeting) and init (the conversation) in parallel; until
-   * both answer, retried with backoff (after a 429: its Retry-After). A 4xx
-   * that retrying cannot fix (unknown site, origin not listed) removes the
-   * widget and says why in the console.
+   * The conversation: resumed at once when this browser holds one, else
+   * created by the visitor's first message (or "Talk to a person"), so a
+   * visitor who only looks stores nothing and opens no socket. init is
+   * retried with backoff (after a 429: its Retry-After); resolves once the
+   * conversation is there (realtime then connects in the background).
    */
+  let begun = null;
+  function begin() {
+    if (!begun) {
+      begun = ready;
+      retrying(async () => {
+        connection.setState('connecting', null);
+        const res = await session.start();
+        // A backend without the agent side answers no status: the bot it is.
+        seed = { status: res.status || 'bot', assignee: res.assignee };
+        store.seed(res.messages || [], res.last_seq || 0);
+        render(); // the status, even with no message yet
+        resolveReady(true);
+        await startRealtime(res.realtime);
+      }, (err) => {
+        if (fatal(err)) {
+          giveUp(err);
+          resolveReady(false);
+          return true;
+        }
+        if (connection.state !== 'offline') connection.setState('offline', null);
+      });
+    }
+    return begun;
+  }
+
+  /** config (title, greeting; cacheable), and the conversation only if there is one to resume. */
   function start() {
-    const config = api.config().then((c) => applySiteSettings(c.widget), (err) => {
-      if (fatal(err)) throw err;
-      applySiteSettings(); // defaults; the conversation may still work
+    api.config().then((c) => applySiteSettings(c.widget), (err) => {
+      if (fatal(err)) giveUp(err);
+      else applySiteSettings(); // defaults; the conversation may still work
     });
-    return retrying(async () => {
-      connection.setState('connecting', null);
-      const [res] = await Promise.all([session.start(), config]);
-      // A backend without the agent side answers no status: the bot it is.
-      seed = { status: res.status || 'bot', assignee: res.assignee };
-      store.seed(res.messages || [], res.last_seq || 0);
-      render(); // the status, even with no message yet
-      resolveReady(true);
-      await startRealtime(res.realtime);
-    }, (err) => {
-      if (fatal(err)) {
-        console.warn(`Parley: ${err.message} (site ${options.siteKey})`);
-        connection.setState('idle', null);
-        ui.destroy();
-        return true;
-      }
-      if (connection.state !== 'offline') connection.setState('offline', null);
-    });
+    if (session.saved) begin();
+    else {
+      // No conversation yet: the bot answers the first message, and "Talk to a person" is there.
+      seed = { status: 'bot', assignee: null };
+      render();
+    }
   }
 
   window.addEventListener('online', () => realtime && realtime.nudge());

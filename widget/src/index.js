@@ -5,10 +5,12 @@
  *   <script src=".../parley.js" data-site-key="demo" data-api="https://api.example" async></script>
  *
  * and may add data-title, data-greeting, data-accent (#hex), data-position
- * (right | left) and data-locale (en | de).
+ * (right | left) and data-locale (en | de). This bundle shows the bubble;
+ * the chat (parley-app.js) and pusher-js (parley-pusher.js) are fetched
+ * from the same folder as this script when first needed (loader.js).
  */
 import { install } from './queue.js';
-import { createApp } from './app.js';
+import { createLoader } from './loader.js';
 
 const script = document.currentScript || document.querySelector('script[data-site-key]');
 
@@ -22,6 +24,8 @@ function options(el) {
     accent: d.accent,
     position: d.position === 'left' ? 'left' : 'right',
     locale: d.locale,
+    // The folder the chunks are fetched from: this script's own.
+    chunkBase: el && el.src ? new URL('.', new URL(el.src, location.href)).href : `${location.origin}/`,
   };
 }
 
@@ -29,7 +33,7 @@ function boot() {
   install(window, () => {
     const opts = options(script);
     if (!opts.siteKey) console.warn('Parley: the script tag needs data-site-key');
-    return createApp(opts);
+    return createLoader(opts);
   });
 }
 

@@ -36,19 +36,26 @@ function safeStorage(storage) {
   };
 }
 
+function loadFrom(store, key) {
+  try {
+    const saved = JSON.parse(store.get(key) || 'null');
+    return saved && saved.conversation_id && saved.token ? saved : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether this browser holds a conversation of the site (the loader then fetches the chat at once). */
+export function hasSavedConversation(siteKey, storage = globalThis.localStorage) {
+  return loadFrom(safeStorage(storage), PREFIX + siteKey) !== null;
+}
+
 export function createSession({ siteKey, api, locale, storage = globalThis.localStorage }) {
   const store = safeStorage(storage);
   const key = PREFIX + siteKey;
   let current = null;
 
-  function load() {
-    try {
-      const saved = JSON.parse(store.get(key) || 'null');
-      return saved && saved.conversation_id && saved.token ? saved : null;
-    } catch {
-      return null;
-    }
-  }
+  const load = () => loadFrom(store, key);
 
   function save(data) {
     current = { ...(current || {}), ...data };
@@ -83,6 +90,21 @@ export function createSession({ siteKey, api, locale, storage = globalThis.local
     clear() {
       current = null;
       store.remove(key);
+    },
+    /** Whether a conversation is saved here (to resume) or already going. */
+    get saved() {
+      return current !== null || load() !== null;
+    },
+    /**
+     * After a 401 `token_revoked`: another tab of this visitor resumed the
+     * conversation, which revoked this tab's token, and saved the new one.
+     * Takes it; true when there was a newer token for this conversation.
+     */
+    adoptSaved() {
+      const saved = load();
+      if (!saved || !current || saved.conversation_id !== current.conversation_id || saved.token === current.token) return false;
+      current = { ...current, token: saved.token };
+      return true;
     },
     get conversationId() {
       return current && current.conversation_id;

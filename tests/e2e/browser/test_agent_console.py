@@ -73,12 +73,14 @@ def conversation(browser, stack: LocalStack, tmp_path, provider: str, screenshot
         visitor_page.goto(f"{stack.demo}/")
         visitor = Widget(visitor_page)
         visitor.open()
-        # The widget counts polling as "not connected" (nothing is pushed to it).
-        connected = "" if provider == "polling" else "s.connected && "
-        visitor.wait_state(f"s.status === 'bot' && {connected}s.provider === '{provider}'", 90_000)
-        conversation_id = visitor.session()["conversation_id"]
+        visitor.wait_state("s.status === 'bot'", 10_000)
+        # No conversation until the visitor asks for something: here, a person.
         visitor.part("handoff").click()
         visitor.wait_state("s.status === 'pending'", 10_000)
+        # The widget counts polling as "not connected" (nothing is pushed to it).
+        connected = "" if provider == "polling" else "s.connected && "
+        visitor.wait_state(f"{connected}s.provider === '{provider}'", 90_000)
+        conversation_id = visitor.session()["conversation_id"]
 
         # The handoff reaches the agent's inbox without a reload.
         row = agent.locator(f'[data-testid="inbox-row"][data-conversation-id="{conversation_id}"]')

@@ -56,6 +56,7 @@ def test_the_visitor_sends_a_message_and_sees_it_then_the_bot_reply(page, stack)
 def test_a_message_from_another_client_arrives_in_real_time_through_pusher(page, stack):
     w = load(page, stack)
     w.open()
+    w.say("hello")  # the conversation starts with the first message, and connects then
     w.wait_state("s.provider === 'pusher' && s.connected", 15_000)
     session = w.session()
     began = time.monotonic()
@@ -75,6 +76,7 @@ def test_with_pusher_disabled_in_config_the_same_arrives_through_the_websocket(p
     try:
         w = load(page, local)
         w.open()
+        w.say("hello")
         w.wait_state("s.provider === 'websocket' && s.connected", 15_000)
         session = w.session()
         began = time.monotonic()
@@ -92,6 +94,7 @@ def test_with_realtime_down_the_widget_polls_loses_nothing_and_returns_to_realti
     stack, local = live
     w = load(page, local)
     w.open()
+    w.say("hello")
     w.wait_state("s.connected && (s.provider === 'pusher' || s.provider === 'websocket')", 15_000)
     session = w.session()
     send_as_other_client(local, session, "before the outage")
@@ -202,6 +205,7 @@ def test_parley_is_the_only_global_and_loading_twice_is_harmless(page, stack):
     page.goto(f"{stack.demo}/queue.html")
     w = Widget(page)
     w.part("panel").wait_for(state="visible", timeout=10_000)  # the queued 'open' ran
+    w.say("hello")
     w.wait_state("s.connected", 15_000)
     added = page.evaluate("() => Object.keys(window).filter("
                           "k => !window.__globalsBeforeParley.includes(k) && k !== '__globalsBeforeParley')")

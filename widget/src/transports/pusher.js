@@ -9,17 +9,19 @@
  * then polling) and decides every catch-up fetch (catchup.js).
  */
 import { limitedMs } from '../api.js';
+import { loadChunk } from '../chunks.js';
 
 let PusherClass = null;
 
-async function loadPusher() {
+/** pusher-js, from parley-pusher.js beside parley.js: fetched when Pusher is first tried, once. */
+async function loadPusher(chunkBase) {
   if (!PusherClass) {
-    // pusher-js sets window.Pusher when it loads; Parley keeps to its one global,
+    // pusher-js may set window.Pusher when it runs; Parley keeps to its one global,
     // and a host page's own Pusher stays as it was.
     const had = Object.prototype.hasOwnProperty.call(window, 'Pusher');
     const previous = window.Pusher;
-    const mod = await import('pusher-js');
-    PusherClass = mod.default || mod;
+    const { Pusher } = await loadChunk(chunkBase, 'pusher');
+    PusherClass = Pusher;
     if (had) window.Pusher = previous;
     else delete window.Pusher;
   }
@@ -30,7 +32,7 @@ async function loadPusher() {
 // drops the rest, so calling more often would only cost requests.
 export const TYPING_EVERY_MS = 2000;
 
-export function createPusherTransport({ config, session, apiBase, siteKey, on, api }) {
+export function createPusherTransport({ config, session, apiBase, siteKey, on, api, chunkBase, load = loadPusher }) {
   const options = config.pusher || {};
   let pusher = null;
   let closed = false;
@@ -62,7 +64,7 @@ export function createPusherTransport({ config, session, apiBase, siteKey, on, a
     name: 'pusher',
     async connect() {
       if (!options.key) throw new Error('pusher: not configured');
-      const Pusher = await loadPusher();
+      const Pusher = await load(chunkBase);
       const tls = options.use_tls !== false;
       const base = String(apiBase).replace(/\/+$/, '');
       pusher = new Pusher(options.key, {

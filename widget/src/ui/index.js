@@ -1,6 +1,9 @@
 /**
  * The widget's DOM: `<div id="parley-root">` on <body> with an open shadow
- * root holding the styles, the bubble and the panel. Opening moves focus to
+ * root holding the styles, the bubble and the panel. The shell (host, styles,
+ * bubble) is built by parley.js on page load; the panel is added to it by the
+ * chat bundle (parley-app.js) when it loads, so the bubble a visitor sees
+ * first is the one they keep (no swap, focus stays). Opening moves focus to
  * the input; closing (close button, Escape, the bubble) moves it back to the
  * bubble. The panel is a non-modal dialog beside the page, modal only where
  * it covers the page (small screens).
@@ -15,10 +18,41 @@ import { createComposer } from './composer.js';
 
 export const HOST_ID = 'parley-root';
 
-export function createUI({ t, locale, title, accent, position, onSend, onRetry, onTyping, onHandoff, onOpenChange }) {
+/**
+ * The host, its shadow root and the bubble, appended to <body>. A press on
+ * the bubble calls `shell.onBubble()`, which the loader sets and the UI
+ * takes over.
+ */
+export function createShell({ t, locale, accent, position }) {
   const host = h('div', { id: HOST_ID });
   const root = host.attachShadow({ mode: 'open' });
   const colors = palette(accent);
+  const shell = {
+    host,
+    root,
+    onBubble: () => {},
+    bubble: createBubble({ t, onClick: () => shell.onBubble() }),
+  };
+  const el = h('div', { class: `pw${position === 'left' ? ' left' : ''}`, lang: locale }, [shell.bubble.el]);
+  el.style.setProperty('--accent', colors.accent);
+  el.style.setProperty('--on-accent', colors.onAccent);
+  el.style.setProperty('--ink', colors.ink);
+  // The other extreme from the text on the accent: the avatar's disc is shaded
+  // towards it, so its letter contrasts more than the header, never less.
+  el.style.setProperty('--shade', colors.onAccent === LIGHT ? '#000' : '#fff');
+  root.append(h('style', { text: css }), el);
+  shell.el = el;
+  document.body.append(host);
+  return shell;
+}
+
+/**
+ * The panel, added to `shell` (createShell's, from parley.js: the chat bundle
+ * carries neither the styles nor a second bubble), and the bubble taken over.
+ */
+export function createUI({ t, locale, title, shell: parts, onSend, onRetry, onTyping, onHandoff, onOpenChange }) {
+  const { host, root, bubble } = parts;
+  const shell = parts.el;
   const messages = createMessages({
     t,
     locale,
@@ -35,15 +69,8 @@ export function createUI({ t, locale, title, accent, position, onSend, onRetry, 
   const handoffNote = h('span', { class: 'fail', 'data-part': 'handoff-error', role: 'alert' });
   const ask = h('div', { class: 'ask', hidden: true }, [handoff, handoffNote]);
   const panel = createPanel({ t, title, onClose: () => close(), body: [messages.el, ask, composer.el] });
-  const bubble = createBubble({ t, onClick: () => toggle() });
-  const shell = h('div', { class: `pw${position === 'left' ? ' left' : ''}`, lang: locale }, [panel.el, bubble.el]);
-  shell.style.setProperty('--accent', colors.accent);
-  shell.style.setProperty('--on-accent', colors.onAccent);
-  shell.style.setProperty('--ink', colors.ink);
-  // The other extreme from the text on the accent: the avatar's disc is shaded
-  // towards it, so its letter contrasts more than the header, never less.
-  shell.style.setProperty('--shade', colors.onAccent === LIGHT ? '#000' : '#fff');
-  root.append(h('style', { text: css }), shell);
+  shell.prepend(panel.el);
+  parts.onBubble = () => toggle();
 
   // Up to 480 px wide the panel covers the page (styles.css): then it is modal,
   // and Tab cycles inside it. Wider, it sits beside the page, which stays
@@ -96,8 +123,6 @@ export function createUI({ t, locale, title, accent, position, onSend, onRetry, 
       }
     }
   });
-
-  document.body.append(host);
 
   return {
     host,
