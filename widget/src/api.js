@@ -21,10 +21,10 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export const limitedMs = (err) => (err && err.status === 429 ? (err.retryAfter || 5) * 1000 : 0);
 
 /**
- * One JSON request: the body sent as JSON, the answer parsed, an error answer
- * (or none) thrown as ApiError. Shared with the agent console (console/src/api.js).
+ * One JSON request: the body sent as JSON, the answer parsed (or, `asText`,
+ * a successful answer's text), an error answer (or none) thrown as ApiError. Shared with the agent console (console/src/api.js).
  */
-export async function fetchJson(fetchImpl, method, url, body, extraHeaders) {
+export async function fetchJson(fetchImpl, method, url, body, extraHeaders, asText = false) {
   const headers = { ...extraHeaders };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   let response;
@@ -41,7 +41,7 @@ export async function fetchJson(fetchImpl, method, url, body, extraHeaders) {
   }
   let data = null;
   try {
-    data = await response.json();
+    data = await (asText && response.ok ? response.text() : response.json());
   } catch {
     // an empty or non-JSON body: only the status tells
   }
@@ -62,8 +62,8 @@ export function createApi(base, siteKey, fetchImpl = (...args) => globalThis.fet
     return `${root}${path}?${query}`;
   }
 
-  function request(method, path, { params, body, token } = {}) {
-    return fetchJson(fetchImpl, method, url(path, params), body, token && { Authorization: `Bearer ${token}` });
+  function request(method, path, { params, body, token, asText } = {}) {
+    return fetchJson(fetchImpl, method, url(path, params), body, token && { Authorization: `Bearer ${token}` }, asText);
   }
 
   // send, handoff and typing: a POST with the visitor's token and {conversation_id, ...}.
@@ -76,6 +76,12 @@ export function createApi(base, siteKey, fetchImpl = (...args) => globalThis.fet
     send: post('send'),
     handoff: post('handoff'),
     typing: post('typing'),
+    /** The conversation as plain text (the transcript a visitor downloads). */
+    transcript: (token, conversationId) => request('GET', '/api/chatbot/transcript',
+      { token, params: { conversation_id: conversationId, format: 'text' }, asText: true }),
+    /** Deletes the conversation and its messages for good. */
+    deleteConversation: (token, conversationId) =>
+      request('DELETE', '/api/chatbot/conversation', { token, params: { conversation_id: conversationId } }),
     messages: (token, conversationId, after) =>
       request('GET', '/api/chatbot/messages', { token, params: { conversation_id: conversationId, after: String(after) } }),
   };

@@ -46,10 +46,6 @@ export function createApp(options) {
   let seed = null; // init's {status, assignee}
   let status = null; // the status shown (seed, then system messages): {status, assignee}
   let agentName = null;
-  let resolveReady;
-  const ready = new Promise((r) => {
-    resolveReady = r;
-  });
 
   function emit(event, payload) {
     for (const fn of listeners[event] || []) {
@@ -75,6 +71,8 @@ export function createApp(options) {
     onRetry: (id) => retry(id),
     onTyping: () => realtime && realtime.typing(),
     onHandoff: () => handoff(),
+    onTranscript: () => downloadTranscript(),
+    onDelete: () => forget(),
     onOpenChange(open) {
       if (open) markRead();
       render();
@@ -256,28 +254,69 @@ export function createApp(options) {
    * conversation is there (realtime then connects in the background).
    */
   let begun = null;
+  let epoch = 0; // bumps when the conversation is deleted: a start still under way then is dropped
   function begin() {
     if (!begun) {
-      begun = ready;
-      retrying(async () => {
-        connection.setState('connecting', null);
-        const res = await session.start();
-        // A backend without the agent side answers no status: the bot it is.
-        seed = { status: res.status || 'bot', assignee: res.assignee };
-        store.seed(res.messages || [], res.last_seq || 0);
-        render(); // the status, even with no message yet
-        resolveReady(true);
-        await startRealtime(res.realtime);
-      }, (err) => {
-        if (fatal(err)) {
-          giveUp(err);
-          resolveReady(false);
-          return true;
-        }
-        if (connection.state !== 'offline') connection.setState('offline', null);
+      const mine = ++epoch;
+      begun = new Promise((resolve) => {
+        retrying(async () => {
+          if (mine !== epoch) return;
+          connection.setState('connecting', null);
+          const res = await session.start();
+          if (mine !== epoch) return;
+          // A backend without the agent side answers no status: the bot it is.
+          seed = { status: res.status || 'bot', assignee: res.assignee };
+          store.seed(res.messages || [], res.last_seq || 0);
+          render(); // the status, even with no message yet
+          ui.setHasConversation(true);
+          resolve(true);
+          await startRealtime(res.realtime);
+        }, (err) => {
+          if (fatal(err)) {
+            giveUp(err);
+            resolve(false);
+            return true;
+          }
+          if (connection.state !== 'offline') connection.setState('offline', null);
+        });
       });
     }
     return begun;
+  }
+
+  /** The transcript as a text file, through the browser's download (the page is not left). */
+  async function downloadTranscript() {
+    const text = await authed((token) => api.transcript(token, session.conversationId));
+    const href = URL.createObjectURL(new Blob([text], { type: 'text/plain;charset=utf-8' }));
+    const a = document.createElement('a');
+    a.href = href;
+    a.download = `conversation-${session.conversationId}.txt`;
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(href), 0);
+  }
+
+  /**
+   * Deletes the conversation on the server (which revokes its tokens), then
+   * here: the widget is as on a first visit, and the next message starts a
+   * new conversation. Already gone (404) is done too.
+   */
+  async function forget() {
+    try {
+      await authed((token) => api.deleteConversation(token, session.conversationId));
+    } catch (err) {
+      if (!(err instanceof ApiError && err.status === 404)) throw err;
+    }
+    if (realtime) realtime.stop();
+    realtime = null;
+    begun = null;
+    epoch++;
+    session.clear();
+    seenKeys.clear();
+    store.clear();
+    if (connection.state !== 'idle') connection.setState('idle', null);
+    seed = { status: 'bot', assignee: null };
+    ui.setHasConversation(false);
+    render();
   }
 
   /** config (title, greeting; cacheable), and the conversation only if there is one to resume. */

@@ -34,6 +34,13 @@ export const STRINGS = {
     resolved: 'Conversation resolved',
     handoff: 'Talk to a person',
     powered: 'Powered by Parley',
+    menu: 'More options',
+    transcript: 'Download transcript',
+    delete: 'Delete conversation',
+    confirmDelete: 'Delete this conversation and all its messages? This cannot be undone.',
+    deleteYes: 'Delete',
+    cancel: 'Cancel',
+    notDone: 'That did not work. Please try again.',
   },
   de: {
     title: 'Chat',
@@ -66,6 +73,13 @@ export const STRINGS = {
     resolved: 'Chat abgeschlossen',
     handoff: 'Mit einer Person sprechen',
     powered: 'Bereitgestellt von Parley',
+    menu: 'Weitere Optionen',
+    transcript: 'Verlauf herunterladen',
+    delete: 'Chat löschen',
+    confirmDelete: 'Diesen Chat mit allen Nachrichten löschen? Das lässt sich nicht rückgängig machen.',
+    deleteYes: 'Löschen',
+    cancel: 'Abbrechen',
+    notDone: 'Das hat nicht geklappt. Bitte versuchen Sie es erneut.',
   },
 };
 

@@ -70,6 +70,14 @@ export function createStore({ onChange = () => {}, onGap = () => {}, now = () =>
 
   return {
     add,
+    /** Forgets everything (the visitor deleted the conversation). */
+    clear() {
+      bySeq.clear();
+      ordered.length = 0;
+      local.clear();
+      contiguous = highest = 0;
+      changed();
+    },
     /**
      * The history init returned: the latest messages, and the server's
      * `last_seq` (the highest seq that exists). What came before the messages

@@ -226,3 +226,33 @@ def test_screenshot_of_the_open_widget_for_the_readme(page, stack, tmp_path):
     target.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(target))
     assert target.stat().st_size > 10_000
+
+
+def test_the_visitor_downloads_the_transcript_then_deletes_the_conversation(page, stack):
+    w = load(page, stack)
+    w.open()
+    assert w.part("menu-button").is_hidden(), "no conversation yet: nothing to download or delete"
+    w.say("How much does it cost?")
+    w.page.locator(f'#parley-root [data-part="message"]:has-text("{PRICING}")').wait_for(timeout=10_000)
+    session = w.session()
+
+    w.part("menu-button").click()
+    with page.expect_download(timeout=10_000) as download:
+        w.part("transcript").click()
+    text = open(download.value.path(), encoding="utf-8").read()
+    assert "How much does it cost?" in text and PRICING in text, text
+
+    w.part("menu-button").click()
+    w.part("delete").click()
+    w.part("delete-confirm").click()
+    w.part("menu-button").wait_for(state="hidden", timeout=10_000)
+    assert w.messages().count() == 0, "the deleted conversation's messages are gone from the widget"
+    assert page.evaluate("() => Object.keys(localStorage).filter(k => k.startsWith('parley:'))") == []
+    r = requests.get(f"{stack.api}/api/chatbot/messages", timeout=10,
+                     params={"conversation_id": session["conversation_id"], "after": "0"},
+                     headers={"Authorization": f"Bearer {session['token']}", "Origin": stack.demo_origin})
+    assert r.status_code in (401, 404), f"the deleted conversation is out of reach: {r.status_code} {r.text}"
+
+    w.say("hello again")
+    w.page.locator('#parley-root [data-part="message"][data-sender="bot"]').first.wait_for(timeout=10_000)
+    assert w.session()["conversation_id"] != session["conversation_id"], "the next message starts a new one"

@@ -39,4 +39,5 @@ export const ICONS = {
   close: 'M18 6 6 18M6 6l12 12',
   send: 'M12 19V5m-6 6 6-6 6 6',
   alert: 'M12 7.5v5.5m0 3.5v.01M21 12a9 9 0 1 1-18 0 9 9 0 0 1 18 0Z',
+  more: 'M5 12h.01M12 12h.01M19 12h.01',
 };

@@ -15,6 +15,7 @@ import { createBubble } from './bubble.js';
 import { createPanel } from './panel.js';
 import { createMessages } from './messages.js';
 import { createComposer } from './composer.js';
+import { createMenu } from './menu.js';
 
 export const HOST_ID = 'parley-root';
 
@@ -50,7 +51,7 @@ export function createShell({ t, locale, accent, position }) {
  * The panel, added to `shell` (createShell's, from parley.js: the chat bundle
  * carries neither the styles nor a second bubble), and the bubble taken over.
  */
-export function createUI({ t, locale, title, shell: parts, onSend, onRetry, onTyping, onHandoff, onOpenChange }) {
+export function createUI({ t, locale, title, shell: parts, onSend, onRetry, onTyping, onHandoff, onOpenChange, onTranscript, onDelete }) {
   const { host, root, bubble } = parts;
   const shell = parts.el;
   const messages = createMessages({
@@ -68,7 +69,10 @@ export function createUI({ t, locale, title, shell: parts, onSend, onRetry, onTy
   const handoff = h('button', { type: 'button', class: 'handoff', 'data-part': 'handoff', onclick: onHandoff }, t('handoff'));
   const handoffNote = h('span', { class: 'fail', 'data-part': 'handoff-error', role: 'alert' });
   const ask = h('div', { class: 'ask', hidden: true }, [handoff, handoffNote]);
-  const panel = createPanel({ t, title, onClose: () => close(), body: [messages.el, ask, composer.el] });
+  const menu = createMenu({ t, onTranscript, onDelete });
+  const panel = createPanel({
+    t, title, onClose: () => close(), body: [messages.el, ask, composer.el, menu.list], actions: [menu.button],
+  });
   shell.prepend(panel.el);
   parts.onBubble = () => toggle();
 
@@ -153,6 +157,7 @@ export function createUI({ t, locale, title, shell: parts, onSend, onRetry, onTy
       handoffNote.textContent = failed === true ? t('failed') : failed ? t('quickly', { n: failed }) : '';
     },
     setUnread: bubble.setUnread,
+    setHasConversation: menu.setAvailable,
     destroy() {
       host.remove();
     },

@@ -6,7 +6,7 @@
  */
 import { h, icon, ICONS } from './dom.js';
 
-export function createPanel({ t, title, onClose, body }) {
+export function createPanel({ t, title, onClose, body, actions = [] }) {
   const titleEl = h('div', { class: 'title', id: 'pw-title', text: title });
   const avatar = h('div', { class: 'avatar', 'aria-hidden': 'true', 'data-state': 'idle' });
   const status = h('div', { class: 'status', 'data-part': 'status', 'aria-live': 'polite' });
@@ -21,7 +21,7 @@ export function createPanel({ t, title, onClose, body }) {
     role: 'dialog',
     'aria-label': title,
     hidden: true,
-  }, [h('div', { class: 'head' }, [avatar, h('div', { class: 'titles' }, [titleEl, status]), close]), ...body]);
+  }, [h('div', { class: 'head' }, [avatar, h('div', { class: 'titles' }, [titleEl, status]), ...actions, close]), ...body]);
 
   function setTitle(value) {
     titleEl.textContent = value;
