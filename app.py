@@ -65,6 +65,23 @@ def visitor_typing():
     return root.http.typing(app.current_request)
 
 
+@app.route("/api/chatbot/conversation", methods=["DELETE"])
+def delete_conversation():
+    return root.http.delete_conversation(app.current_request)
+
+
+@app.route("/api/chatbot/transcript", methods=["GET"])
+def transcript():
+    return root.http.transcript(app.current_request)
+
+
+@app.route("/api/openapi.json", methods=["GET"])
+def openapi_document():
+    from chalicelib import openapi  # imported on first ask: a cold start never pays for it
+
+    return openapi.response()
+
+
 # -- the agent API (docs/agent-api.md) ----------------------------------------
 AGENT = "/api/agent"
 SITE = AGENT + "/sites/{site_key}"
@@ -122,7 +139,8 @@ def ws_disconnect(event):
     return root.sockets.disconnect(event.to_dict())
 
 
-for _path in ("config", "init", "send", "messages", "pusher/auth", "handoff", "typing"):
+for _path in ("config", "init", "send", "messages", "pusher/auth", "handoff", "typing", "conversation",
+              "transcript"):
     app.route(f"/api/chatbot/{_path}", methods=["OPTIONS"], name=f"preflight_{_path.replace('/', '_')}")(
         lambda: root.http.preflight(app.current_request))
 for _name, _path in [("me", AGENT + "/me"), ("pusher_auth", AGENT + "/pusher/auth"),

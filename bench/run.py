@@ -13,7 +13,7 @@ import sys
 import time
 import traceback
 
-from . import agent_delivery, cold_start, common, ddb_calls, delivery, latency, package_size, widget_size
+from . import abuse, agent_delivery, cold_start, common, ddb_calls, delivery, latency, package_size, widget_size
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         ("latency", lambda: latency.main(["--messages", str(args.messages)])),
         ("delivery", lambda: delivery.main(["--messages", str(args.messages)])),
         ("agent_delivery", lambda: agent_delivery.main(["--messages", str(min(args.messages, 100))])),
+        ("abuse", lambda: abuse.main([])),
         ("widget_size", lambda: widget_size.main([])),
         ("package_size", lambda: package_size.main([])),
     ]

@@ -16,8 +16,8 @@ from .bot import BotRegistry, BotReply
 from .data import Data
 from .data.messages import Guard, StateRefused
 from .errors import ParleyError
-from .models import Conversation, InitRequest, Message, MessagesQuery, Page, SendRequest, Site
-from .realtime import CONVERSATION_EVENT, Realtime, public_config
+from .models import Conversation, InitRequest, Message, MessagesQuery, Page, SendRequest, Site, TranscriptQuery
+from .realtime import CONVERSATION_DELETED_EVENT, CONVERSATION_EVENT, Realtime, public_config
 from .secretstore import Secrets
 from .settings import Settings
 from .limits import RateLimiter
@@ -27,6 +27,9 @@ from .typing_relay import TypingRelay
 # The bot hands off after this many answers in a row that did not help.
 BOT_MISSES_BEFORE_HANDOFF = 2
 MAX_USER_AGENT = 512
+# A transcript holds at most this many messages, read in pages (transcript.py
+# also bounds its size in bytes, to stay within what a Lambda may answer).
+MAX_TRANSCRIPT_MESSAGES = 2000
 
 log = logging.getLogger("parley.chat")
 
@@ -58,39 +61,85 @@ class ChatService:
         if req.conversation_id is not None or req.token is not None:
             if req.conversation_id is None or req.token is None:
                 raise ParleyError("invalid_request", "conversation_id and token must come together to resume.")
-            self.access.for_resume(req.token, req.conversation_id, site)
-            page, conversation = self.data.messages.latest(req.conversation_id, self.settings.history_limit)
-            return False, self._session(conversation, site, origin, page, resumed=True)
-        self.limits.hit("conversations", f"{site.site_key}#{client_ip}")
+            claims = self.access.for_resume(req.token, req.conversation_id, site)
+            # Resuming revokes every earlier token of the conversation (other tabs
+            # take the new one from storage); a token already stale is 401 token_revoked.
+            version = self.data.messages.resume(req.conversation_id, claims.version)
+            if version is not None:
+                page, conversation = self.data.messages.latest(req.conversation_id, self.settings.history_limit)
+                return False, self._session(conversation, site, origin, page, resumed=True, version=version)
+            # Expired or deleted: the token was good, the conversation is gone. The
+            # visitor gets a new one, as if they had come without a token.
+        self.limits.hit("conversations", f"{site.site_key}#{client_ip}", site)
         conversation = self.data.messages.create_conversation(
             secrets.token_hex(16), site.site_key, req.visitor, req.locale, page=req.page,
-            user_agent=(user_agent or "")[:MAX_USER_AGENT] or None)
+            user_agent=(user_agent or "")[:MAX_USER_AGENT] or None, retention_days=site.retention_days)
         return True, self._session(conversation, site, origin, Page([], 0, False), resumed=False)
 
     def _session(self, conversation: Conversation, site: Site, origin: str | None, page: Page,
-                 resumed: bool) -> dict[str, Any]:
+                 resumed: bool, version: int = 0) -> dict[str, Any]:
         token = tokens.issue(self.secrets.token_secret(), conversation.conversation_id, site.site_key,
-                             self.settings.token_ttl_seconds, origin=origin)
+                             self.settings.token_ttl_seconds, origin=origin, version=version)
         return {"conversation_id": conversation.conversation_id, "token": token, **page.to_json(),
                 "resumed": resumed, "status": conversation.status, "assignee": conversation.assignee_json(),
                 "realtime": public_config(self.settings)}
 
     def handoff(self, conversation_id: str, claims: tokens.VisitorClaims) -> dict[str, Any]:
         """The visitor asks for a person: ``bot`` or ``resolved`` becomes ``pending``."""
-        tokens.require_conversation(claims, conversation_id)
-        conversation = self.data.messages.get_conversation(conversation_id)
-        if conversation is None or conversation.site_key != claims.site_key:
-            raise ParleyError("conversation_not_found", "No such conversation.")
+        conversation = self.current(claims, conversation_id)  # the read it needs anyway checks the token
         conversation, message = self.transitions.apply(conversation, "request_human")
         return {"status": conversation.status, "assignee": conversation.assignee_json(),
                 "message": message.to_json() if message else None, "last_seq": conversation.last_seq}
 
     def visitor_typing(self, conversation_id: str, claims: tokens.VisitorClaims) -> dict[str, Any]:
-        tokens.require_conversation(claims, conversation_id)
+        self.current(claims, conversation_id)  # one GetItem: is the token still the current one?
         self.typing.relay(conversation_id, "visitor", None)
         return {}
 
+    def current(self, claims: tokens.VisitorClaims, conversation_id: str | None = None) -> Conversation:
+        """The token's conversation, if the token is its current one: 403 for another conversation,
+        404 if it is gone (expired, deleted), 401 token_revoked if resumed or deleted since. One GetItem."""
+        conversation_id = claims.conversation_id if conversation_id is None else conversation_id
+        tokens.require_conversation(claims, conversation_id)
+        conversation = self.data.messages.visitor_conversation(conversation_id, claims.version)
+        if conversation.site_key != claims.site_key:
+            raise ParleyError("conversation_not_found", "No such conversation.")
+        return conversation
+
+    def delete(self, conversation_id: str, claims: tokens.VisitorClaims, client_ip: str = "unknown") -> dict[str, Any]:
+        """The visitor deletes their conversation: every item of it, their tokens revoked.
+
+        Agents watching the site's feed (and the visitor's other tabs) get a
+        ``ConversationDeleted`` event. ``deleted`` is False when the delete ran
+        out of time (a very long conversation): it is hidden and revoked
+        already, and the same request again finishes it.
+        """
+        tokens.require_conversation(claims, conversation_id)
+        self.limits.hit("deletes", f"{claims.site_key}#{client_ip}", self.sites.get(claims.site_key))
+        finished, _, site_key = self.data.messages.delete_conversation(conversation_id, claims.version)
+        if finished:
+            self.realtime.event(CONVERSATION_DELETED_EVENT, {"conversation_id": conversation_id,
+                                                             "site_key": site_key or claims.site_key},
+                                conversation_id=conversation_id, site_key=site_key or claims.site_key)
+        return {"deleted": finished, "conversation_id": conversation_id}
+
+    def transcript(self, query: TranscriptQuery, claims: tokens.VisitorClaims) -> tuple[Conversation, list[Message], bool]:
+        """The conversation's whole history for the visitor to keep (at most MAX_TRANSCRIPT_MESSAGES)."""
+        tokens.require_conversation(claims, query.conversation_id)
+        self.limits.hit("transcripts", query.conversation_id, self.sites.get(claims.site_key))
+        conversation, messages, truncated = self.data.messages.history(
+            query.conversation_id, MAX_TRANSCRIPT_MESSAGES, visitor_version=claims.version)
+        if conversation.site_key != claims.site_key:
+            raise ParleyError("conversation_not_found", "No such conversation.")
+        return conversation, messages, truncated
+
     def send(self, req: SendRequest, claims: tokens.VisitorClaims, client_ip: str = "unknown") -> dict[str, Any]:
+        # One broadcast budget per provider for the whole send (the message, the new
+        # conversation's event, the reply, a handoff): a hung provider costs it that once.
+        with self.realtime.budgeted():
+            return self._send(req, claims, client_ip)
+
+    def _send(self, req: SendRequest, claims: tokens.VisitorClaims, client_ip: str) -> dict[str, Any]:
         """Stores the visitor's message and the bot's reply, each exactly once, and pushes both.
 
         Each is broadcast as soon as it is stored (other tabs see the
@@ -104,7 +153,10 @@ class ChatService:
         message, created = self.data.messages.append_message(
             req.conversation_id, "visitor", req.text,
             idempotency_key=f"v#{req.client_message_id}", client_message_id=req.client_message_id,
-            guard=Guard(rate=self.limits.counted("messages", f"{claims.site_key}#{client_ip}")))
+            # The token's version is one more condition of the transaction: revocation costs no call.
+            guard=Guard(rate=self.limits.counted("messages", f"{claims.site_key}#{client_ip}", site),
+                        token_version=claims.version),
+            retention_days=site.retention_days)
         if not created and message.text != req.text:
             # Same key, other words: a client bug, not a retry. Say so rather
             # than answer for a message that was never stored.
@@ -157,7 +209,7 @@ class ChatService:
             if answer is None:
                 return None
             try:
-                reply = self._store_reply(conversation_id, client_message_id, answer)
+                reply = self._store_reply(conversation_id, client_message_id, answer, site.retention_days)
             except StateRefused as refused:
                 if refused.current.status != "resolved":
                     return None
@@ -181,7 +233,8 @@ class ChatService:
             log.exception("bot engine failed for site %s", site.site_key)
             return None
 
-    def _store_reply(self, conversation_id: str, client_message_id: str, answer: BotReply) -> Message:
+    def _store_reply(self, conversation_id: str, client_message_id: str, answer: BotReply,
+                     retention_days: int) -> Message:
         """Stores the reply, idempotent under ``b#<the visitor's client_message_id>``.
 
         Keyed that way, a repeated send gets the very reply it got the first
@@ -192,16 +245,22 @@ class ChatService:
         """
         reply, _ = self.data.messages.append_message(
             conversation_id, "bot", answer.text, idempotency_key=f"b#{client_message_id}",
-            guard=Guard(when_status="bot", bot_miss=not answer.confident and not answer.handoff))
+            guard=Guard(when_status="bot", bot_miss=not answer.confident and not answer.handoff),
+            retention_days=retention_days)
         return reply
 
     def messages(self, query: MessagesQuery, claims: tokens.VisitorClaims) -> dict[str, Any]:
         tokens.require_conversation(claims, query.conversation_id)
         if query.before is not None and query.after is not None:
             raise ParleyError("invalid_request", "Give either after or before, not both.")
-        self.limits.hit("polls", query.conversation_id)  # a bad request is refused before it counts
+        # A bad request is refused before it counts. The site (for its own limits) is the
+        # cached one: a warm container reads nothing for it.
+        self.limits.hit("polls", query.conversation_id, self.sites.get(claims.site_key))
+        # The token's version is checked against STATE, which the page's own Query brings.
         if query.before is not None:
-            page = self.data.messages.messages_before(query.conversation_id, query.before, query.limit)
+            page = self.data.messages.messages_before(query.conversation_id, query.before, query.limit,
+                                                      visitor_version=claims.version)
         else:
-            page = self.data.messages.messages_after(query.conversation_id, query.after or 0, query.limit)
+            page = self.data.messages.messages_after(query.conversation_id, query.after or 0, query.limit,
+                                                     visitor_version=claims.version)
         return page.to_json()

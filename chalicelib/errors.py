@@ -30,6 +30,8 @@ ERRORS: dict[str, int] = {
     "missing_token": 401,
     "invalid_token": 401,
     "token_expired": 401,
+    # a resume (another tab) or a delete made this token stale; the conversation's newer token still works
+    "token_revoked": 401,
     # 403: who is asking may not do this
     "origin_not_allowed": 403,
     "conversation_mismatch": 403,

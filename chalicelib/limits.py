@@ -13,9 +13,15 @@ The keys (what a limit is counted per):
 * ``polls``          conversation (the token's)
 * ``pusher_auth``    conversation
 * ``connections``    conversation: WebSocket ``$connect``s per token
+* ``deletes``        site + client IP: a visitor's DELETE of their conversation
+* ``transcripts``    conversation: transcript downloads
 
 Defaults (per minute; the README gives the reasoning) can be changed for a
-deployment with ``PARLEY_RATE_LIMITS`` (``messages=120/60,polls=240/60``).
+deployment with ``PARLEY_RATE_LIMITS`` (``messages=120/60,polls=240/60``), and
+for one site by its ``limits`` setting (``python -m infra.sites set-limit``),
+which wins over both. The site comes from the site cache (every route has it at
+hand, or gets it through the cache), so an override costs no call of its own and
+reaches every container within ``PARLEY_SITE_CACHE_SECONDS``.
 A limited request answers 429 ``rate_limited`` with ``Retry-After``. A send's
 count is not a call of its own: it is one more item of the transaction that
 stores the message (``counted``).
@@ -29,6 +35,7 @@ from typing import Callable, Mapping
 
 from .data.table import Table, translated
 from .errors import ParleyError
+from .models import Site
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,12 @@ DEFAULT_LIMITS: dict[str, Limit] = {
     # A subscription per connect; pusher-js reconnects with backoff.
     "pusher_auth": Limit(30, 60),
     "connections": Limit(30, 60),
+    # A visitor deletes a conversation once; a script deleting what it creates is
+    # slowed here as well as by `conversations`. Per site and client IP.
+    "deletes": Limit(10, 60),
+    # A transcript reads the whole history (up to 2,000 messages): a few a minute
+    # per conversation is plenty for a person saving it.
+    "transcripts": Limit(10, 60),
 }
 
 
@@ -91,14 +104,21 @@ class RateLimiter:
         self.limits = dict(limits)
         self._clock = clock
 
-    def _window(self, name: str) -> tuple[Limit, int, int]:
-        limit = self.limits[name]
+    def limit(self, name: str, site: Site | None = None) -> Limit:
+        """The limit that applies: the site's own, else the deployment's."""
+        override = site.limits.get(name) if site is not None else None
+        if override:
+            return Limit(override["limit"], override["window"])
+        return self.limits[name]
+
+    def _window(self, name: str, site: Site | None) -> tuple[Limit, int, int]:
+        limit = self.limit(name, site)
         now = self._clock()
         start = int(now // limit.window_seconds) * limit.window_seconds
         return limit, start, max(1, math.ceil(start + limit.window_seconds - now))
 
-    def _update(self, name: str, key: str) -> tuple[dict, int]:
-        limit, start, wait = self._window(name)
+    def _update(self, name: str, key: str, site: Site | None) -> tuple[dict, int]:
+        limit, start, wait = self._window(name, site)
         t = self.table
         return {"TableName": t.name, "Key": t.key(f"RATE#{name}#{key}", str(start)),
                 "UpdateExpression": "ADD n :one SET #ttl = if_not_exists(#ttl, :ttl)",
@@ -109,15 +129,18 @@ class RateLimiter:
                                                       ttl=start + limit.window_seconds + 60)}, wait
 
     @translated
-    def hit(self, name: str, key: str) -> None:
-        """Counts one request against ``name`` for ``key``, or refuses it with 429 (counting nothing)."""
-        update, wait = self._update(name, key)
+    def hit(self, name: str, key: str, site: Site | None = None) -> None:
+        """Counts one request against ``name`` for ``key``, or refuses it with 429 (counting nothing).
+
+        ``site``: the site the request is for, whose own limits win (None: the deployment's).
+        """
+        update, wait = self._update(name, key, site)
         try:
             self.table.client.update_item(**update)
         except self.table.client.exceptions.ConditionalCheckFailedException:
             raise Counted({}, wait).refused() from None
 
-    def counted(self, name: str, key: str) -> Counted:
+    def counted(self, name: str, key: str, site: Site | None = None) -> Counted:
         """The same count as ``hit``, as an item for the transaction that stores what it guards.
 
         A send counts this way: the message and its count are one write, so
@@ -125,5 +148,5 @@ class RateLimiter:
         stores nothing, and a repeated one (answered from its stored copy) is
         not counted twice.
         """
-        update, wait = self._update(name, key)
+        update, wait = self._update(name, key, site)
         return Counted({"Update": update}, wait)

@@ -26,6 +26,43 @@ SITE_KEY = r"^[A-Za-z0-9_-]{1,64}$"
 CONVERSATION_ID = r"^[A-Za-z0-9_-]{1,64}$"
 MAX_VISITOR_FIELDS = 20
 MAX_VISITOR_VALUE = 256
+# How long a conversation is kept after its last message (a site's retention_days):
+# half a year by default; at least a day, at most ten years. README, "Retention".
+DEFAULT_RETENTION_DAYS = 180
+MIN_RETENTION_DAYS = 1
+MAX_RETENTION_DAYS = 3650
+# The bounds of a site's rate-limit override (chalicelib/limits.py names the limits):
+# at least one request per window, at most a million, in windows of one second to one
+# day (a counter row lives a window plus a minute).
+MAX_RATE_LIMIT = 1_000_000
+MAX_RATE_WINDOW_SECONDS = 86_400
+
+
+def site_limits(value: Any) -> dict[str, dict[str, int]]:
+    """A site's rate-limit overrides, checked: ``{name: {"limit": n, "window": seconds}}``.
+
+    Only the names of chalicelib/limits.py's limits, each with exactly ``limit``
+    and ``window``, whole numbers within bounds; a ValueError names what is wrong.
+    """
+    from .limits import DEFAULT_LIMITS  # here, not at the top: limits imports the data layer
+
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError("limits: must be an object of {name: {limit, window}}")
+    checked: dict[str, dict[str, int]] = {}
+    for name, entry in value.items():
+        if name not in DEFAULT_LIMITS:
+            raise ValueError(f"limits: unknown limit {name!r}; known: {', '.join(DEFAULT_LIMITS)}")
+        if not isinstance(entry, Mapping) or set(entry) != {"limit", "window"}:
+            raise ValueError(f"limits.{name}: must be {{\"limit\": n, \"window\": seconds}}")
+        for part, top in (("limit", MAX_RATE_LIMIT), ("window", MAX_RATE_WINDOW_SECONDS)):
+            number = entry[part]
+            # bool is an int in Python; True is not a limit.
+            if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= top:
+                raise ValueError(f"limits.{name}.{part}: a whole number from 1 to {top}, not {number!r}")
+        checked[name] = {"limit": entry["limit"], "window": entry["window"]}
+    return checked
 
 
 Sender = Literal["visitor", "bot", "agent", "system"]
@@ -48,17 +85,26 @@ class Site:
     widget: Mapping[str, Any] = field(default_factory=dict)
     created_at: str | None = None
     updated_at: str | None = None
+    # Rate limits of this site over the deployment's (``site_limits`` checks them).
+    limits: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    # How long its conversations are kept after their last message (README, "Retention").
+    retention_days: int = DEFAULT_RETENTION_DAYS
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "origins", tuple(self.origins))
         object.__setattr__(self, "name", self.name or self.site_key)
         object.__setattr__(self, "bot", dict(self.bot or {}))
         object.__setattr__(self, "widget", dict(self.widget or {}))
+        object.__setattr__(self, "limits", site_limits(self.limits))
 
     def lists(self, origin: str) -> bool:
         """Whether ``origin`` is one of this site's origins (compared normalized)."""
         wanted = normalize_origin(origin)
         return any(normalize_origin(o) == wanted for o in self.origins)
+
+    @property
+    def retention_seconds(self) -> int:
+        return self.retention_days * 86400
 
     def changed(self, **changes: Any) -> "Site":
         return replace(self, **changes)
@@ -103,6 +149,7 @@ class Conversation:
     last_message: Mapping[str, Any] | None = None
     page: str | None = None
     user_agent: str | None = None
+    token_version: int = 0  # the version a visitor token must carry (tokens.py)
 
     def assignee_json(self) -> dict[str, str] | None:
         return {"id": self.assignee_id, "name": self.assignee_name or ""} if self.assignee_id else None
@@ -292,6 +339,11 @@ class MessagesQuery(_Body):
     after: Annotated[StrictInt, Field(ge=0, le=9_999_999_999)] | None = None
     before: Annotated[StrictInt, Field(ge=1, le=10_000_000_000)] | None = None
     limit: Annotated[StrictInt, Field(ge=1, le=100)] = 100
+
+
+class TranscriptQuery(_Body):
+    conversation_id: ConversationId
+    format: Literal["text", "json"] = "text"
 
 
 def parse(model: type[BaseModel], data: Any) -> Any:

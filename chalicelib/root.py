@@ -52,8 +52,7 @@ class Root:
                  jitter: Callable[[float, float], float] = random.uniform) -> None:
         self._clock, self._management = clock, management  # for _build_websocket
         self._settings = Lazy(lambda: load_settings(environ), settings)
-        self._data = Lazy(lambda: Data(self.settings.table_name, dynamodb, clock=clock, monotonic=monotonic,
-                                       sleep=sleep, jitter=jitter))
+        self._data = Lazy(lambda: self._build_data(dynamodb, clock, monotonic, sleep, jitter))
         self._secrets = Lazy(lambda: Secrets(self.settings, ssm=ssm, clock=monotonic))
         self._realtime = Lazy(lambda: build_realtime(self.settings, self.data.connections, self.secrets,
                                                      pusher_client=pusher, management_client=management,
@@ -81,6 +80,20 @@ class Root:
         self._sockets = Lazy(lambda: SocketHandlers(self.settings, self.access, self.data.connections,
                                                     self.data.messages, websocket=lambda: self.websocket,
                                                     typing=self._typing.get(), limits=self.limits))
+
+    def _build_data(self, dynamodb: Any, clock: Callable[[], float], monotonic: Callable[[], float],
+                    sleep: Callable[[float], None], jitter: Callable[[float, float], float]) -> Data:
+        data = Data(self.settings.table_name, dynamodb, clock=clock, monotonic=monotonic, sleep=sleep,
+                    jitter=jitter)
+
+        # An append whose caller has no site at hand (a lifecycle change, an agent's
+        # reply) finds the site's retention through the site cache.
+        def retention_days_of(site_key: str) -> int | None:
+            site = self.sites.get(site_key)
+            return site.retention_days if site is not None else None
+
+        data.messages.retention_days_of = retention_days_of
+        return data
 
     def _build_agent_tokens(self, jwks: Callable[[str], Any] | None,
                             monotonic: Callable[[], float]) -> AgentTokens | None:

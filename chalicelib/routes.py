@@ -14,10 +14,12 @@ from urllib.parse import parse_qs
 from chalice.app import Request, Response
 
 from . import tokens, web
+from . import transcript as transcripts
 from .access import AccessPolicy, Decision
 from .chat import ChatService
 from .errors import ParleyError
-from .models import ConversationRef, InitRequest, MessagesQuery, SendRequest, parse
+from .data.table import now_iso
+from .models import ConversationRef, InitRequest, MessagesQuery, SendRequest, TranscriptQuery, parse
 from .realtime import Realtime
 
 
@@ -40,6 +42,11 @@ def query_ints(query: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
     return query
 
 
+# config holds public values only and changes when a site's settings do: browsers and a CDN may
+# keep it a minute (with Vary: Origin, set on every answer, a cache keeps one copy per origin).
+CONFIG_CACHE = {"Cache-Control": "public, max-age=60"}
+
+
 class HttpRoutes:
     def __init__(self, access: AccessPolicy, chat: ChatService, realtime: Realtime) -> None:
         self.access = access
@@ -55,9 +62,9 @@ class HttpRoutes:
         if self.access.console_cors(origin):
             # The agent console reads a site's realtime config too (public values only).
             decision = self.access.for_site(_query(request).get("site_key"), None)
-            return web.json_response(200, self.chat.config(decision.site), cors_origin=origin)
+            return web.json_response(200, self.chat.config(decision.site), CONFIG_CACHE, cors_origin=origin)
         decision = self.access.for_site(_query(request).get("site_key"), origin)
-        return web.json_response(200, self.chat.config(decision.site), cors_origin=decision.cors_origin)
+        return web.json_response(200, self.chat.config(decision.site), CONFIG_CACHE, cors_origin=decision.cors_origin)
 
     def init(self, request: Request) -> Response:
         body = web.json_body(request)
@@ -101,6 +108,37 @@ class HttpRoutes:
             answer = self.chat.visitor_typing(req.conversation_id, decision.claims)  # type: ignore[arg-type]
             return web.json_response(202, answer, cors_origin=decision.cors_origin)
 
+    def delete_conversation(self, request: Request) -> Response:
+        """The visitor deletes their conversation (the widget's menu): 200 ``{deleted, conversation_id}``."""
+        decision = self._visitor(request)
+        with decision.answering():
+            req = parse(ConversationRef, _query(request))
+            answer = self.chat.delete(req.conversation_id, decision.claims,  # type: ignore[arg-type]
+                                      client_ip=client_ip(request))
+            return web.json_response(200 if answer["deleted"] else 202, answer, cors_origin=decision.cors_origin)
+
+    def transcript(self, request: Request) -> Response:
+        """The conversation's history to download: ``format=text`` (default) or ``json``, as an attachment."""
+        decision = self._visitor(request)
+        with decision.answering():
+            query = parse(TranscriptQuery, _query(request))
+            conversation, messages, truncated = self.chat.transcript(query, decision.claims)  # type: ignore[arg-type]
+            site = self.access.sites.get(conversation.site_key)
+            name = site.name if site is not None else conversation.site_key
+            stamp = now_iso()
+            headers = {"Access-Control-Expose-Headers": "Content-Disposition",
+                       "Cache-Control": "no-store"}
+            if query.format == "json":
+                headers["Content-Disposition"] = f'attachment; filename="{transcripts.filename(conversation, "json")}"'
+                return web.json_response(200, transcripts.as_json(conversation, name, messages, truncated, stamp),
+                                         headers, cors_origin=decision.cors_origin)
+            headers["Content-Disposition"] = f'attachment; filename="{transcripts.filename(conversation, "txt")}"'
+            headers["Content-Type"] = "text/plain; charset=utf-8"
+            if decision.cors_origin:
+                headers["Access-Control-Allow-Origin"] = decision.cors_origin
+            return Response(body=transcripts.as_text(conversation, name, messages, truncated, stamp),
+                            status_code=200, headers=headers)
+
     def pusher_auth(self, request: Request) -> Response:
         """Pusher private-channel auth, for the token's own conversation channel only.
 
@@ -113,7 +151,11 @@ class HttpRoutes:
             pusher = self.realtime.get("pusher")
             if pusher is None:
                 raise ParleyError("pusher_disabled", "Pusher is not enabled here.")
-            self.chat.limits.hit("pusher_auth", decision.claims.conversation_id)  # type: ignore[union-attr]
+            claims = decision.claims
+            assert claims is not None
+            # The site's own limits, from the site cache (a warm container reads nothing).
+            self.chat.limits.hit("pusher_auth", claims.conversation_id, self.access.sites.get(claims.site_key))
+            self.chat.current(claims)  # one GetItem: a revoked token subscribes to nothing
             signed = pusher.authorize(decision.claims.conversation_id,  # type: ignore[attr-defined]
                                       form.get("socket_id"), form.get("channel_name"))
             return web.json_response(200, signed, cors_origin=decision.cors_origin)

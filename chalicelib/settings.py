@@ -39,6 +39,7 @@ ENV = {
     "pusher_port": "PUSHER_PORT",
     "pusher_use_tls": "PUSHER_USE_TLS",
     "pusher_timeout_seconds": "PUSHER_TIMEOUT_SECONDS",
+    "broadcast_budget_seconds": "PARLEY_BROADCAST_BUDGET_SECONDS",
     "cognito_issuer": "PARLEY_COGNITO_ISSUER",
     "cognito_client_id": "PARLEY_COGNITO_CLIENT_ID",
     "cognito_jwks_url": "PARLEY_COGNITO_JWKS_URL",
@@ -86,6 +87,12 @@ class Settings(BaseModel):
     pusher_use_tls: bool = True
     # A send waits for the trigger; a Pusher outage must not hold it long.
     pusher_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
+    # The most one send waits for each provider, all its broadcasts together (the
+    # message, the bot's reply, a new conversation's event): a slow or hung provider
+    # costs the send this much at worst, and the others are not held by it. Each
+    # provider's client gives up inside it (Pusher: its timeout; a WebSocket post:
+    # 1 s to connect + 2 s to answer), so no late push outlives it by much.
+    broadcast_budget_seconds: float = Field(default=4.0, ge=1, le=15)
     # The agent side: the Cognito user pool whose ID tokens sign agents in
     # (https://cognito-idp.<region>.amazonaws.com/<pool id>), its app client
     # (the tokens' audience), and where its keys are (by default the pool's
@@ -179,6 +186,14 @@ class Settings(BaseModel):
             for name in ("websocket_url", "websocket_endpoint"):
                 if not getattr(self, name):
                     raise ValueError(f"{name}: required when 'websocket' is a realtime provider")
+            from .realtime.apigw_websocket import POST_SECONDS
+
+            if self.broadcast_budget_seconds < POST_SECONDS:
+                raise ValueError(f"broadcast_budget_seconds: at least {POST_SECONDS:g} with 'websocket' "
+                                 f"(one post's connect and read timeouts must fit inside it)")
+        if "pusher" in self.realtime_providers and self.pusher_timeout_seconds > self.broadcast_budget_seconds:
+            raise ValueError(f"broadcast_budget_seconds: must be at least PUSHER_TIMEOUT_SECONDS "
+                             f"({self.pusher_timeout_seconds:g}), so a Pusher call ends inside it")
         return self
 
 

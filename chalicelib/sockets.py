@@ -92,9 +92,14 @@ class SocketHandlers:
                                            agent.name, self.settings.connection_ttl_seconds)  # type: ignore[union-attr]
                 return {"statusCode": 200}
             decision = self.access.for_token(query.get("token"), origin)
-            self.limits.hit("connections", decision.claims.conversation_id)  # type: ignore[union-attr]
-            self.connections.add(decision.claims.conversation_id,  # type: ignore[union-attr]
-                                 connection_id, self.settings.connection_ttl_seconds)
+            claims = decision.claims
+            assert claims is not None
+            # The site's own limits, from the site cache (a warm container reads nothing).
+            self.limits.hit("connections", claims.conversation_id, self.access.sites.get(claims.site_key))
+            # The token's version is checked in the transaction that registers the
+            # connection: a revoked token opens no socket, for no call of its own.
+            self.connections.add(claims.conversation_id, connection_id, self.settings.connection_ttl_seconds,
+                                 token_version=claims.version)
         except ParleyError as error:
             log.info("refused websocket connect: %s", error.code)
             return _refuse(error)

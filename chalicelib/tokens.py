@@ -4,9 +4,18 @@ Format: ``v1.<base64url(payload json)>.<base64url(signature)>`` where the
 signature covers ``v1.<payload>``. The payload holds the conversation id
 (``c``), the site key (``s``), the expiry in epoch seconds (``e``) and the
 origin that init checked against the site's list (``o``, absent for clients
-that sent none). A token is checked with the key alone, never with a database
-read, so every route can afford to check it; and a request from the token's
-own origin needs no read of the site either.
+that sent none) and the conversation's token version (``v``). The signature
+and expiry are checked with the key alone, never with a database read, so
+every route can afford to check them; and a request from the token's own
+origin needs no read of the site either.
+
+Revocation is the one thing the key cannot tell: a resume (init with the
+token) or a delete moves the conversation's ``token_version`` on, and each
+token-guarded route compares ``v`` with it, as part of a read or write it
+makes anyway where it can (README, "Token revocation", has the cost per
+route). Tokens issued before versions existed carry no ``v``: they count as
+version 0, the version every conversation starts with, so they keep working
+until their conversation is next resumed.
 """
 from __future__ import annotations
 
@@ -31,6 +40,7 @@ class VisitorClaims:
     site_key: str
     expires_at: int
     origin: str | None = None
+    version: int = 0
 
 
 def _b64(data: bytes) -> str:
@@ -47,10 +57,11 @@ def _sign(secret: str, signed_part: str) -> str:
 
 
 def issue(secret: str, conversation_id: str, site_key: str, ttl_seconds: int,
-          now: float | None = None, origin: str | None = None) -> str:
-    """Returns a token for one conversation of one site (and the origin init approved)."""
+          now: float | None = None, origin: str | None = None, version: int = 0) -> str:
+    """Returns a token for one conversation of one site (and the origin init approved), at ``version``."""
     now = time.time() if now is None else now
-    payload: dict[str, object] = {"c": conversation_id, "s": site_key, "e": int(now) + int(ttl_seconds)}
+    payload: dict[str, object] = {"c": conversation_id, "s": site_key, "e": int(now) + int(ttl_seconds),
+                                  "v": int(version)}
     if origin:
         payload["o"] = origin
     signed_part = f"{_VERSION}.{_b64(json.dumps(payload, separators=(',', ':')).encode())}"
@@ -75,8 +86,12 @@ def verify(secret: str, token: str | None, now: float | None = None) -> VisitorC
         if not isinstance(payload, dict):
             raise TypeError("payload is not an object")
         origin = payload.get("o")
+        token_version = payload.get("v", 0)  # absent: a token from before versions, version 0
+        if (isinstance(token_version, bool) or not isinstance(token_version, int)
+                or not 0 <= token_version < 2 ** 53):
+            raise ValueError("v is not a version")
         claims = VisitorClaims(str(payload["c"]), str(payload["s"]), int(payload["e"]),
-                               str(origin) if origin else None)
+                               str(origin) if origin else None, token_version)
     except (ValueError, KeyError, TypeError, OverflowError):  # OverflowError: "e": Infinity
         raise ParleyError("invalid_token", "The visitor token is malformed.") from None
     now = time.time() if now is None else now

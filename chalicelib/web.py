@@ -19,7 +19,7 @@ from .errors import ParleyError
 
 log = logging.getLogger("parley.web")
 
-ALLOW_METHODS = "GET, POST, OPTIONS"
+ALLOW_METHODS = "GET, POST, DELETE, OPTIONS"
 ALLOW_HEADERS = "Authorization, Content-Type"
 PREFLIGHT_MAX_AGE = "600"
 OUTAGE_PREFLIGHT_MAX_AGE = "5"  # a preflight let through while the store is down is not kept

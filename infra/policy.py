@@ -40,9 +40,12 @@ APP_NAME = "parley"
 DEFAULT_API_STAGE = "api"  # Chalice's default api_gateway_stage
 
 # What chalicelib calls, as IAM sees it: a TransactWriteItems is authorized
-# item by item (PutItem, UpdateItem, DeleteItem), there is no action of its own.
+# item by item (PutItem, UpdateItem, DeleteItem, and ConditionCheckItem for the
+# token-version check of $connect), there is no action of its own. BatchWriteItem:
+# a visitor's delete of their conversation.
 DYNAMODB_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
-                    "dynamodb:Query", "dynamodb:BatchGetItem"]
+                    "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem",
+                    "dynamodb:ConditionCheckItem"]
 
 
 # Chalice's function names -> the statements (by Sid) each one's role holds.

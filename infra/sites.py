@@ -7,6 +7,16 @@
     python -m infra.sites invite demo --email ana@example.com --name Ana [--role admin] [--password P]
     python -m infra.sites members demo
     python -m infra.sites remove-member demo ana@example.com
+    python -m infra.sites set-limit demo messages 120 60     # this site: 120 messages a minute
+    python -m infra.sites clear-limit demo messages          # back to the deployment's limit
+    python -m infra.sites update demo --retention-days 30    # keep conversations 30 days after their last message
+    python -m infra.sites delete-conversation demo <conversation id>
+    python -m infra.sites export demo [--out demo.jsonl]     # every conversation with its messages, JSON lines
+
+Visitors are anonymous: a conversation id is the only identity a visitor has
+(the widget keeps it with its token), so deleting "a visitor's data" is
+deleting their conversation(s) by id: the visitor reads it from the widget's
+transcript, an agent from the console or an export.
 
 It talks to the table named by PARLEY_TABLE, wherever boto3 is pointed
 (AWS_ENDPOINT_URL_DYNAMODB for a local stack, your AWS profile otherwise).
@@ -27,7 +37,9 @@ from chalicelib.bot import validate_knowledge
 from chalicelib.data import Data
 from chalicelib.data.sites import SiteStore
 from chalicelib.errors import ParleyError
-from chalicelib.models import SITE_KEY, Member, Site
+from chalicelib.limits import DEFAULT_LIMITS
+from chalicelib.models import (CONVERSATION_ID, MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, SITE_KEY, Member, Site,
+                               site_limits)
 
 ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
 MAX_ORIGINS = 40  # the origin index rows share the site's one transaction (limit 100)
@@ -48,6 +60,16 @@ def _origin(value: str) -> str:
     if not ORIGIN.match(origin):
         raise CliError(f"not an origin (scheme://host[:port], no path): {value!r}")
     return origin
+
+
+def _retention_days(value: str | None) -> int | None:
+    if value is None:
+        return None
+    text = value.strip()
+    if not re.fullmatch(r"[0-9]{1,5}", text) or not MIN_RETENTION_DAYS <= int(text) <= MAX_RETENTION_DAYS:
+        raise CliError(f"--retention-days: a whole number of days from {MIN_RETENTION_DAYS} to "
+                       f"{MAX_RETENTION_DAYS}, not {value!r}")
+    return int(text)
 
 
 def _knowledge(path: str) -> dict[str, Any]:
@@ -229,8 +251,9 @@ def create(args: argparse.Namespace, store: SiteStore) -> Site:
     if not origins or len(origins) > MAX_ORIGINS:
         raise CliError(f"give 1 to {MAX_ORIGINS} --origin values")
     bot = {"engine": "knowledge", "knowledge": _knowledge(args.knowledge) if args.knowledge else {"entries": []}}
+    retention = _retention_days(args.retention_days)
     site = Site(args.site_key, tuple(origins), name=args.name or args.site_key, bot=bot,
-                widget=_widget(args, {}))
+                widget=_widget(args, {}), **({"retention_days": retention} if retention else {}))
     try:
         store.put(site, create=True)
     except ParleyError as exc:
@@ -252,21 +275,94 @@ def update(args: argparse.Namespace, store: SiteStore) -> Site:
     if args.knowledge:
         bot = {**bot, "engine": bot.get("engine", "knowledge"), "knowledge": _knowledge(args.knowledge)}
     changed = site.changed(origins=tuple(sorted(origins)), bot=bot, name=args.name or site.name,
-                           widget=_widget(args, site.widget))
+                           widget=_widget(args, site.widget),
+                           retention_days=_retention_days(args.retention_days) or site.retention_days)
     store.put(changed, previous_origins=site.origins)
     return store.get(args.site_key) or changed
+
+
+def _whole(value: str, what: str) -> int:
+    if not re.fullmatch(r"[0-9]{1,9}", value.strip()):
+        raise CliError(f"{what}: a whole number, not {value!r}")
+    return int(value)
+
+
+def set_limit(args: argparse.Namespace, store: SiteStore) -> Site:
+    """Gives the site its own rate limit NAME: LIMIT requests per WINDOW seconds (over the deployment's)."""
+    site = _site_or_fail(store, args.site_key)
+    entry = {"limit": _whole(args.limit, "limit"), "window": _whole(args.window, "window")}
+    try:
+        limits = site_limits({**site.limits, args.name: entry})  # the site model's own checks
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    store.put(site.changed(limits=limits), previous_origins=site.origins)
+    return store.get(args.site_key) or site.changed(limits=limits)
+
+
+def clear_limit(args: argparse.Namespace, store: SiteStore) -> Site:
+    """Takes the site's own rate limit NAME away: the deployment's applies again."""
+    site = _site_or_fail(store, args.site_key)
+    if args.name not in DEFAULT_LIMITS:
+        raise CliError(f"unknown limit {args.name!r}; known: {', '.join(DEFAULT_LIMITS)}")
+    if args.name not in site.limits:
+        return site
+    limits = {k: v for k, v in site.limits.items() if k != args.name}
+    store.put(site.changed(limits=limits), previous_origins=site.origins)
+    return store.get(args.site_key) or site.changed(limits=limits)
+
+
+def delete_conversation(args: argparse.Namespace, data: Data) -> dict[str, Any]:
+    """Deletes one conversation of the site and every item under it; its visitor's tokens stop working."""
+    _site_or_fail(data.sites, args.site_key)
+    if not re.fullmatch(CONVERSATION_ID, args.conversation_id):
+        raise CliError(f"not a conversation id: {args.conversation_id!r}")
+    # Expired, or half deleted by its visitor: still the operator's to delete.
+    if data.messages.site_of(args.conversation_id) != args.site_key:
+        raise CliError(f"no conversation {args.conversation_id!r} on site {args.site_key!r}")
+    finished = False
+    deleted = 0
+    while not finished:  # a very long conversation takes more than one round (each is time-bounded)
+        finished, count, _ = data.messages.delete_conversation(args.conversation_id, None)
+        deleted += count
+    return {"site_key": args.site_key, "conversation_id": args.conversation_id, "deleted": True,
+            "items_deleted": deleted}
+
+
+def export(args: argparse.Namespace, data: Data, out: Any) -> dict[str, Any]:
+    """Writes one JSON line per live conversation of the site: ``{"conversation": …, "messages": […]}``.
+
+    Conversations come from the inbox index (GSI2), one status partition after
+    another, paginated; messages from one paged Query each. Nothing scans.
+    """
+    _site_or_fail(data.sites, args.site_key)
+    conversations = messages = 0
+    for conversation in data.messages.site_conversations(args.site_key):
+        try:
+            _, history, _ = data.messages.history(conversation.conversation_id)
+        except ParleyError as exc:
+            if exc.code == "conversation_not_found":
+                continue  # expired or deleted since the index was read
+            raise
+        out.write(json.dumps({"conversation": conversation.summary(), "messages": [m.to_json() for m in history]},
+                             ensure_ascii=False, separators=(",", ":")) + "\n")
+        conversations += 1
+        messages += len(history)
+    return {"site_key": args.site_key, "conversations": conversations, "messages": messages}
 
 
 def _summary(site: Site) -> dict[str, Any]:
     entries = len((site.bot or {}).get("knowledge", {}).get("entries", []))
     return {"site_key": site.site_key, "name": site.name, "origins": list(site.origins),
             "bot_engine": site.bot.get("engine", "knowledge"), "knowledge_entries": entries,
+            "retention_days": site.retention_days,
             "widget": site.widget, "updated_at": site.updated_at}
 
 
 def _full(site: Site) -> dict[str, Any]:
     return {"site_key": site.site_key, "name": site.name, "origins": list(site.origins), "bot": site.bot,
-            "widget": site.widget, "created_at": site.created_at, "updated_at": site.updated_at}
+            "widget": site.widget, "limits": dict(site.limits), "retention_days": site.retention_days,
+            "created_at": site.created_at,
+            "updated_at": site.updated_at}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -278,6 +374,8 @@ def parser() -> argparse.ArgumentParser:
         cmd.add_argument("--knowledge", help="path to a knowledge JSON file for the default bot")
         for field in WIDGET_FIELDS:
             cmd.add_argument(f"--{field}", help=f"widget {field}")
+        cmd.add_argument("--retention-days", help=f"keep a conversation this many days after its last message "
+                                                  f"({MIN_RETENTION_DAYS}-{MAX_RETENTION_DAYS}; default 180)")
 
     c = sub.add_parser("create", help="register a new site")
     c.add_argument("site_key")
@@ -305,15 +403,40 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("remove-member", help="take an agent off a site (the Cognito user stays)")
     r.add_argument("site_key")
     r.add_argument("agent", metavar="email-or-id")
+    sl = sub.add_parser("set-limit", help="give a site its own rate limit (over the deployment's)")
+    sl.add_argument("site_key")
+    sl.add_argument("name", help=f"one of {', '.join(DEFAULT_LIMITS)}")
+    sl.add_argument("limit", help="requests per window (1 to 1000000)")
+    sl.add_argument("window", help="the window in seconds (1 to 86400)")
+    dc = sub.add_parser("delete-conversation",
+                        help="delete a conversation (a visitor's data: visitors are known by conversation id only)")
+    dc.add_argument("site_key")
+    dc.add_argument("conversation_id")
+    ex = sub.add_parser("export", help="every conversation of a site with its messages, as JSON lines")
+    ex.add_argument("site_key")
+    ex.add_argument("--out", help="the file to write (default: standard output)")
+    cl = sub.add_parser("clear-limit", help="take a site's own rate limit away (the deployment's applies)")
+    cl.add_argument("site_key")
+    cl.add_argument("name", help=f"one of {', '.join(DEFAULT_LIMITS)}")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        if args.command in ("invite", "members", "remove-member"):
+        if args.command == "export":
             data = _data()
-            command = {"invite": invite, "members": members, "remove-member": remove_member}[args.command]
+            if not args.out:
+                export(args, data, sys.stdout)
+                return 0
+            with open(args.out, "w", encoding="utf-8") as out:
+                summary = {**export(args, data, out), "out": args.out}
+            print(json.dumps(summary, indent=2, ensure_ascii=False))
+            return 0
+        if args.command in ("invite", "members", "remove-member", "delete-conversation"):
+            data = _data()
+            command = {"invite": invite, "members": members, "remove-member": remove_member,
+                       "delete-conversation": delete_conversation}[args.command]
             print(json.dumps(command(args, data), indent=2, ensure_ascii=False))
             return 0
         store = _store()
@@ -321,6 +444,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             result: Any = _summary(create(args, store))
         elif args.command == "update":
             result = _summary(update(args, store))
+        elif args.command in ("set-limit", "clear-limit"):
+            changed = (set_limit if args.command == "set-limit" else clear_limit)(args, store)
+            result = {"site_key": changed.site_key, "limits": dict(changed.limits)}
         elif args.command == "list":
             result = [_summary(s) for s in store.list()]
         else:

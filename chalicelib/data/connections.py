@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from ..errors import ParleyError
+from .messages import visitor_check, visitor_refusal
 from .table import META_SK, Table, conv_pk, now_iso, translated
 
 
@@ -52,16 +54,34 @@ class ConnectionStore:
         self._clock = clock
 
     @translated
-    def add(self, conversation_id: str, connection_id: str, ttl_seconds: int) -> None:
+    def add(self, conversation_id: str, connection_id: str, ttl_seconds: int,
+            token_version: int | None = None) -> None:
+        """Registers a visitor's connection.
+
+        With ``token_version`` the same transaction checks the conversation:
+        live, and the token the current one (404 / 401 token_revoked otherwise),
+        so a revoked token opens no socket and costs no read of its own.
+        """
         now = self._clock()
         common = dict(conversation_id=conversation_id, connection_id=connection_id,
                       connected_at=now_iso(now), since=int(now), ttl=int(now) + ttl_seconds)
         t = self.table
-        t.client.transact_write_items(TransactItems=[
+        items: list[dict] = [
             {"Put": {"TableName": t.name, "Item": t.item(
                 PK=conv_pk(conversation_id), SK=f"CONN#{connection_id}", **common)}},
             {"Put": {"TableName": t.name, "Item": t.item(PK=f"CONN#{connection_id}", SK=META_SK, **common)}},
-        ])
+        ]
+        if token_version is not None:
+            items.append(visitor_check(t, conversation_id, token_version, now))
+        try:
+            t.client.transact_write_items(TransactItems=items)
+        except t.client.exceptions.TransactionCanceledException as exc:
+            reasons = exc.response.get("CancellationReasons") or []
+            if token_version is None or len(reasons) < 3 or reasons[2].get("Code") != "ConditionalCheckFailed":
+                raise
+            state = reasons[2].get("Item")
+            raise (visitor_refusal(t.plain(state) if state else None, now, token_version)
+                   or ParleyError("conversation_not_found", "No such conversation.")) from None
 
     @translated
     def add_agent(self, site_key: str, connection_id: str, agent_id: str, agent_name: str,

@@ -1,17 +1,20 @@
 """Sites and the origin index.
 
-* site          ``PK=SITE#<key>      SK=META``      origins, bot, widget; ``GSI1PK=SITE`` lists sites
+* site          ``PK=SITE#<key>      SK=META``      origins, bot, widget, limits; ``GSI1PK=SITE`` lists sites
 * origin index  ``PK=ORIGIN#<origin> SK=SITE#<key>`` answers a preflight that names no site
 """
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Any, Callable, Iterable
 
 from ..errors import ParleyError
-from ..models import Site
+from ..models import DEFAULT_RETENTION_DAYS, Site, site_limits
 from .table import META_SK, Table, now_iso, translated
+
+log = logging.getLogger("parley.sites")
 
 
 def site_pk(site_key: str) -> str:
@@ -22,7 +25,19 @@ def site_from(values: dict[str, Any]) -> Site:
     return Site(site_key=values["site_key"], origins=tuple(values.get("origins") or ()),
                 name=values.get("name") or values["site_key"],
                 bot=json.loads(values.get("bot") or "{}"), widget=json.loads(values.get("widget") or "{}"),
-                created_at=values.get("created_at"), updated_at=values.get("updated_at"))
+                created_at=values.get("created_at"), updated_at=values.get("updated_at"),
+                limits=_stored_limits(values),
+                retention_days=int(values.get("retention_days") or DEFAULT_RETENTION_DAYS))
+
+
+def _stored_limits(values: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """The site's rate-limit overrides; a stored value that is not valid (written by hand,
+    say) is logged and ignored, so the site runs on the defaults instead of failing every request."""
+    try:
+        return site_limits(json.loads(values.get("limits") or "{}"))
+    except ValueError:
+        log.error("site %s: stored rate limits are not valid; using the defaults", values.get("site_key"))
+        return {}
 
 
 class SiteStore:
@@ -67,6 +82,8 @@ class SiteStore:
                       name=site.name or key, origins=list(site.origins),
                       bot=json.dumps(site.bot, separators=(",", ":")),
                       widget=json.dumps(site.widget, separators=(",", ":")),
+                      limits=json.dumps(site.limits, separators=(",", ":")) if site.limits else None,
+                      retention_days=site.retention_days,
                       created_at=site.created_at or now_iso(self._clock()), updated_at=now_iso(self._clock()))
         put: dict[str, Any] = {"TableName": t.name, "Item": item}
         if create:

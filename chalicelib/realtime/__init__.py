@@ -13,8 +13,10 @@ from __future__ import annotations
 import json
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor, wait
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol
 
 from ..lazy import Lazy
 
@@ -33,8 +35,12 @@ CHANNEL_PREFIX = "private-chat.conversation."
 FEED_PREFIX = "private-agent.site."
 MESSAGE_EVENT = "ChatMessageReceived"
 CONVERSATION_EVENT = "ConversationCreated"
-# Each provider has its own timeouts (Pusher 2 s, a fan-out 3 s); this bounds them together.
-PUBLISH_DEADLINE_SECONDS = 3.5
+# A visitor deleted their conversation: to the site's agent feed and the conversation's other tabs.
+CONVERSATION_DELETED_EVENT = "ConversationDeleted"
+# What a provider may cost one request at most, all its pushes together, unless the
+# settings say otherwise (PARLEY_BROADCAST_BUDGET_SECONDS). Each provider has its own
+# timeouts too (Pusher 2 s, a fan-out 3 s), which fit inside it.
+BROADCAST_BUDGET_SECONDS = 4.0
 TYPING_EVENT = "ClientTyping"
 
 
@@ -73,19 +79,55 @@ class Broadcaster(Protocol):
         """Pushes an event that is not a stored message (typing, a new conversation)."""
 
 
+class Budget:
+    """How long one request may still wait for each provider: ``seconds`` each, in all."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.spent: dict[str, float] = {}
+
+    def left(self, name: str) -> float:
+        return self.seconds - self.spent.get(name, 0.0)
+
+    def spend(self, name: str, seconds: float) -> None:
+        self.spent[name] = self.spent.get(name, 0.0) + max(0.0, seconds)
+
+
+# The budget of the request this thread serves (``Realtime.budgeted``); None: each push its own.
+_BUDGET: ContextVar[Budget | None] = ContextVar("parley_broadcast_budget", default=None)
+
+
 class Realtime:
     """Every configured provider; a failure in one is logged and stops nothing.
 
-    With more than one provider they publish side by side: one provider's
-    round trip (Pusher's REST API is a WAN hop away) must not delay the
-    other's delivery. A single provider publishes on the request thread and
-    is bounded by its own timeouts.
+    Providers publish side by side, on a small pool: one provider's round trip
+    (Pusher's REST API is a WAN hop away) must not delay the other's delivery.
+    Each provider has a budget per request (``budgeted``; a push outside one has
+    a budget of its own): the request waits for a provider only while its
+    budget lasts, and a provider that has spent it is skipped for the rest of
+    the request. So a hung provider costs a send its budget once, not a timeout
+    per broadcast, and never delays the others.
     """
 
-    def __init__(self, broadcasters: list[Broadcaster]) -> None:
+    def __init__(self, broadcasters: list[Broadcaster], budget_seconds: float = BROADCAST_BUDGET_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.broadcasters = broadcasters
-        self._executor = Lazy(lambda: ThreadPoolExecutor(max_workers=len(broadcasters),
+        self.budget_seconds = budget_seconds
+        self._clock = clock
+        # Room for pushes still running past their budget (each ends by its client's timeout)
+        # beside the next request's, and for the threads of `chalice local`.
+        self._executor = Lazy(lambda: ThreadPoolExecutor(max_workers=8 * max(1, len(broadcasters)),
                                                          thread_name_prefix="parley-publish"))
+
+    @contextmanager
+    def budgeted(self) -> Iterator[Budget]:
+        """Every push inside shares one budget per provider (a send: message, reply, events)."""
+        budget = Budget(self.budget_seconds)
+        token = _BUDGET.set(budget)
+        try:
+            yield budget
+        finally:
+            _BUDGET.reset(token)
 
     def get(self, name: str) -> Broadcaster | None:
         return next((b for b in self.broadcasters if b.name == name), None)
@@ -103,16 +145,29 @@ class Realtime:
                                           exclude=exclude), f"{event} event")
 
     def _each(self, push: Callable[[Broadcaster], Any], what: str) -> None:
-        if len(self.broadcasters) <= 1:
-            for broadcaster in self.broadcasters:
-                self._push_one(broadcaster, push, what)
-            return
-        futures = [self.executor.submit(self._push_one, b, push, what) for b in self.broadcasters]
-        # Wait for every push to be attempted, but never past the deadline: a
-        # hung provider must not hold the send (the message is stored).
-        _, late = wait(futures, timeout=PUBLISH_DEADLINE_SECONDS)
-        if late:
-            log.warning("publish deadline passed with %d provider(s) unfinished", len(late))
+        budget = _BUDGET.get() or Budget(self.budget_seconds)
+        clock = self._clock
+        began = clock()
+        finished: dict[str, float] = {}
+        futures = {}
+        for b in self.broadcasters:
+            if budget.left(b.name) <= 0:
+                log.warning("%s spent its broadcast budget in this request; %s not pushed through it",
+                            b.name, what)
+                continue
+            future = self.executor.submit(self._push_one, b, push, what)
+            future.add_done_callback(lambda _f, name=b.name: finished.setdefault(name, clock()))
+            futures[b.name] = future
+        # Wait for every push, each only while its provider's budget lasts: a hung
+        # provider must not hold the send (the message is stored; push is a hint).
+        for name, future in futures.items():
+            try:
+                future.result(timeout=max(0.0, budget.left(name) - (clock() - began)))
+            except TimeoutError:
+                log.warning("%s did not finish %s within its broadcast budget", name, what)
+        now = clock()
+        for name in futures:
+            budget.spend(name, finished.get(name, now) - began)
 
     @property
     def executor(self) -> ThreadPoolExecutor:
@@ -145,7 +200,7 @@ def build(settings: "Settings", connections: "ConnectionStore", secrets: "Secret
 
             broadcasters.append(WebSocketBroadcaster(settings, connections, client=management_client,
                                                       clock=clock))
-    return Realtime(broadcasters)
+    return Realtime(broadcasters, budget_seconds=settings.broadcast_budget_seconds)
 
 
 def public_config(settings: "Settings") -> dict[str, Any]:

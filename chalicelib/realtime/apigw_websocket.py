@@ -32,6 +32,11 @@ WEBSOCKET_MAX_DATA_BYTES = 32 * 1024
 # the number of connections, and each post one attempt with short timeouts:
 # a hung management API must cost a send seconds, not a Lambda timeout.
 FANOUT_DEADLINE_SECONDS = 3.0
+# One post: one attempt, this long to connect and this long to answer. Their sum must fit
+# in the broadcast budget (settings.broadcast_budget_seconds checks it).
+POST_CONNECT_TIMEOUT_SECONDS = 1.0
+POST_READ_TIMEOUT_SECONDS = 2.0
+POST_SECONDS = POST_CONNECT_TIMEOUT_SECONDS + POST_READ_TIMEOUT_SECONDS
 # API Gateway answers 410 for a connection whose $connect has not finished
 # (its row is written inside $connect). A row this young is left alone on a
 # 410; its own later 410, $disconnect or TTL removes it if it really is gone.
@@ -58,7 +63,8 @@ class WebSocketBroadcaster:
             # One pooled connection per fan-out worker; one attempt, short timeouts:
             # a post is a hint, and a send waits for its fan-out.
             max_pool_connections=self.settings.fanout_workers,
-            read_timeout=2, retries={"mode": "standard", "total_max_attempts": 1})
+            connect_timeout=POST_CONNECT_TIMEOUT_SECONDS, read_timeout=POST_READ_TIMEOUT_SECONDS,
+            retries={"mode": "standard", "total_max_attempts": 1})
 
     @property
     def client(self) -> Any:

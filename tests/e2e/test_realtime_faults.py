@@ -154,3 +154,62 @@ def test_a_hung_dynamodb_answers_503_with_cors_within_seconds_and_a_retry_stores
     r = requests.get(f"{local.api}/api/chatbot/messages", timeout=10, headers=headers,
                      params={"conversation_id": session["conversation_id"], "after": 0})
     assert [m["text"] for m in r.json()["messages"]].count("Are you there?") == 1
+
+
+def broadcast_budget(stack) -> float:
+    """The per-provider broadcast budget the stack's API runs with (settings.broadcast_budget_seconds)."""
+    from chalicelib.settings import Settings
+
+    configured = stack.env.get("PARLEY_BROADCAST_BUDGET_SECONDS")
+    return float(configured) if configured else Settings.model_fields["broadcast_budget_seconds"].default
+
+
+@pytest.mark.parametrize("paused,survivor", [("pusher", "websocket"), ("websocket", "pusher")])
+def test_a_paused_provider_costs_the_send_its_budget_at_most_and_the_stack_recovers(live, paused, survivor):
+    """The Pusher or the WebSocket stand-in paused (SIGSTOP: connections accepted, nothing answered).
+
+    The send answers 201 within the provider's broadcast budget (plus slack: the
+    bound catches a send held for a timeout per broadcast, it is no timing
+    assert), the other provider delivers, storage has both messages; after
+    SIGCONT the paused provider delivers the next send.
+    """
+    import os
+    import signal
+
+    stack, local = live
+    budget = broadcast_budget(stack)
+    session = start(local)
+    make = {"pusher": pusher_client, "websocket": ws_client}
+
+    async def scenario():
+        async with aiohttp.ClientSession() as http:
+            # A listener on each: the paused provider has someone to push to (a
+            # subscription, a live connection row), the survivor shows delivery goes on.
+            stuck, listener = make[paused](http, local, session), make[survivor](http, local, session)
+            await stuck.connect()
+            await listener.connect()
+            proc = stack.procs[paused]
+            os.kill(proc.pid, signal.SIGSTOP)
+            try:
+                began = time.monotonic()
+                answer = await asyncio.to_thread(send, local, session)  # asserts 201
+                took = time.monotonic() - began
+                assert answer["reply"]["seq"] == 2
+                assert took < budget + 3, (f"a paused {paused} may cost the send its budget ({budget:g} s) "
+                                           f"once, not a timeout per broadcast: took {took:.1f} s")
+                assert took > 1, f"the paused {paused} was really in the path (one client timeout at least)"
+                assert polled(local, session) == [1, 2], "both messages are stored and pollable"
+                assert await listener.wait_for(lambda c: c.seqs() == [1, 2], TIMEOUT), listener.events
+            finally:
+                os.kill(proc.pid, signal.SIGCONT)
+            await listener.close()
+            await stuck.close()
+            # Running again: the provider that was paused delivers the next send.
+            again = make[paused](http, local, session)
+            await again.connect()
+            await asyncio.to_thread(send, local, session, "and again")
+            assert await again.wait_for(lambda c: {3, 4} <= set(c.seqs()), TIMEOUT), again.events
+            await again.close()
+            assert polled(local, session) == [1, 2, 3, 4]
+
+    asyncio.run(scenario())

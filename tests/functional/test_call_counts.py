@@ -96,12 +96,17 @@ def test_an_empty_poll_is_one_query(http, data, calls, new_process, fresh):
         new_process()
     with counting(calls) as made:
         assert http.poll(session, "after=0").json_body["messages"] == []
-    assert made == ["UpdateItem", "Query"]
+    # A new process reads the site once (its own rate limits; cached from then on).
+    assert made == (["GetItem"] if fresh else []) + ["UpdateItem", "Query"]
+    with counting(calls) as made:
+        http.poll(session, "after=0")
+    assert made == ["UpdateItem", "Query"], "the count, then one Query"
 
 
-def test_a_resume_is_one_query_when_the_site_is_cached(http, data, calls):
+def test_a_resume_is_one_update_and_one_query_when_the_site_is_cached(http, data, calls):
     session = http.session()
     with counting(calls) as made:
         resp = http.init(conversation_id=session["conversation_id"], token=session["token"])
     assert resp.status_code == 200
-    assert made == ["Query"], "a resume creates nothing: no rate-limit count either"
+    # The token version's check-and-step (revoking earlier tokens), then the history.
+    assert made == ["UpdateItem", "Query"], "a resume creates nothing: no rate-limit count either"

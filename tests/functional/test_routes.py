@@ -60,6 +60,16 @@ def test_config_returns_realtime_and_widget_settings_to_a_listed_origin(http, ro
     assert _header(resp, "Vary") == "Origin"
 
 
+def test_config_may_be_cached_a_minute_by_browsers_and_a_cdn_but_an_error_may_not(http):
+    # The one call the chat makes when it first loads: a CDN in front of the API can answer it.
+    resp = http.get("/api/chatbot/config?site_key=demo", {"Origin": ORIGIN})
+    assert resp.status_code == 200, resp.body
+    assert _header(resp, "Cache-Control") == "public, max-age=60"
+    assert _header(resp, "Vary") == "Origin", "one cached copy per origin, so CORS stays per site"
+    refused = http.get("/api/chatbot/config?site_key=demo", {"Origin": OTHER_ORIGIN})
+    assert refused.status_code == 403 and _header(refused, "Cache-Control") is None, refused.headers
+
+
 def test_config_body_never_contains_the_token_secret(http):
     resp = http.get("/api/chatbot/config?site_key=demo", {"Origin": ORIGIN})
 

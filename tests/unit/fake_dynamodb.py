@@ -75,7 +75,9 @@ class FakeDynamoDB:
                     key = (spec["Key"]["PK"]["S"], spec["Key"]["SK"]["S"])
                     values = spec["ExpressionAttributeValues"]
                     # The fake knows a plain append's update (no lifecycle change).
-                    assert spec["UpdateExpression"] == "SET last_seq = :new, updated_at = :at, last_message = :lm"
+                    assert spec["UpdateExpression"] == ("SET last_seq = :new, updated_at = :at, last_message = :lm, "
+                                                        "#ttl = :ttl")
+                    self.items[key]["ttl"] = values[":ttl"]
                     self.items[key]["last_seq"] = values[":new"]
                     self.items[key]["updated_at"] = values[":at"]
                     self.items[key]["last_message"] = values[":lm"]
@@ -88,6 +90,10 @@ class FakeDynamoDB:
             return True
         if condition == "attribute_not_exists(PK)":
             return current is None
-        if condition == "last_seq = :old":
-            return current is not None and current.get("last_seq") == spec["ExpressionAttributeValues"][":old"]
+        if condition == ("last_seq = :old AND (attribute_not_exists(#ttl) OR #ttl > :now) "
+                         "AND attribute_not_exists(deleted_by)"):
+            values = spec["ExpressionAttributeValues"]
+            return (current is not None and current.get("last_seq") == values[":old"]
+                    and ("ttl" not in current or int(current["ttl"]["N"]) > int(values[":now"]["N"]))
+                    and "deleted_by" not in current)
         raise AssertionError(f"the fake does not know condition {condition!r}")

@@ -217,3 +217,68 @@ def test_a_hung_management_api_costs_the_fanout_its_deadline_not_more(monkeypatc
     began = time.monotonic()
     delivered = WebSocketBroadcaster(SETTINGS, store, client=client).send_event("X", {}, conversation_id="c1")
     assert delivered == 0 and time.monotonic() - began < 2.0, "the deadline, not the 3 s hang, ends it"
+
+
+class Calls:
+    """A provider whose pushes each take ``delay`` seconds (until ``release`` is set); counts them."""
+
+    def __init__(self, name: str, delay: float = 0.0) -> None:
+        import threading
+
+        self.name, self.delay, self.calls = name, delay, 0
+        self.release = threading.Event()
+
+    def publish(self, *args, **kwargs):
+        self.calls += 1
+        self.release.wait(self.delay)
+
+    def send_event(self, *args, **kwargs):
+        self.publish()
+
+
+def test_a_hung_provider_costs_one_request_its_budget_once_and_never_holds_the_other():
+    import time
+
+    hung, healthy = Calls("hung", delay=5.0), Calls("healthy")
+    realtime = Realtime([hung, healthy], budget_seconds=0.4)
+    began = time.monotonic()
+    try:
+        with realtime.budgeted() as budget:
+            for seq in (1, 2, 3):  # a send: its message, a new conversation's event, the reply
+                realtime.publish("c1", message(seq), seq)
+        took = time.monotonic() - began
+    finally:
+        hung.release.set()
+    assert took < 0.4 + 0.3, f"the hung provider's budget (0.4 s) once, not per publish: {took:.2f} s"
+    assert healthy.calls == 3, "the healthy provider publishes every time"
+    assert hung.calls == 1, "once its budget is spent, the hung provider is skipped for the request"
+    assert budget.left("hung") <= 0 < budget.left("healthy")
+
+
+def test_each_request_has_a_budget_of_its_own():
+    hung = Calls("hung", delay=5.0)
+    realtime = Realtime([hung], budget_seconds=0.2)
+    try:
+        for _ in range(2):
+            with realtime.budgeted():
+                realtime.publish("c1", message(), 1)
+                realtime.publish("c1", message(2), 2)
+    finally:
+        hung.release.set()
+    assert hung.calls == 2, "one try per request: the next request tries the provider again"
+
+
+def test_the_budget_must_hold_each_provider_client_timeouts():
+    from chalicelib.settings import SettingsError
+
+    base = {"PARLEY_TABLE": "parley-x", "PARLEY_TOKEN_SECRET": "k" * 32, "PUSHER_APP_ID": "1",
+            "PUSHER_KEY": "key", "PUSHER_SECRET": "secret", "PARLEY_WEBSOCKET_URL": "ws://127.0.0.1:8001",
+            "PARLEY_WEBSOCKET_ENDPOINT": "http://127.0.0.1:8001"}
+    assert SETTINGS.broadcast_budget_seconds == 4.0, "the default: 4 s per provider and send"
+    with pytest.raises(SettingsError, match="PARLEY_BROADCAST_BUDGET_SECONDS.*PUSHER_TIMEOUT_SECONDS"):
+        load_settings({**base, "PARLEY_REALTIME_PROVIDERS": "pusher", "PUSHER_TIMEOUT_SECONDS": "5",
+                       "PARLEY_BROADCAST_BUDGET_SECONDS": "4"})
+    with pytest.raises(SettingsError, match="PARLEY_BROADCAST_BUDGET_SECONDS.*at least 3"):
+        load_settings({**base, "PARLEY_REALTIME_PROVIDERS": "websocket", "PARLEY_BROADCAST_BUDGET_SECONDS": "2"})
+    assert load_settings({**base, "PARLEY_REALTIME_PROVIDERS": "pusher", "PUSHER_TIMEOUT_SECONDS": "1",
+                          "PARLEY_BROADCAST_BUDGET_SECONDS": "2"}).broadcast_budget_seconds == 2

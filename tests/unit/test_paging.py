@@ -56,3 +56,25 @@ def test_a_page_cut_by_the_limit_says_there_is_more():
 def test_an_empty_poll_reports_the_counter():
     p = page([state(7)], after=7)
     assert (p.messages, p.last_seq, p.has_more) == ([], 7, False)
+
+
+def aged(seq: int, *, ttl: int | None = None, created_at: str = "2020-01-01T00:00:00.000Z") -> dict:
+    item = {**msg(seq), "created_at": {"S": created_at}}
+    if ttl is not None:
+        item["ttl"] = {"N": str(ttl)}
+    return item
+
+
+def test_expired_messages_still_stored_are_stepped_over():
+    p = page([aged(1, ttl=1), aged(2, ttl=1), aged(3), state(3)])
+    assert ([m.seq for m in p.messages], p.last_seq, p.has_more) == ([3], 3, False)
+
+
+def test_a_gap_before_an_old_message_is_expired_history_not_an_append_in_flight():
+    p = page([aged(3), aged(4), state(4)])
+    assert ([m.seq for m in p.messages], p.has_more) == ([3, 4], False)
+
+
+def test_a_gap_after_the_first_message_is_still_waited_at():
+    p = page([aged(1), aged(3), state(3)])
+    assert ([m.seq for m in p.messages], p.has_more) == ([1], True)

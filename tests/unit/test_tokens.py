@@ -113,3 +113,26 @@ def test_a_correctly_signed_payload_of_the_wrong_shape_is_invalid_not_a_crash(pa
     with refused(401) as err:
         tokens.verify(SECRET, f"{part}.{tokens._sign(SECRET, part)}", now=NOW)
     assert err.value.code == "invalid_token"
+
+
+def _signed(payload: dict) -> str:
+    part = "v1." + base64.urlsafe_b64encode(json.dumps(payload).encode()).rstrip(b"=").decode()
+    return f"{part}.{tokens._sign(SECRET, part)}"
+
+
+def test_a_token_carries_its_conversations_token_version():
+    token = tokens.issue(SECRET, "c1", "demo", 3600, now=NOW, version=7)
+    assert tokens.verify(SECRET, token, now=NOW).version == 7
+    assert tokens.verify(SECRET, make(), now=NOW).version == 0, "a new conversation's tokens are version 0"
+
+
+def test_a_token_from_before_versions_is_version_0():
+    claims = tokens.verify(SECRET, _signed({"c": "c1", "s": "demo", "e": NOW + 60}), now=NOW)
+    assert claims == tokens.VisitorClaims("c1", "demo", NOW + 60, None, 0)
+
+
+@pytest.mark.parametrize("version", [-1, "1", 1.5, True, None, 2 ** 53])
+def test_a_signed_token_with_a_version_that_is_no_version_is_refused(version):
+    with refused(401) as err:
+        tokens.verify(SECRET, _signed({"c": "c1", "s": "demo", "e": NOW + 60, "v": version}), now=NOW)
+    assert err.value.code == "invalid_token"

@@ -256,3 +256,26 @@ def test_the_visitor_downloads_the_transcript_then_deletes_the_conversation(page
     w.say("hello again")
     w.page.locator('#parley-root [data-part="message"][data-sender="bot"]').first.wait_for(timeout=10_000)
     assert w.session()["conversation_id"] != session["conversation_id"], "the next message starts a new one"
+
+
+def test_a_tab_whose_token_another_tab_revoked_goes_on_with_the_new_one(page, stack):
+    w = load(page, stack)
+    w.open()
+    w.say("How much does it cost?")
+    w.page.locator(f'#parley-root [data-part="message"]:has-text("{PRICING}")').wait_for(timeout=10_000)
+    first = w.session()
+
+    other = page.context.new_page()  # the same visitor's second tab: it resumes, which revokes the first token
+    other.goto(f"{stack.demo}/")
+    other.wait_for_function("() => window.Parley && window.Parley.state().connected", timeout=15_000)
+    second = Widget(other).session()
+    assert second["conversation_id"] == first["conversation_id"] and second["token"] != first["token"]
+
+    w.say("still here?")
+    mine = w.page.locator('#parley-root [data-part="message"][data-sender="visitor"]:has-text("still here?")')
+    mine.wait_for(timeout=10_000)
+    w.page.wait_for_function("""() => { const m = [...document.querySelector('#parley-root').shadowRoot
+        .querySelectorAll('[data-part="message"][data-sender="visitor"]')].pop(); return m && m.dataset.seq; }""",
+                             timeout=10_000)
+    assert mine.get_attribute("data-state") != "failed", "the send went through with the other tab's token"
+    other.close()
