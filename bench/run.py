@@ -13,7 +13,7 @@ import sys
 import time
 import traceback
 
-from . import abuse, agent_delivery, cold_start, common, ddb_calls, delivery, latency, package_size, widget_size
+from . import abuse, agent_delivery, bot_eval, cold_start, common, ddb_calls, delivery, latency, package_size, widget_size
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         ("agent_delivery", lambda: agent_delivery.main(["--messages", str(min(args.messages, 100))])),
         ("abuse", lambda: abuse.main([])),
         ("widget_size", lambda: widget_size.main([])),
+        ("bot_eval", lambda: bot_eval.main([])),
         ("package_size", lambda: package_size.main([])),
     ]
     failed = []

@@ -1,6 +1,8 @@
 """The knowledge file, as a pydantic model: what the default bot answers from.
 
-``{"fallback"?, "entries": [{"id", "questions", "keywords", "answer", "handoff"?}]}``.
+``{"fallback"?, "synonyms"?, "entries": [{"id", "questions", "keywords", "answer", "handoff"?}]}``.
+``synonyms`` is a list of groups of words that mean the same on this site
+(``[["bike", "bicycle", "cycle"]]``), added to the bot's own.
 Unknown fields are refused so a typo ("answers", "keyword") is caught by the
 site CLI instead of silently leaving an entry unreachable. Errors are turned
 into one line that names the entry and the field.
@@ -34,8 +36,14 @@ class Entry(_Strict):
         return self
 
 
+Word = Annotated[str, Field(min_length=1, max_length=40)]
+
+
 class KnowledgeDocument(_Strict):
     fallback: Text | None = None
+    # At most 200 groups of 2 to 20 words: a thesaurus for the site, not a second knowledge file.
+    synonyms: Annotated[list[Annotated[list[Word], Field(min_length=2, max_length=20)]],
+                        Field(max_length=200)] | None = None
     entries: list[Entry] = []
 
     @model_validator(mode="after")
@@ -81,6 +89,8 @@ def _describe(err: Any, data: dict[str, Any]) -> str:
         return f"{where} is missing"
     if err["type"] in ("model_type", "dict_type", "model_attributes_type"):
         return f"{where} must be an object, not {type(err['input']).__name__}"
+    if err["type"] in ("too_short", "too_long", "string_too_long"):
+        return f"{where}: {err['msg']}"
     if err["type"] == "list_type":
         what = "a list" if loc == ["entries"] else "a list of strings"
         return f"{where} must be {what}, not {type(err['input']).__name__}"

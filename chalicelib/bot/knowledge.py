@@ -2,10 +2,15 @@
 
 A message and every question of the file are reduced to word stems (lowercased,
 accents and punctuation gone, English stopwords dropped, plurals, -ing and -ed
-cut). An entry scores its best IDF-weighted cosine against its questions, plus
+cut), and each stem to its synonym group's first member (the file's
+``synonyms``: "bicycle" meets "bike"). An entry scores its best IDF-weighted
+cosine against its questions (IDF over questions, keywords and answers), plus
 a bonus per keyword the message contains. The best entry answers only when it
 clears ``THRESHOLD`` and beats the runner-up by ``MARGIN``; otherwise the bot
 says it does not know and offers to pass the question to the team.
+
+Small talk (hello, thanks, goodbye, "are you a bot?") is answered as such, in
+German when the visitor wrote German small talk, else in English.
 """
 from __future__ import annotations
 
@@ -21,8 +26,21 @@ from . import BotReply, validate_knowledge
 
 FALLBACK = ("I'm not sure about that one. Could you put it another way? Or ask for a "
             "person, and someone from the team will join.")
-GREETING = "Hello! How can I help you today?"
-THANKS = "You're welcome! Is there anything else I can help you with?"
+# Small talk, by language: what the visitor's own words are in picks the table.
+SMALL_TALK = {
+    "en": {"greeting": "Hello! How can I help you today?",
+           "thanks": "You're welcome! Is there anything else I can help you with?",
+           "goodbye": "Goodbye, and thanks for stopping by! Come back any time.",
+           "bot": ("I'm this site's bot: I answer from what the team has written down. If you'd rather talk "
+                   "to a person, just ask for one.")},
+    "de": {"greeting": "Hallo! Wie kann ich helfen?",
+           "thanks": "Gern geschehen! Kann ich sonst noch helfen?",
+           "goodbye": "Auf Wiedersehen und danke für Ihren Besuch!",
+           "bot": ("Ich bin der Bot dieser Website und antworte mit dem, was das Team aufgeschrieben hat. "
+                   "Wenn Sie lieber mit einem Menschen sprechen möchten, fragen Sie einfach danach.")},
+}
+GREETING = SMALL_TALK["en"]["greeting"]
+THANKS = SMALL_TALK["en"]["thanks"]
 HANDOFF = "Of course. I'm asking someone from the team to join this conversation."
 
 THRESHOLD = 0.45       # one keyword hit (0.5) clears it; one shared common word does not
@@ -33,8 +51,16 @@ TYPO_MIN_LENGTH = 5    # shorter words have too many near neighbours to correct
 TYPO_CUTOFF = 0.8
 MAX_WORDS = 100        # a chat message longer than this is no FAQ lookup; bounds the typo search
 
-_GREETINGS = frozenset("hi hello hey hiya howdy greetings morning afternoon evening".split())
-_THANKS = frozenset("thanks thank thx ty cheers appreciated".split())
+_GREETINGS = frozenset("hi hello hey hiya howdy greetings morning afternoon evening "
+                       "hallo moin servus gruss tag guten".split())
+_THANKS = frozenset("thanks thank thx ty cheers appreciated danke dankeschon vielen".split())
+_GOODBYES = frozenset("bye goodbye byebye cya later farewell ciao tschuss wiedersehen".split())
+# "Are you a bot?", "am I talking to a machine", "bist du ein Bot": a short question naming one.
+_BOT_WORDS = frozenset("bot robot chatbot machine ai automated automatic ki maschine".split())
+_GERMAN = frozenset("hallo moin servus gruss guten tag danke dankeschon vielen tschuss wiedersehen "
+                    "bist du sind sie ein eine ich mit".split())
+_BOT_QUESTION_MAX_WORDS = 8
+_ASKS_TO_TALK = frozenset("talk speak connect transfer contact sprechen reden".split())
 # "Can I talk to a human?", "I need a real person", "Mitarbeiter sprechen bitte": a
 # word for a person and a word for reaching one, in a short message.
 _PEOPLE = frozenset("human humans person people someone somebody agent operator representative staff "
@@ -44,7 +70,8 @@ _REACH = frozenset("talk speak chat contact connect reach need want real live tr
 _HANDOFF_MAX_WORDS = 12
 # Words that may surround a greeting or a thanks without turning it into a question.
 _PADDING = frozenset("there good you so very much a lot many all everyone team ok okay great "
-                     "again for the help your".split())
+                     "again for the help your see soon now then have nice day schonen auf bis bald "
+                     "und".split())
 # Question words and chat filler are stopwords too: "how", "can you tell me"
 # say nothing about which entry is meant. Apostrophes split words, hence the
 # fragments (s, t, don, ...).
@@ -86,9 +113,37 @@ def _stem(word: str) -> str:
     return word
 
 
-def _content(text: str) -> list[str]:
-    """The stems of a text's non-stopwords, in order."""
-    return [_stem(w) for w in _words(text) if w not in _STOPWORDS]
+def _content(text: str, synonyms: Mapping[str, str] | None = None) -> list[str]:
+    """The stems of a text's non-stopwords, in order, each as its synonym group's."""
+    stems = [_stem(w) for w in _words(text) if w not in _STOPWORDS]
+    return [synonyms.get(t, t) for t in stems] if synonyms else stems
+
+
+def _phrases(text: str, phrases: Mapping[str, str]) -> str:
+    """Multi-word synonyms ("send back") written as their group's word, before words are split."""
+    if not phrases:
+        return text
+    plain = " ".join(_words(text))
+    for phrase, word in phrases.items():
+        plain = re.sub(rf"\b{re.escape(phrase)}\b", word, plain)
+    return plain
+
+
+def _synonym_maps(groups: Sequence[Sequence[str]]) -> tuple[dict[str, str], dict[str, str]]:
+    """Stem -> its group's first stem, and multi-word phrase -> its group's first word."""
+    stems: dict[str, str] = {}
+    phrases: dict[str, str] = {}
+    for group in groups:
+        heads = [w for w in (" ".join(_words(g)) for g in group) if w]
+        if not heads:
+            continue
+        head = heads[0].split()[0]
+        for word in heads:
+            if " " in word:
+                phrases[word] = head
+            else:
+                stems.setdefault(_stem(word), _stem(head))
+    return stems, phrases
 
 
 @dataclass
@@ -98,6 +153,7 @@ class _Entry:
     questions: list[frozenset[str]]
     keywords: set[frozenset[str]]
     handoff: bool = False
+    answer_words: frozenset[str] = frozenset()
 
 
 class KnowledgeBot:
@@ -107,11 +163,18 @@ class KnowledgeBot:
         """Indexes the document; a malformed one raises ValueError (see ``validate_knowledge``)."""
         doc = validate_knowledge(knowledge or {}, allow_empty=True)
         self.fallback = doc.get("fallback", FALLBACK)
+        # The file's synonym groups: a site's own words for the same thing ("bike", "bicycle").
+        self._synonyms, self._phrase_map = _synonym_maps(doc.get("synonyms", []))
+
+        def content(text: str) -> list[str]:
+            return _content(_phrases(text, self._phrase_map), self._synonyms)
+
+        self._content = content
         self._entries = [
             _Entry(e["id"], e["answer"],
-                   [frozenset(_content(q)) for q in e["questions"]],
-                   {frozenset(_content(k)) for k in e["keywords"]} - {frozenset()},
-                   bool(e.get("handoff")))
+                   [frozenset(content(q)) for q in e["questions"]],
+                   {frozenset(content(k)) for k in e["keywords"]} - {frozenset()},
+                   bool(e.get("handoff")), frozenset(content(e["answer"])))
             for e in doc["entries"]
         ]
         # Surface words map to their stems, so a typo is corrected against
@@ -121,12 +184,12 @@ class KnowledgeBot:
             for text in e["questions"] + e["keywords"]:
                 for w in _words(text):
                     if w not in _STOPWORDS:
-                        self._surface[w] = _stem(w)
+                        self._surface[w] = self._synonyms.get(_stem(w), _stem(w))
         self._typo_candidates = sorted(w for w in self._surface if len(w) >= TYPO_MIN_LENGTH)
         # IDF: a word found in many entries ("parley", "widget") tells them apart less.
         df: dict[str, int] = {}
         for entry in self._entries:
-            for stem in set().union(*entry.questions, *entry.keywords):
+            for stem in set().union(*entry.questions, *entry.keywords, entry.answer_words):
                 df[stem] = df.get(stem, 0) + 1
         n = len(self._entries)
         self._idf = {stem: math.log((1 + n) / (1 + count)) + 1 for stem, count in df.items()}
@@ -136,19 +199,22 @@ class KnowledgeBot:
         """Answers one message; ``history`` is ignored, each message stands alone."""
         all_words = _words(text or "")
         words = set(all_words)
+        talk = SMALL_TALK["de" if words & _GERMAN else "en"]
+        # "Are you a bot?" is answered as small talk; "let me talk to a human, not the bot" is a handoff.
+        if words & _BOT_WORDS and len(all_words) <= _BOT_QUESTION_MAX_WORDS and not words & _ASKS_TO_TALK:
+            return BotReply(talk["bot"], None, True)
         asks_for_person = len(all_words) <= _HANDOFF_MAX_WORDS and bool(words & _PEOPLE and words & _REACH)
-        reply = self._answer(text, words)
+        reply = self._answer(text, words, talk)
         if reply.matched and (reply.handoff or asks_for_person):
             return BotReply(reply.text, reply.matched, True, handoff=True)
         if asks_for_person:
             return BotReply(HANDOFF, None, True, handoff=True)
         return reply
 
-    def _answer(self, text: str, words: set[str]) -> BotReply:
-        if words and words & _GREETINGS and words <= _GREETINGS | _PADDING:
-            return BotReply(GREETING, None, True)
-        if words and words & _THANKS and words <= _THANKS | _PADDING:
-            return BotReply(THANKS, None, True)
+    def _answer(self, text: str, words: set[str], talk: Mapping[str, str]) -> BotReply:
+        for kind, vocabulary in (("greeting", _GREETINGS), ("thanks", _THANKS), ("goodbye", _GOODBYES)):
+            if words and words & vocabulary and words <= vocabulary | _PADDING:
+                return BotReply(talk[kind], None, True)
         tokens = self._tokens(text or "")
         if not tokens or not self._entries:
             return BotReply(self.fallback, None, False)
@@ -156,18 +222,18 @@ class KnowledgeBot:
                         key=lambda pair: (-pair[0], pair[1]))
         best, index = ranked[0]
         runner_up = ranked[1][0] if len(ranked) > 1 else 0.0
+        entry = self._entries[index]
         if best < THRESHOLD or best - runner_up < MARGIN:
             return BotReply(self.fallback, None, False)
-        entry = self._entries[index]
         return BotReply(entry.answer, entry.id, True, handoff=entry.handoff)
 
     def _tokens(self, text: str) -> frozenset[str]:
         """The message's stems, each unknown long word replaced by its closest known one."""
         tokens = set()
-        for word in _words(text):
+        for word in _words(_phrases(text, self._phrase_map)):
             if word in _STOPWORDS:
                 continue
-            stem = _stem(word)
+            stem = self._synonyms.get(_stem(word), _stem(word))
             if stem not in self._idf and len(word) >= TYPO_MIN_LENGTH:
                 close = difflib.get_close_matches(word, self._typo_candidates, n=1, cutoff=TYPO_CUTOFF)
                 if close:

@@ -255,3 +255,55 @@ def test_importing_the_bot_package_does_not_load_an_engine(monkeypatch):
     importlib.import_module("chalicelib.bot")
     assert "chalicelib.bot.knowledge" not in sys.modules, (
         "expected importing chalicelib.bot to leave chalicelib.bot.knowledge unimported")
+
+
+# -- small talk, synonyms (issue 12, first part) ----------------------------------------------
+
+from chalicelib.bot.knowledge import SMALL_TALK  # noqa: E402
+
+
+@pytest.mark.parametrize("text", ["bye", "Goodbye!", "ok bye, see you"])
+def test_goodbye_gets_a_goodbye(demo_bot, text):
+    reply = demo_bot.reply(text)
+    assert (reply.text, reply.matched, reply.confident) == (SMALL_TALK["en"]["goodbye"], None, True)
+
+
+@pytest.mark.parametrize("text", ["Are you a bot?", "am I chatting with a robot", "is this an AI?"])
+def test_are_you_a_bot_is_answered_honestly_and_offers_a_person(demo_bot, text):
+    reply = demo_bot.reply(text)
+    assert reply.text == SMALL_TALK["en"]["bot"] and not reply.handoff, reply
+    assert "person" in reply.text
+
+
+def test_asking_to_talk_to_a_human_instead_of_the_bot_still_hands_off(demo_bot):
+    reply = demo_bot.reply("I want to talk to a human, not a bot")
+    assert reply.handoff, reply
+
+
+@pytest.mark.parametrize("text, kind", [("Hallo!", "greeting"), ("Guten Tag", "greeting"),
+                                        ("Danke!", "thanks"), ("Tschüss", "goodbye"),
+                                        ("Bist du ein Bot?", "bot")])
+def test_german_small_talk_is_answered_in_german(demo_bot, text, kind):
+    assert demo_bot.reply(text).text == SMALL_TALK["de"][kind]
+
+
+def test_a_knowledge_files_synonyms_let_a_visitor_use_their_own_words():
+    doc = {"entries": [{"id": "hire", "questions": ["Can I rent a bike?"], "answer": "Yes, 15 EUR a day."},
+                       {"id": "fix", "questions": ["Do you repair bikes?"], "answer": "Yes, book online."}]}
+    without = KnowledgeBot(doc)
+    with_synonyms = KnowledgeBot({**doc, "synonyms": [["bike", "bicycle", "cycle"], ["rent", "hire", "borrow for a day"]]})
+    assert with_synonyms.reply("could I borrow for a day a cycle?").matched == "hire", "a phrase is a synonym too"
+    assert with_synonyms.reply("do you repair bicycles").matched == "fix"
+    assert without.reply("can I hire a bicycle").matched is None, "without the file's synonyms it cannot know"
+    assert with_synonyms.reply("can I hire a bicycle").matched == "hire"
+
+
+@pytest.mark.parametrize("synonyms, expected", [
+    ([["bike"]], "at least 2 items"),
+    ("bike", "must be a list"),
+    ([["bike", "x" * 41]], "at most 40 characters"),
+])
+def test_bad_synonyms_are_refused_naming_the_field(synonyms, expected):
+    with pytest.raises(ValueError, match="synonyms") as err:
+        validate_knowledge({"synonyms": synonyms, "entries": [{"id": "a", "questions": ["q"], "answer": "x"}]})
+    assert expected in str(err.value)
