@@ -408,6 +408,9 @@ def parser() -> argparse.ArgumentParser:
     sl.add_argument("name", help=f"one of {', '.join(DEFAULT_LIMITS)}")
     sl.add_argument("limit", help="requests per window (1 to 1000000)")
     sl.add_argument("window", help="the window in seconds (1 to 86400)")
+    cl = sub.add_parser("clear-limit", help="take a site's own rate limit away (the deployment's applies)")
+    cl.add_argument("site_key")
+    cl.add_argument("name", help=f"one of {', '.join(DEFAULT_LIMITS)}")
     dc = sub.add_parser("delete-conversation",
                         help="delete a conversation (a visitor's data: visitors are known by conversation id only)")
     dc.add_argument("site_key")
@@ -415,9 +418,6 @@ def parser() -> argparse.ArgumentParser:
     ex = sub.add_parser("export", help="every conversation of a site with its messages, as JSON lines")
     ex.add_argument("site_key")
     ex.add_argument("--out", help="the file to write (default: standard output)")
-    cl = sub.add_parser("clear-limit", help="take a site's own rate limit away (the deployment's applies)")
-    cl.add_argument("site_key")
-    cl.add_argument("name", help=f"one of {', '.join(DEFAULT_LIMITS)}")
     return p
 
 

@@ -39,8 +39,6 @@ SMALL_TALK = {
            "bot": ("Ich bin der Bot dieser Website und antworte mit dem, was das Team aufgeschrieben hat. "
                    "Wenn Sie lieber mit einem Menschen sprechen möchten, fragen Sie einfach danach.")},
 }
-GREETING = SMALL_TALK["en"]["greeting"]
-THANKS = SMALL_TALK["en"]["thanks"]
 HANDOFF = "Of course. I'm asking someone from the team to join this conversation."
 
 THRESHOLD = 0.45       # one keyword hit (0.5) clears it; one shared common word does not
@@ -169,7 +167,6 @@ class KnowledgeBot:
         def content(text: str) -> list[str]:
             return _content(_phrases(text, self._phrase_map), self._synonyms)
 
-        self._content = content
         self._entries = [
             _Entry(e["id"], e["answer"],
                    [frozenset(content(q)) for q in e["questions"]],
