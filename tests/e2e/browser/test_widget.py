@@ -49,6 +49,9 @@ def test_the_visitor_sends_a_message_and_sees_it_then_the_bot_reply(page, stack)
     assert "How much does it cost?" in visitor.first.inner_text()
     bot = w.page.locator(f'#parley-root [data-part="message"][data-sender="bot"]:has-text("{PRICING}")')
     bot.wait_for(timeout=10_000)
+    # The first message also starts the conversation's realtime connection, so the bot's reply
+    # may be pushed before send's answer confirms the visitor's own message (then still "sending").
+    w.page.locator('#parley-root [data-part="message"][data-sender="visitor"][data-seq="1"]').wait_for(timeout=5_000)
     assert w.seqs() == [1, 2], f"expected seq 1 (visitor) and 2 (bot), got {w.seqs()}"
     assert w.state()["lastSeq"] == 2
 
