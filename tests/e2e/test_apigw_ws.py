@@ -61,7 +61,10 @@ class StandIn:
     def events(self) -> list[dict[str, Any]]:
         if not self.record.exists():
             return []
-        return [json.loads(line) for line in self.record.read_text().splitlines() if line]
+        # The echo app appends a line per event from its own process: only lines that end in a
+        # newline are whole (the last one may be half written while we read).
+        text = self.record.read_text()
+        return [json.loads(line) for line in text[:text.rfind("\n") + 1].splitlines() if line]
 
     def wait_for(self, what: str, match: Callable[[dict[str, Any]], bool],
                  timeout: float = WAIT) -> dict[str, Any]:
