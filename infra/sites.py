@@ -2,6 +2,7 @@
 
     python -m infra.sites create demo --origin http://127.0.0.1:8080 --knowledge kb.json
     python -m infra.sites update demo --add-origin https://www.example.com
+    python -m infra.sites update demo --engine bedrock --bedrock bedrock.json   # the LLM engine
     python -m infra.sites list
     python -m infra.sites show demo
     python -m infra.sites invite demo --email ana@example.com --name Ana [--role admin] [--password P]
@@ -33,7 +34,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from chalicelib.bot import validate_knowledge
+from chalicelib.bot import validate_bot_settings, validate_knowledge
 from chalicelib.data import Data
 from chalicelib.data.sites import SiteStore
 from chalicelib.errors import ParleyError
@@ -72,15 +73,36 @@ def _retention_days(value: str | None) -> int | None:
     return int(text)
 
 
-def _knowledge(path: str) -> dict[str, Any]:
+def _json_file(path: str, what: str) -> Any:
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise CliError(f"cannot read knowledge file {path}: {exc}") from None
+        raise CliError(f"cannot read {what} {path}: {exc}") from None
+
+
+def _knowledge(path: str) -> dict[str, Any]:
+    data = _json_file(path, "knowledge file")
     try:
         return validate_knowledge(data)
     except ValueError as exc:
         raise CliError(f"knowledge file {path}: {exc}") from None
+
+
+def _bot(args: argparse.Namespace, current: dict[str, Any]) -> dict[str, Any]:
+    """The site's bot settings with --engine, --knowledge and --bedrock applied, validated whole."""
+    bot = dict(current)
+    if args.engine:
+        bot["engine"] = args.engine
+    bot.setdefault("engine", "knowledge")
+    if args.knowledge:
+        bot["knowledge"] = _knowledge(args.knowledge)
+    bot.setdefault("knowledge", {"entries": []})
+    if args.bedrock:
+        bot["bedrock"] = _json_file(args.bedrock, "bedrock settings")
+    try:
+        return validate_bot_settings(bot)
+    except ValueError as exc:
+        raise CliError(f"bot settings: {exc}") from None
 
 
 def _widget(args: argparse.Namespace, current: dict[str, Any]) -> dict[str, Any]:
@@ -250,7 +272,7 @@ def create(args: argparse.Namespace, store: SiteStore) -> Site:
     origins = sorted({_origin(o) for o in args.origin})
     if not origins or len(origins) > MAX_ORIGINS:
         raise CliError(f"give 1 to {MAX_ORIGINS} --origin values")
-    bot = {"engine": "knowledge", "knowledge": _knowledge(args.knowledge) if args.knowledge else {"entries": []}}
+    bot = _bot(args, {})
     retention = _retention_days(args.retention_days)
     site = Site(args.site_key, tuple(origins), name=args.name or args.site_key, bot=bot,
                 widget=_widget(args, {}), **({"retention_days": retention} if retention else {}))
@@ -271,9 +293,7 @@ def update(args: argparse.Namespace, store: SiteStore) -> Site:
     origins -= {_origin(o) for o in args.remove_origin}
     if not origins or len(origins) > MAX_ORIGINS:
         raise CliError(f"a site needs 1 to {MAX_ORIGINS} origins")
-    bot = site.bot
-    if args.knowledge:
-        bot = {**bot, "engine": bot.get("engine", "knowledge"), "knowledge": _knowledge(args.knowledge)}
+    bot = _bot(args, site.bot) if (args.knowledge or args.engine or args.bedrock) else site.bot
     changed = site.changed(origins=tuple(sorted(origins)), bot=bot, name=args.name or site.name,
                            widget=_widget(args, site.widget),
                            retention_days=_retention_days(args.retention_days) or site.retention_days)
@@ -371,7 +391,11 @@ def parser() -> argparse.ArgumentParser:
 
     def widget_options(cmd: argparse.ArgumentParser) -> None:
         cmd.add_argument("--name")
-        cmd.add_argument("--knowledge", help="path to a knowledge JSON file for the default bot")
+        cmd.add_argument("--knowledge", help="path to a knowledge JSON file (the offline bot's, and what "
+                                             "the bedrock engine retrieves from and falls back to)")
+        cmd.add_argument("--engine", choices=("knowledge", "bedrock"), help="the bot engine (default knowledge)")
+        cmd.add_argument("--bedrock", help='path to a JSON file of bedrock settings: {"model_id", "temperature", '
+                                           '"max_tokens", "instructions", "daily_calls", "daily_tokens", ...}')
         for field in WIDGET_FIELDS:
             cmd.add_argument(f"--{field}", help=f"widget {field}")
         cmd.add_argument("--retention-days", help=f"keep a conversation this many days after its last message "

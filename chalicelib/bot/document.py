@@ -1,6 +1,6 @@
 """The knowledge file, as a pydantic model: what the default bot answers from.
 
-``{"fallback"?, "synonyms"?, "entries": [{"id", "questions", "keywords", "answer", "handoff"?}]}``.
+``{"fallback"?, "synonyms"?, "entries": [{"id", "title"?, "questions", "keywords", "answer", "handoff"?}]}``.
 ``synonyms`` is a list of groups of words that mean the same on this site
 (``[["bike", "bicycle", "cycle"]]``), added to the bot's own.
 Unknown fields are refused so a typo ("answers", "keyword") is caught by the
@@ -23,6 +23,8 @@ class _Strict(BaseModel):
 
 class Entry(_Strict):
     id: Text
+    # What the widget shows under an answer ("from: Opening hours"); the first question when missing.
+    title: Annotated[str, Field(min_length=1, max_length=120)] | None = None
     questions: list[Text] = []
     keywords: list[Text] = []
     answer: Text

@@ -1,28 +1,39 @@
 """The default bot: answers from a site's knowledge file, offline and deterministic.
 
-A message and every question of the file are reduced to word stems (lowercased,
-accents and punctuation gone, English stopwords dropped, plurals, -ing and -ed
-cut), and each stem to its synonym group's first member (the file's
-``synonyms``: "bicycle" meets "bike"). An entry scores its best IDF-weighted
-cosine against its questions (IDF over questions, keywords and answers), plus
-a bonus per keyword the message contains. The best entry answers only when it
-clears ``THRESHOLD`` and beats the runner-up by ``MARGIN``; otherwise the bot
-says it does not know and offers to pass the question to the team.
+Retrieval, in three steps:
+
+1. Words. A message and every question, keyword and answer of the file are
+   reduced to word stems (lowercased, accents and punctuation gone, stopwords
+   and chat filler dropped, plurals, -ing and -ed cut). An unknown long word is
+   corrected to the closest word the site or the bot's lexicon knows ("adress").
+2. Meaning. Each stem, and each phrase ("send back", "how much"), also stands
+   for the concepts it belongs to: the bot's general lexicon (``lexicon.py``:
+   "postage" and "shipping" are one need) and the file's own ``synonyms``.
+3. Score. Each entry gets the share of the message's weight it covers: a word
+   counts fully when the entry's questions or keywords hold it, less when only
+   its answer does, less again when only a word of the same concept matches.
+   Weights are IDF over entries, so words every entry shares ("shop") tell
+   little, and a word the site never mentions ("bakery") weighs as a rare one:
+   a message about something else covers little of any entry.
+
+The best entry answers only when its share clears ``THRESHOLD`` and beats the
+runner-up by ``MARGIN``; otherwise the bot says it does not know and offers a
+person (a wrong answer is worse than an honest "I don't know").
 
 Small talk (hello, thanks, goodbye, "are you a bot?") is answered as such, in
 German when the visitor wrote German small talk, else in English.
 """
 from __future__ import annotations
 
-import difflib
 import math
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import BotReply, validate_knowledge
+from .lexicon import COMMON, CONCEPTS, FILLER
 
 FALLBACK = ("I'm not sure about that one. Could you put it another way? Or ask for a "
             "person, and someone from the team will join.")
@@ -41,13 +52,21 @@ SMALL_TALK = {
 }
 HANDOFF = "Of course. I'm asking someone from the team to join this conversation."
 
-THRESHOLD = 0.45       # one keyword hit (0.5) clears it; one shared common word does not
-MARGIN = 0.1           # closer than this to the runner-up is a guess: fall back
-KEYWORD_WEIGHT = 0.5
+THRESHOLD = 0.55        # the best entry must cover at least this share of the message
+MARGIN = 0.04          # and beat the runner-up by this much, or it is a guess
+ANSWER_ONLY = 0.85      # a word found only in the entry's answer counts this much
+RELATED = 0.7          # a word of the same concept (not the word itself) counts this much
+RELATED_IN_ANSWER = 0.3  # and this much when only the answer holds the related word
+KEYWORD_BONUS = 0.1    # each of the entry's keywords found whole in the message adds this
 MAX_KEYWORD_HITS = 2   # so a keyword-stuffed entry cannot drown a question match
-TYPO_MIN_LENGTH = 5    # shorter words have too many near neighbours to correct
-TYPO_CUTOFF = 0.8
+COMMON_WEIGHT = 1.0    # a common word the site never uses ("keep") weighs like one every entry uses
+COVERAGE = 0.0         # and the message's own words must be at least this much the entry's
+STRANGER = 0.1         # the bar rises this much per word the site never uses (no entry, no lexicon)
+UNMATCHED = 0.75        # how much a word of the message that the entry does not hold counts against it
+QUESTION_SHARE = 0.2   # how much the best-matching question's own coverage counts in the score
+TYPO_MIN_LENGTH = 4    # shorter words have too many near neighbours to correct
 MAX_WORDS = 100        # a chat message longer than this is no FAQ lookup; bounds the typo search
+SEARCH_LIMIT = 3
 
 _GREETINGS = frozenset("hi hello hey hiya howdy greetings morning afternoon evening "
                        "hallo moin servus gruss tag guten".split())
@@ -86,11 +105,16 @@ _STOPWORDS = frozenset("""
 """.split()) | _GREETINGS | _THANKS
 
 
+_WORD = re.compile(r"[a-z0-9]+")
+
+
 def _words(text: str) -> list[str]:
     """Lowercase ASCII words: accents folded, punctuation dropped."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return re.findall(r"[a-z0-9]+", plain)[:MAX_WORDS]
+    folded = text.casefold()
+    if not folded.isascii():  # most text is: skip the per-character pass
+        decomposed = unicodedata.normalize("NFKD", folded)
+        folded = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return _WORD.findall(folded)[:MAX_WORDS]
 
 
 def _stem(word: str) -> str:
@@ -111,88 +135,185 @@ def _stem(word: str) -> str:
     return word
 
 
-def _content(text: str, synonyms: Mapping[str, str] | None = None) -> list[str]:
-    """The stems of a text's non-stopwords, in order, each as its synonym group's."""
-    stems = [_stem(w) for w in _words(text) if w not in _STOPWORDS]
-    return [synonyms.get(t, t) for t in stems] if synonyms else stems
+
+_COMMON_STEMS = frozenset(_stem(w) for w in COMMON)
 
 
-def _phrases(text: str, phrases: Mapping[str, str]) -> str:
-    """Multi-word synonyms ("send back") written as their group's word, before words are split."""
+def _swapped(a: str, b: str) -> bool:
+    """b is a with two neighbouring letters swapped ("opne" -> "open")."""
+    if len(a) != len(b) or a == b:
+        return False
+    diff = [i for i in range(len(a)) if a[i] != b[i]]
+    return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
+
+
+def _slips(a: str, b: str, limit: int, substitute: bool) -> int:
+    """Edits from a to b (optimal string alignment: insert, delete, swap neighbours, change), or limit+1."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    change = 1 if substitute else limit + 1
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        row = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else change
+            row[j] = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                row[j] = min(row[j], previous2[j - 2] + 1)
+        if min(row) > limit:
+            return limit + 1
+        previous2, previous = previous, row
+    return min(previous[-1], limit + 1)
+
+
+def _phrase_pattern(phrases: Sequence[str]) -> re.Pattern[str] | None:
+    """One regex finding any of the phrases as whole words, longest first."""
     if not phrases:
-        return text
-    plain = " ".join(_words(text))
-    for phrase, word in phrases.items():
-        plain = re.sub(rf"\b{re.escape(phrase)}\b", word, plain)
-    return plain
+        return None
+    ordered = sorted(set(phrases), key=lambda p: (-len(p), p))
+    return re.compile(r"\b(?:" + "|".join(re.escape(p) for p in ordered) + r")\b")
 
 
-def _synonym_maps(groups: Sequence[Sequence[str]]) -> tuple[dict[str, str], dict[str, str]]:
-    """Stem -> its group's first stem, and multi-word phrase -> its group's first word."""
-    stems: dict[str, str] = {}
-    phrases: dict[str, str] = {}
-    for group in groups:
-        heads = [w for w in (" ".join(_words(g)) for g in group) if w]
-        if not heads:
-            continue
-        head = heads[0].split()[0]
-        for word in heads:
-            if " " in word:
-                phrases[word] = head
-            else:
-                stems.setdefault(_stem(word), _stem(head))
-    return stems, phrases
+class _Vocabulary:
+    """Concepts of stems and phrases: the lexicon's groups plus the site's ``synonyms``.
+
+    The lexicon's part is built once per process (``_Vocabulary.general``);
+    a site with synonyms gets a copy with its groups added.
+    """
+
+    _general: "_Vocabulary | None" = None
+
+    def __init__(self, groups: Sequence[tuple[str, Sequence[str]]], base: "_Vocabulary | None" = None) -> None:
+        self.stem_concepts: dict[str, set[str]] = {k: set(v) for k, v in (base.stem_concepts if base else {}).items()}
+        self.phrase_concepts: dict[str, set[str]] = {k: set(v) for k, v in (base.phrase_concepts if base else {}).items()}
+        for name, members in groups:
+            for member in members:
+                words = _words(member)
+                if not words:
+                    continue
+                if len(words) == 1:
+                    self.stem_concepts.setdefault(_stem(words[0]), set()).add(name)
+                else:
+                    self.phrase_concepts.setdefault(" ".join(words), set()).add(name)
+        self.pattern = (base.pattern if base and not groups else _phrase_pattern(list(self.phrase_concepts)))
+        # Single lexicon words are typo targets too ("expensiv" -> "expensive").
+        self.surface = base.surface if base else frozenset(
+            w for members in CONCEPTS.values() for m in members for w in _words(m) if len(w) >= TYPO_MIN_LENGTH)
+
+    @classmethod
+    def for_site(cls, site_groups: Sequence[Sequence[str]]) -> "_Vocabulary":
+        if cls._general is None:
+            cls._general = cls(list(CONCEPTS.items()))  # two threads may both build it: same result
+        if not site_groups:
+            return cls._general
+        return cls([(f"site{i}", tuple(g)) for i, g in enumerate(site_groups)], base=cls._general)
+
+    def split(self, words: list[str]) -> tuple[list[str], list[str]]:
+        """The phrases found in a message's words, and the words outside them."""
+        if self.pattern is None:
+            return [], words
+        text = " ".join(words)
+        phrases = [m.group(0) for m in self.pattern.finditer(text)]
+        rest = self.pattern.sub(" ", text).split() if phrases else words
+        return phrases, rest
+
+
+@dataclass
+class _Field:
+    """What one part of an entry (its questions and keywords, or its answer) says: stems and concepts."""
+
+    stems: set[str] = field(default_factory=set)
+    concepts: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class _Term:
+    """One thing the message says: a stem (None for a phrase's concept) and its concepts."""
+
+    stem: str | None
+    concepts: frozenset[str]
 
 
 @dataclass
 class _Entry:
     id: str
+    title: str
     answer: str
-    questions: list[frozenset[str]]
-    keywords: set[frozenset[str]]
+    asked: _Field           # questions and keywords: what the author expects visitors to say
+    answered: _Field        # the answer: what the entry is about
+    keywords: list[frozenset[str]]
+    questions: list[list[_Term]]
     handoff: bool = False
-    answer_words: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One entry found for a message, for an engine that writes its own answer from it."""
+
+    entry_id: str
+    title: str
+    answer: str
+    score: float
 
 
 class KnowledgeBot:
     """Answers from a knowledge document; see the module docstring for how."""
 
+    streams = False  # fast enough to answer inside the send request
+
     def __init__(self, knowledge: Mapping[str, Any] | None = None) -> None:
         """Indexes the document; a malformed one raises ValueError (see ``validate_knowledge``)."""
         doc = validate_knowledge(knowledge or {}, allow_empty=True)
         self.fallback = doc.get("fallback", FALLBACK)
-        # The file's synonym groups: a site's own words for the same thing ("bike", "bicycle").
-        self._synonyms, self._phrase_map = _synonym_maps(doc.get("synonyms", []))
-
-        def content(text: str) -> list[str]:
-            return _content(_phrases(text, self._phrase_map), self._synonyms)
-
-        self._entries = [
-            _Entry(e["id"], e["answer"],
-                   [frozenset(content(q)) for q in e["questions"]],
-                   {frozenset(content(k)) for k in e["keywords"]} - {frozenset()},
-                   bool(e.get("handoff")), frozenset(content(e["answer"])))
-            for e in doc["entries"]
-        ]
-        # Surface words map to their stems, so a typo is corrected against
-        # what an author wrote ("pricing"), not against a stem ("pric").
-        self._surface: dict[str, str] = {}
+        self._vocab = _Vocabulary.for_site(doc.get("synonyms", []))
+        self._entries = [self._entry(e) for e in doc["entries"]]
+        # Surface words map to their stems, so a typo is corrected against what
+        # an author wrote ("pricing") or the lexicon knows, not against a stem ("pric").
+        surface = set(self._vocab.surface)
         for e in doc["entries"]:
-            for text in e["questions"] + e["keywords"]:
-                for w in _words(text):
-                    if w not in _STOPWORDS:
-                        self._surface[w] = self._synonyms.get(_stem(w), _stem(w))
-        self._typo_candidates = sorted(w for w in self._surface if len(w) >= TYPO_MIN_LENGTH)
-        # IDF: a word found in many entries ("parley", "widget") tells them apart less.
+            for text in e["questions"] + e["keywords"] + [e["answer"]]:
+                surface.update(w for w in _words(text) if w not in _STOPWORDS and len(w) >= TYPO_MIN_LENGTH)
+        self._known_words = frozenset(surface)
+        self._typo_candidates: dict[int, list[str]] = {}
+        for w in sorted(surface):
+            self._typo_candidates.setdefault(len(w), []).append(w)
+        # IDF over entries, of stems and of concepts alike.
         df: dict[str, int] = {}
         for entry in self._entries:
-            for stem in set().union(*entry.questions, *entry.keywords, entry.answer_words):
-                df[stem] = df.get(stem, 0) + 1
+            for key in (entry.asked.stems | entry.answered.stems
+                        | {"~" + c for c in entry.asked.concepts | entry.answered.concepts}):
+                df[key] = df.get(key, 0) + 1
         n = len(self._entries)
-        self._idf = {stem: math.log((1 + n) / (1 + count)) + 1 for stem, count in df.items()}
-        self._unknown_idf = math.log(1 + n) + 1  # a word no entry knows weighs the most
+        self._idf = {key: math.log((1 + n) / (1 + count)) + 1 for key, count in df.items()}
+        self._unknown_idf = math.log(1 + n) + 1
 
-    def reply(self, text: str, history: Sequence[Mapping[str, Any]] = ()) -> BotReply:
+    def _field(self, texts: Sequence[str]) -> _Field:
+        result = _Field()
+        for text in texts:
+            words = _words(text)
+            phrases, _ = self._vocab.split(words)
+            for phrase in phrases:
+                result.stems.add("p:" + phrase)
+                result.concepts |= self._vocab.phrase_concepts[phrase]
+            for w in words:
+                if w in _STOPWORDS or w in FILLER:
+                    continue
+                stem = _stem(w)
+                result.stems.add(stem)
+                result.concepts |= self._vocab.stem_concepts.get(stem, set())
+        return result
+
+    def _entry(self, e: Mapping[str, Any]) -> _Entry:
+        keywords = [frozenset(_stem(w) for w in _words(k) if w not in _STOPWORDS) for k in e["keywords"]]
+        return _Entry(e["id"], e.get("title") or (e["questions"] or e["keywords"])[0], e["answer"],
+                      self._field(list(e["questions"]) + list(e["keywords"])), self._field([e["answer"]]),
+                      [k for k in keywords if k], [self._terms(q, correct=False) for q in e["questions"]],
+                      bool(e.get("handoff")))
+
+    # --- answering ------------------------------------------------------------
+
+    def reply(self, text: str, history: Sequence[Mapping[str, Any]] = (), context: Any = None) -> BotReply:
         """Answers one message; ``history`` is ignored, each message stands alone."""
         all_words = _words(text or "")
         words = set(all_words)
@@ -203,53 +324,151 @@ class KnowledgeBot:
         asks_for_person = len(all_words) <= _HANDOFF_MAX_WORDS and bool(words & _PEOPLE and words & _REACH)
         reply = self._answer(text, words, talk)
         if reply.matched and (reply.handoff or asks_for_person):
-            return BotReply(reply.text, reply.matched, True, handoff=True)
+            return BotReply(reply.text, reply.matched, True, handoff=True, sources=reply.sources)
         if asks_for_person:
             return BotReply(HANDOFF, None, True, handoff=True)
         return reply
+
+    def stream(self, text: str, history: Sequence[Mapping[str, Any]] = (),
+               context: Any = None) -> Iterator[str | BotReply]:
+        """The same answer as ``reply``, as one chunk and then the reply (this engine does not stream)."""
+        answer = self.reply(text, history, context)
+        yield answer.text
+        yield answer
 
     def _answer(self, text: str, words: set[str], talk: Mapping[str, str]) -> BotReply:
         for kind, vocabulary in (("greeting", _GREETINGS), ("thanks", _THANKS), ("goodbye", _GOODBYES)):
             if words and words & vocabulary and words <= vocabulary | _PADDING:
                 return BotReply(talk[kind], None, True)
-        tokens = self._tokens(text or "")
-        if not tokens or not self._entries:
+        ranked = self._rank(text or "")
+        if not ranked:
             return BotReply(self.fallback, None, False)
-        ranked = sorted(((self._score(e, tokens), i) for i, e in enumerate(self._entries)),
-                        key=lambda pair: (-pair[0], pair[1]))
-        best, index = ranked[0]
+        best, entry = ranked[0]
         runner_up = ranked[1][0] if len(ranked) > 1 else 0.0
-        entry = self._entries[index]
-        if best < THRESHOLD or best - runner_up < MARGIN:
+        if best < self._bar(text or "") or best - runner_up < MARGIN:
             return BotReply(self.fallback, None, False)
-        return BotReply(entry.answer, entry.id, True, handoff=entry.handoff)
+        return BotReply(entry.answer, entry.id, True, handoff=entry.handoff, sources=(entry.title,))
 
-    def _tokens(self, text: str) -> frozenset[str]:
-        """The message's stems, each unknown long word replaced by its closest known one."""
-        tokens = set()
-        for word in _words(_phrases(text, self._phrase_map)):
-            if word in _STOPWORDS:
+    def search(self, text: str, limit: int = SEARCH_LIMIT) -> list[Hit]:
+        """The entries that answer a message, best first: those that clear ``THRESHOLD``.
+
+        For an engine that writes its own answer (Bedrock): the margin over
+        the runner-up is not required here, since the model reads them all.
+        """
+        return [Hit(entry.id, entry.title, entry.answer, round(score, 4))
+                for score, entry in self._rank(text or "")[:limit] if score >= THRESHOLD]
+
+    def _bar(self, text: str) -> float:
+        """THRESHOLD, raised for each word no entry and no lexicon group knows ("bakery", "car").
+
+        A message about something the site never mentions shares a few words
+        with some entry ("what time does the bakery open"); the stranger the
+        message, the surer the match must be.
+        """
+        strangers = sum(1 for t in self._terms(text) if self._weight(t) == self._unknown_idf)
+        return THRESHOLD + STRANGER * strangers
+
+    def _rank(self, text: str) -> list[tuple[float, _Entry]]:
+        terms = self._terms(text)
+        if not terms or not self._entries:
+            return []
+        scored = [(self._score(entry, terms), i) for i, entry in enumerate(self._entries)]
+        scored.sort(key=lambda pair: (-pair[0], pair[1]))
+        return [(score, self._entries[i]) for score, i in scored]
+
+    def _terms(self, text: str, correct: bool = True) -> list[_Term]:
+        """What the message says: its stems (typos corrected) with their concepts, and its phrases' concepts."""
+        words = _words(text)
+        if correct:
+            words = [self._correct(w) for w in words]
+        phrases, words = self._vocab.split(words)
+        terms: list[_Term] = [_Term("p:" + p, frozenset(self._vocab.phrase_concepts[p])) for p in dict.fromkeys(phrases)]
+        seen: set[str] = set()
+        for word in words:
+            if word in _STOPWORDS or word in FILLER:
                 continue
-            stem = self._synonyms.get(_stem(word), _stem(word))
-            if stem not in self._idf and len(word) >= TYPO_MIN_LENGTH:
-                close = difflib.get_close_matches(word, self._typo_candidates, n=1, cutoff=TYPO_CUTOFF)
-                if close:
-                    stem = self._surface[close[0]]
-            tokens.add(stem)
-        return frozenset(tokens)
+            stem = _stem(word)
+            if stem in seen:
+                continue
+            seen.add(stem)
+            terms.append(_Term(stem, frozenset(self._vocab.stem_concepts.get(stem, ()))))
+        return terms
 
-    def _weight(self, stem: str) -> float:
-        return self._idf.get(stem, self._unknown_idf)
+    def _correct(self, word: str) -> str:
+        """The word, or the known word it is a typo of ("adress", "paymnet", "chekc", "resturant").
 
-    def _score(self, entry: _Entry, tokens: frozenset[str]) -> float:
-        """Best cosine over the entry's questions plus the keyword bonus."""
-        query_norm = math.sqrt(sum(self._weight(t) ** 2 for t in tokens))
-        best = 0.0
-        for question in entry.questions:
-            shared = tokens & question
-            if shared:
-                dot = sum(self._weight(t) ** 2 for t in shared)
-                norm = math.sqrt(sum(self._weight(t) ** 2 for t in question))
-                best = max(best, dot / (query_norm * norm))
-        hits = sum(1 for keyword in entry.keywords if keyword <= tokens)
-        return best + KEYWORD_WEIGHT * min(hits, MAX_KEYWORD_HITS)
+        One slip (a letter dropped, doubled, swapped with its neighbour or,
+        from six letters on, changed), two from nine letters on. Five-letter
+        words change no letter ("gears" is not a typo of "years"), and
+        four-letter ones only swap two ("opne"; "cars" is not "cards").
+        """
+        if (len(word) < TYPO_MIN_LENGTH or word in self._known_words or word in _STOPWORDS
+                or word in FILLER or _stem(word) in self._idf or word.isdigit()):
+            return word
+        limit = 2 if len(word) >= 9 else 1
+        best, best_distance = word, limit + 1
+        for length in range(len(word) - limit, len(word) + limit + 1):
+            for candidate in self._typo_candidates.get(length, ()):
+                if len(word) == 4 and not _swapped(word, candidate):
+                    continue
+                distance = _slips(word, candidate, limit, substitute=len(word) >= 6)
+                if distance < best_distance:
+                    best, best_distance = candidate, distance
+        return best
+
+    def _weight(self, term: _Term) -> float:
+        """IDF of the word, or of its commonest concept if that is lower (store ~ shop: generic).
+
+        A word no entry uses weighs as much as the rarest word (IDF with no
+        entry holding it), unless it is a common word of any chat.
+        """
+        weights = [self._idf[k] for k in [term.stem] + ["~" + c for c in term.concepts] if k in self._idf]
+        if weights:
+            return min(weights)
+        if term.stem in _COMMON_STEMS:
+            return COMMON_WEIGHT
+        return self._unknown_idf
+
+    def _score(self, entry: _Entry, terms: list[_Term]) -> float:
+        """The share of the message's weight the entry covers, plus its keyword bonus."""
+        total = covered = 0.0
+        for term in terms:
+            weight = self._weight(term)
+            strength = self._strength(entry, term)
+            total += weight * (strength + UNMATCHED * (1 - strength))
+            covered += weight * strength
+        if total == 0:
+            return 0.0
+        stems = {t.stem for t in terms if t.stem}
+        concepts = set().union(*(t.concepts for t in terms))
+        best_question = max((self._question_share(q, stems, concepts) for q in entry.questions), default=0.0)
+        hits = sum(1 for keyword in entry.keywords if keyword <= stems)
+        if covered / total < COVERAGE:
+            return 0.0
+        return ((1 - QUESTION_SHARE) * covered / total + QUESTION_SHARE * best_question
+                + KEYWORD_BONUS * min(hits, MAX_KEYWORD_HITS))
+
+    def _question_share(self, question: list[_Term], stems: set[str], concepts: set[str]) -> float:
+        """How much of one of the entry's questions the message says (the other way round)."""
+        total = covered = 0.0
+        for term in question:
+            weight = self._weight(term)
+            total += weight
+            if term.stem in stems:
+                covered += weight
+            elif term.concepts & concepts:
+                covered += weight * RELATED
+        return covered / total if total else 0.0
+
+    @staticmethod
+    def _strength(entry: _Entry, term: _Term) -> float:
+        if term.stem is not None:
+            if term.stem in entry.asked.stems:
+                return 1.0
+            if term.stem in entry.answered.stems:
+                return ANSWER_ONLY
+        if term.concepts & entry.asked.concepts:
+            return RELATED
+        if term.concepts & entry.answered.concepts:
+            return RELATED_IN_ANSWER
+        return 0.0

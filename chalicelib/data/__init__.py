@@ -19,6 +19,7 @@ from typing import Any, Callable
 from ..errors import ParleyError
 from ..models import Site
 from .agents import AgentStore
+from .budgets import BudgetStore
 from .connections import ConnectionStore
 from .messages import MessageStore
 from .sites import SiteStore, site_from
@@ -42,6 +43,7 @@ class Data:
         self.connections = ConnectionStore(self.table, clock=clock)
         self.sites = SiteStore(self.table, clock=clock)
         self.agents = AgentStore(self.table, clock=clock)
+        self.budgets = BudgetStore(self.table, clock=clock)
         self._sleep = sleep
 
     @translated

@@ -71,6 +71,40 @@ def test_a_knowledge_file_with_a_broken_entry_is_refused(data, capsys, tmp_path)
     assert data.sites.get("acme") is None
 
 
+def test_a_site_switches_to_the_bedrock_engine_with_its_settings_file(data, capsys, tmp_path):
+    settings = tmp_path / "bedrock.json"
+    settings.write_text(json.dumps({"model_id": "anthropic.claude-3-haiku-20240307-v1:0", "temperature": 0.2,
+                                    "max_tokens": 300, "daily_calls": 50, "daily_tokens": 20000}))
+    assert run(capsys, "create", "acme", "--origin", "https://x.example", "--knowledge", KNOWLEDGE)[0] == 0
+    code, out, err = run(capsys, "update", "acme", "--engine", "bedrock", "--bedrock", str(settings))
+    assert code == 0, err
+    bot = data.sites.get("acme").bot
+    assert bot["engine"] == "bedrock" and bot["bedrock"]["daily_calls"] == 50
+    assert bot["knowledge"]["entries"], "switching engines keeps the knowledge it retrieves from"
+
+
+@pytest.mark.parametrize("settings, needle", [
+    ({"temperature": 0.2}, "model_id"),
+    ({"model_id": "m", "temperature": 7}, "temperature"),
+    ({"model_id": "m", "guardrail_id": "g"}, "guardrail"),
+    ({"model_id": "m", "colour": "red"}, "colour"),
+])
+def test_bad_bedrock_settings_are_refused_and_change_nothing(data, capsys, tmp_path, settings, needle):
+    path = tmp_path / "bedrock.json"
+    path.write_text(json.dumps(settings))
+    assert run(capsys, "create", "acme", "--origin", "https://x.example", "--knowledge", KNOWLEDGE)[0] == 0
+    before = data.sites.get("acme")
+    code, _, err = run(capsys, "update", "acme", "--engine", "bedrock", "--bedrock", str(path))
+    assert code == 2 and needle in err, f"expected exit 2 naming {needle!r}, got {code} {err!r}"
+    assert data.sites.get("acme") == before
+
+
+def test_the_bedrock_engine_without_its_settings_is_refused(data, capsys):
+    code, _, err = run(capsys, "create", "acme", "--origin", "https://x.example", "--engine", "bedrock")
+    assert code == 2 and "bedrock" in err
+    assert data.sites.get("acme") is None
+
+
 # --- agents: invite, members, remove-member (Cognito on moto, in process) ---
 
 LENIENT = {"MinimumLength": 8, "RequireUppercase": False, "RequireLowercase": False,
