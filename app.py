@@ -1,7 +1,7 @@
 """Parley's Chalice app: wiring only. All logic lives in chalicelib.
 
 ``root`` (chalicelib/root.py) builds every object on first use; each view
-hands its request or event to ``root.http`` or ``root.sockets``.
+hands its request or event to ``root.http``, ``root.sockets`` or ``root.replies``.
 """
 import gc
 
@@ -137,6 +137,13 @@ def ws_message(event):
 @app.on_ws_disconnect()
 def ws_disconnect(event):
     return root.sockets.disconnect(event.to_dict())
+
+
+# A streaming bot engine's replies, off the request path (chalicelib/replies.py). One job per
+# invocation: a job that fails is delivered again alone, and never holds others back.
+@app.on_sqs_message(queue=root.settings.reply_queue_name, batch_size=1)
+def reply_worker(event):
+    root.replies.handle(event.to_dict())
 
 
 for _path in ("config", "init", "send", "messages", "pusher/auth", "handoff", "typing", "conversation",

@@ -12,20 +12,19 @@ from typing import Any
 
 from . import tokens
 from .access import AccessPolicy, SiteDirectory
-from .bot import BotRegistry, BotReply
+from .bot import BotContext, BotRegistry, BotReply
 from .data import Data
-from .data.messages import Guard, StateRefused
+from .data.messages import Guard
 from .errors import ParleyError
 from .models import Conversation, InitRequest, Message, MessagesQuery, Page, SendRequest, Site, TranscriptQuery
 from .realtime import CONVERSATION_DELETED_EVENT, CONVERSATION_EVENT, Realtime, public_config
 from .secretstore import Secrets
 from .settings import Settings
 from .limits import RateLimiter
+from .replies import BotTurns, ReplyJob, ReplyQueue, reply_id_for
 from .transitions import Transitions
 from .typing_relay import TypingRelay
 
-# The bot hands off after this many answers in a row that did not help.
-BOT_MISSES_BEFORE_HANDOFF = 2
 MAX_USER_AGENT = 512
 # A transcript holds at most this many messages, read in pages (transcript.py
 # also bounds its size in bytes, to stay within what a Lambda may answer).
@@ -37,7 +36,7 @@ log = logging.getLogger("parley.chat")
 class ChatService:
     def __init__(self, settings: Settings, data: Data, sites: SiteDirectory, access: AccessPolicy,
                  realtime: Realtime, bots: BotRegistry, secrets: Secrets, transitions: Transitions,
-                 typing: TypingRelay, limits: RateLimiter) -> None:
+                 typing: TypingRelay, limits: RateLimiter, turns: BotTurns, reply_queue: ReplyQueue) -> None:
         self.settings = settings
         self.data = data
         self.sites = sites
@@ -48,6 +47,8 @@ class ChatService:
         self.transitions = transitions
         self.typing = typing
         self.limits = limits
+        self.turns = turns
+        self.reply_queue = reply_queue
 
     def config(self, site: Site) -> dict[str, Any]:
         return {"site_key": site.site_key, "realtime": public_config(self.settings), "widget": site.widget}
@@ -146,7 +147,9 @@ class ChatService:
         visitor's message before the bot has thought), leaving out the
         sender's own Pusher socket: the sender gets both in this answer. A
         repeated send broadcasts again; clients drop what they have by seq,
-        and a first try that died before its broadcast is made good.
+        and a first try that died before its broadcast is made good. A
+        streaming engine's reply comes later instead (``reply_pending``: its
+        deltas, then the stored message, over realtime and polling).
         """
         tokens.require_conversation(claims, req.conversation_id)
         site = self._site_and_counter(claims)
@@ -169,10 +172,11 @@ class ChatService:
             self.realtime.event(CONVERSATION_EVENT, {"conversation": {
                 "conversation_id": req.conversation_id, "site_key": site.site_key, "status": "bot",
                 "last_seq": 1, "created_at": message.created_at}}, site_key=site.site_key)
-        reply = self._bot_turn(req.conversation_id, req.client_message_id, message.text, site, req.socket_id)
+        reply, pending = self._bot_turn(req.conversation_id, req.client_message_id, message, site, req.socket_id,
+                                        created)
         last_seq = max(message.seq, reply.seq if reply else 0)
         return {"message": message.to_json(), "reply": reply.to_json() if reply else None,
-                "last_seq": last_seq, "duplicate": not created}
+                "reply_pending": pending, "last_seq": last_seq, "duplicate": not created}
 
     def _site_and_counter(self, claims: tokens.VisitorClaims) -> Site:
         """The site (for its bot), and the conversation's counter as the append's first guess.
@@ -193,61 +197,87 @@ class ChatService:
             raise ParleyError("unknown_site", "The site of this token no longer exists.")
         return site
 
-    def _bot_turn(self, conversation_id: str, client_message_id: str, text: str, site: Site,
-                  socket_id: str | None) -> Message | None:
-        """The bot's answer, if the bot is the one answering; and the handoffs it leads to.
+    def _bot_turn(self, conversation_id: str, client_message_id: str, message: Message, site: Site,
+                  socket_id: str | None, created: bool) -> tuple[Message | None, dict[str, Any] | None]:
+        """The bot's answer (inline), or the job that will produce it (``reply_pending``); at most one.
 
-        The reply is stored only while the conversation is ``bot``: the
-        condition sits in the reply's own transaction, so the bot re-reads the
-        state at the very moment it posts and never talks over an agent (or
-        while a person is awaited). A conversation found ``resolved`` is
-        reopened by the visitor's message (to ``pending``, or to ``bot``,
-        which then answers).
+        An inline engine answers here and the reply is stored like any other
+        (replies.BotTurns.post). A streaming engine's reply is produced off the
+        request path: its job goes on the reply queue and the answer says
+        ``reply_pending``. A repeated send whose reply is stored gets that
+        reply, and no second job; one whose reply is not (yet) stored enqueues
+        again, which the FIFO queue drops within five minutes of the first and
+        the worker would answer at most once anyway (b#<client_message_id>).
         """
-        answer = self._engine_answer(text, site)
-        for _ in range(2):
-            if answer is None:
-                return None
-            try:
-                reply = self._store_reply(conversation_id, client_message_id, answer, site.retention_days)
-            except StateRefused as refused:
-                if refused.current.status != "resolved":
-                    return None
-                conversation, _ = self.transitions.apply(refused.current, "visitor_returned")
-                if conversation.status != "bot":
-                    return None
-                continue  # back with the bot: it answers the returning visitor
-            self.realtime.publish(conversation_id, reply, reply.seq, exclude=socket_id, site_key=site.site_key)
-            if answer.handoff:
-                self.transitions.bot_handoff(conversation_id, site.site_key, after_misses=None)
-            elif not answer.confident:
-                self.transitions.bot_handoff(conversation_id, site.site_key, after_misses=BOT_MISSES_BEFORE_HANDOFF)
-            return reply
-        return None
+        engine = self._engine(site)
+        if engine is None:
+            return None, None
+        reply_id = reply_id_for(conversation_id, client_message_id)
+        if getattr(engine, "streams", False):
+            if not created:
+                stored = self.data.messages.stored_reply(conversation_id, client_message_id)
+                if stored is not None:
+                    # As an inline repeat: pushed again, for a first try that died before its push.
+                    self.realtime.publish(conversation_id, stored, stored.seq, exclude=socket_id,
+                                          site_key=site.site_key)
+                    return stored, None
+            if self.reply_queue.configured:
+                # One read, on this path only: a job (and a reply_pending promise) for a
+                # conversation a person holds or is awaited in would come to nothing.
+                # The worker checks again when it runs (and reopens a resolved one).
+                try:
+                    current = self.data.messages.get_conversation(conversation_id)
+                except ParleyError:
+                    current = None  # unknown (the store is busy): the job goes, the worker decides
+                if current is not None and current.status in ("pending", "open"):
+                    return None, None
+                job = ReplyJob(conversation_id, client_message_id, message.seq, reply_id, site.site_key)
+                try:
+                    self.reply_queue.enqueue(job)
+                    return None, {"reply_id": reply_id, "reply_to_seq": message.seq}
+                except Exception:  # noqa: BLE001 - the visitor's message is stored: answer it another way
+                    # Not a 503: the message is stored and broadcast, and a widget shows a
+                    # failed send as failed, waiting for the visitor to try again. The
+                    # offline engine answers now instead, as the streaming engine itself
+                    # does when its model fails; a job that did reach the queue after all
+                    # finds this reply stored and does nothing more.
+                    log.exception("reply job for %s not enqueued; the offline engine answers inline",
+                                  conversation_id)
+                    answer = self._answer(self._offline_engine(site), message.text, site)
+            else:
+                # No queue configured (a bare `chalice local`): the engine answers inside the send.
+                answer = self._answer(engine, message.text, site, BotContext(site.site_key, self.data.budgets))
+        else:
+            answer = self._answer(engine, message.text, site)
+        if answer is None:
+            return None, None
+        return self.turns.post(conversation_id, client_message_id, answer, site, reply_id, exclude=socket_id), None
 
-    def _engine_answer(self, text: str, site: Site) -> BotReply | None:
-        """A failing engine never fails the send (the visitor's message is stored; it gets no reply)."""
+    def _engine(self, site: Site) -> Any:
+        """The site's engine; None (logged) when its settings name no usable one."""
         try:
-            return self.bots.engine_for(site.bot).reply(text, [])
+            return self.bots.engine_for(site.bot)
+        except Exception:  # noqa: BLE001 - a misconfigured bot never fails the send
+            log.exception("no bot engine for site %s", site.site_key)
+            return None
+
+    def _offline_engine(self, site: Site) -> Any:
+        """The knowledge bot on the site's own knowledge document: what a streaming engine falls back to."""
+        try:
+            return self.bots.engine_for({"engine": "knowledge", "knowledge": (site.bot or {}).get("knowledge")})
+        except Exception:  # noqa: BLE001
+            log.exception("no offline engine for site %s", site.site_key)
+            return None
+
+    def _answer(self, engine: Any, text: str, site: Site, context: BotContext | None = None) -> BotReply | None:
+        """A failing engine never fails the send (the visitor's message is stored; it gets no reply)."""
+        if engine is None:
+            return None
+        try:
+            return engine.reply(text, [], context=context) if context is not None else engine.reply(text, [])
         except Exception:  # noqa: BLE001 - any engine failure is logged, not shown
             log.exception("bot engine failed for site %s", site.site_key)
             return None
-
-    def _store_reply(self, conversation_id: str, client_message_id: str, answer: BotReply,
-                     retention_days: int) -> Message:
-        """Stores the reply, idempotent under ``b#<the visitor's client_message_id>``.
-
-        Keyed that way, a repeated send gets the very reply it got the first
-        time, and a send whose first try died between the two writes gets its
-        missing reply now. A reply that cannot be *stored* fails the send: it
-        answers 503, and retrying it with the same client_message_id stores
-        the reply, not the message again.
-        """
-        reply, _ = self.data.messages.append_message(
-            conversation_id, "bot", answer.text, idempotency_key=f"b#{client_message_id}",
-            guard=Guard(when_status="bot", bot_miss=not answer.confident and not answer.handoff),
-            retention_days=retention_days)
-        return reply
 
     def messages(self, query: MessagesQuery, claims: tokens.VisitorClaims) -> dict[str, Any]:
         tokens.require_conversation(claims, query.conversation_id)

@@ -22,6 +22,9 @@ from pydantic import (BaseModel, ConfigDict, Field, StrictInt, StrictStr, Valida
 from .errors import ParleyError
 
 MAX_TEXT = 4000
+# A bot reply names at most this many knowledge entries it used ("from: <title>"), each this long at most.
+MAX_SOURCES = 5
+MAX_SOURCE_CHARS = 200
 SITE_KEY = r"^[A-Za-z0-9_-]{1,64}$"
 CONVERSATION_ID = r"^[A-Za-z0-9_-]{1,64}$"
 MAX_VISITOR_FIELDS = 20
@@ -178,6 +181,10 @@ class Message:
     client_message_id: str | None = None
     sender_name: str | None = None              # an agent's display name
     event: Mapping[str, Any] | None = None      # a system message's structured change
+    # A bot reply: the id its streamed deltas carried (the same before it was stored, and after),
+    # and the titles of the knowledge entries it used.
+    reply_id: str | None = None
+    sources: tuple[str, ...] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The message in the HTTP contract's shape (optional fields only when set)."""
@@ -190,7 +197,22 @@ class Message:
             body["sender_name"] = self.sender_name
         if self.event is not None:
             body["event"] = dict(self.event)
+        if self.reply_id is not None:
+            body["reply_id"] = self.reply_id
+        if self.sources is not None:
+            body["sources"] = list(self.sources)
         return body
+
+
+def bounded_sources(sources: Any) -> tuple[str, ...]:
+    """A reply's sources as stored: text only, no repeats, at most MAX_SOURCES of MAX_SOURCE_CHARS each."""
+    kept: list[str] = []
+    for title in sources or ():
+        if isinstance(title, str) and title.strip() and title[:MAX_SOURCE_CHARS] not in kept:
+            kept.append(title[:MAX_SOURCE_CHARS])
+        if len(kept) == MAX_SOURCES:
+            break
+    return tuple(kept)
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,6 +76,18 @@ class Message(_Answer):
     client_message_id: str | None = Field(default=None, description="visitor and agent messages: the client's idempotency key")
     sender_name: str | None = Field(default=None, description="an agent's display name")
     event: StatusEvent | None = Field(default=None, description="a system message's status change")
+    reply_id: str | None = Field(default=None, pattern=r"^r_[0-9a-f]{20}$", description=(
+        "bot replies: the id its ChatReplyDelta events carried while it was written (README, "
+        "\"Bot replies\"); a client replaces the provisional text of that id with this message"))
+    sources: list[str] | None = Field(default=None, max_length=5, description=(
+        "bot replies: titles of the knowledge entries the answer used (shown as \"from: <title>\")"))
+
+
+class ReplyPending(_Answer):
+    """A streaming engine's reply, on its way: deltas, then the stored message, carry ``reply_id``."""
+
+    reply_id: str = Field(pattern=r"^r_[0-9a-f]{20}$")
+    reply_to_seq: int = Field(ge=1, description="the seq of the visitor message it answers")
 
 
 class PusherConfig(_Answer):
@@ -88,12 +100,14 @@ class PusherConfig(_Answer):
     channel_prefix: str
     event: str
     typing_event: str
+    delta_event: str = Field(description="a bot reply's text as it is written (ChatReplyDelta)")
 
 
 class WebSocketConfig(_Answer):
     url: str | None
     event: str
     typing_event: str
+    delta_event: str = Field(description="a bot reply's text as it is written (ChatReplyDelta)")
 
 
 class PollingConfig(_Answer):
@@ -129,7 +143,12 @@ class InitAnswer(_Answer):
 
 class SendAnswer(_Answer):
     message: Message
-    reply: Message | None = Field(description="the bot's reply; null when the bot is not the one answering")
+    reply: Message | None = Field(description=(
+        "the bot's reply when it answered inline; null when the bot is not the one answering, "
+        "or when its reply comes later (reply_pending)"))
+    reply_pending: ReplyPending | None = Field(description=(
+        "a streaming engine answers off the request path: its ChatReplyDelta events and then the "
+        "stored reply (same reply_id) arrive over realtime and polling; null otherwise"))
     last_seq: int = Field(ge=1)
     duplicate: bool
 
@@ -356,7 +375,7 @@ ROUTES: tuple[Op, ...] = (
     Op("POST", "/api/chatbot/init", "init", "Start a conversation (201), or resume one with its token (200)",
        "site", InitAnswer, status=201, also=(200,), body=InitRequest, errors=(400, 401, 403, 404, 415, 429, 503),
        links=_FROM_INIT),
-    Op("POST", "/api/chatbot/send", "send", "Store a visitor message and get the bot's reply", "visitor",
+    Op("POST", "/api/chatbot/send", "send", "Store a visitor message and get (or start) the bot's reply", "visitor",
        SendAnswer, status=201, body=SendRequest, errors=(*_VISITOR_ERRORS, 409, 415)),
     Op("GET", "/api/chatbot/messages", "messages", "Messages after (or before) a seq: the polling path",
        "visitor", MessagesPage, query=MessagesQuery, errors=_VISITOR_ERRORS),

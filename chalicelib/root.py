@@ -1,7 +1,8 @@
 """The composition root: the one place Parley's objects are built and wired together.
 
     Settings -> clients -> data layer -> secrets -> realtime -> agent tokens -> access policy
-             -> bot registry -> typing relay, transitions -> chat service, agent service
+             -> bot registry -> typing relay, transitions -> bot turns, reply queue
+             -> chat service, agent service, reply worker
              -> HTTP routes, agent routes, WebSocket handlers
 
 Once per process and lazily: each object is made on first use (a cold start
@@ -21,13 +22,14 @@ from .access import AccessPolicy, SiteDirectory
 from .agent_routes import AgentRoutes
 from .agent_service import AgentService
 from .agent_tokens import AgentTokens
-from .bot import BotRegistry
+from .bot import ENGINES, BotRegistry
 from .chat import ChatService
 from .data import Data
 from .lazy import Lazy
 from .limits import RateLimiter, parse_limits
 from .realtime import build as build_realtime
 from .realtime.apigw_websocket import WebSocketBroadcaster
+from .replies import BotTurns, ReplyQueue, ReplyWorker
 from .routes import HttpRoutes
 from .secretstore import Secrets
 from .settings import Settings, load_settings
@@ -46,7 +48,7 @@ class Root:
 
     def __init__(self, settings: Settings | None = None, *, environ: Mapping[str, str] | None = None,
                  dynamodb: Any = None, ssm: Any = None, pusher: Any = None, management: Any = None,
-                 bots: BotRegistry | None = None, jwks: Callable[[str], Any] | None = None,
+                 sqs: Any = None, bots: BotRegistry | None = None, jwks: Callable[[str], Any] | None = None,
                  clock: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep,
                  jitter: Callable[[float, float], float] = random.uniform) -> None:
@@ -65,14 +67,20 @@ class Root:
             self.sites, self.secrets, agent_tokens=self._agent_tokens.get(), agents=self.data.agents,
             console_origins=self.settings.console_origins,
             membership_ttl=self.settings.membership_cache_seconds, clock=monotonic))
-        self._bots = Lazy(BotRegistry, bots)
+        # The built-in engines, and any the settings add (PARLEY_BOT_ENGINES).
+        self._bots = Lazy(lambda: BotRegistry({**ENGINES, **self.settings.extra_engines}), bots)
         self._typing = Lazy(lambda: TypingRelay(self.realtime, clock=monotonic))
         self._limits = Lazy(lambda: RateLimiter(self.data.table, parse_limits(self.settings.rate_limits),
                                                 clock=clock))
         self._transitions = Lazy(lambda: Transitions(self.data.messages, self.realtime, clock=clock))
+        self._turns = Lazy(lambda: BotTurns(self.data, self.realtime, self.transitions))
+        self._reply_queue = Lazy(lambda: ReplyQueue(self.settings.reply_queue_url, client=sqs))
         self._chat = Lazy(lambda: ChatService(self.settings, self.data, self.sites, self.access,
                                               self.realtime, self.bots, self.secrets, self.transitions,
-                                              self._typing.get(), self.limits))
+                                              self._typing.get(), self.limits, self.turns, self.reply_queue))
+        # The reply worker's clock paces the deltas (at most one per 100 ms).
+        self._replies = Lazy(lambda: ReplyWorker(self.data, self.sites, self.bots, self.realtime, self.turns,
+                                                 clock=monotonic))
         self._agents = Lazy(lambda: AgentService(self.data, self.sites, self.realtime, self.transitions,
                                                  self._typing.get()))
         self._http = Lazy(lambda: HttpRoutes(self.access, self.chat, self.realtime))
@@ -122,6 +130,9 @@ class Root:
     access = property(lambda self: self._access.get(), doc="the access policy")
     bots = property(lambda self: self._bots.get(), doc="bot engines by site settings")
     chat = property(lambda self: self._chat.get(), doc="the chat service")
+    turns = property(lambda self: self._turns.get(), doc="the bot's turn: its reply stored, pushed, handed off")
+    reply_queue = property(lambda self: self._reply_queue.get(), doc="the SQS queue of reply jobs")
+    replies = property(lambda self: self._replies.get(), doc="the reply worker (on_sqs_message)")
     limits = property(lambda self: self._limits.get(), doc="rate limits (DynamoDB counters)")
     transitions = property(lambda self: self._transitions.get(), doc="lifecycle changes, stored and broadcast")
     agents = property(lambda self: self._agents.get(), doc="the agent service")

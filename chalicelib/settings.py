@@ -46,7 +46,14 @@ ENV = {
     "console_origins": "PARLEY_CONSOLE_ORIGINS",
     "membership_cache_seconds": "PARLEY_MEMBERSHIP_CACHE_SECONDS",
     "rate_limits": "PARLEY_RATE_LIMITS",
+    "reply_queue_url": "PARLEY_REPLY_QUEUE_URL",
+    "bot_engines": "PARLEY_BOT_ENGINES",
 }
+
+# The reply queue's name when no URL is configured: what app.py's on_sqs_message names
+# for Chalice (`make deploy` always writes the stage's own queue URL first).
+DEFAULT_REPLY_QUEUE = "parley-replies.fifo"
+_ENGINE_ENTRY = re.compile(r"([a-z0-9][a-z0-9_-]{0,31})=([A-Za-z_][\w.]*:[A-Za-z_]\w*)")
 
 
 class SettingsError(RuntimeError):
@@ -107,6 +114,12 @@ class Settings(BaseModel):
     membership_cache_seconds: float = Field(default=10.0, ge=0, le=300)
     # name=count/seconds over chalicelib/limits.py's defaults, e.g. "messages=120/60".
     rate_limits: str | None = None
+    # The SQS queue a streaming bot engine's replies go through (chalicelib/replies.py):
+    # https://sqs.<region>.amazonaws.com/<account>/<name>. Without it, such an engine
+    # answers inline, inside the send (slowly).
+    reply_queue_url: str | None = None
+    # Bot engines beyond the built-in ones: "name=package.module:Class,…" (chalicelib/bot).
+    bot_engines: str | None = None
 
     @field_validator("realtime_providers", mode="before")
     @classmethod
@@ -129,6 +142,31 @@ class Settings(BaseModel):
 
         parse_limits(value)  # raises with the entry that is wrong
         return value
+
+    @field_validator("reply_queue_url")
+    @classmethod
+    def _queue_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https?://[^\s/]+(/[^\s/]+)*/[A-Za-z0-9_-]{1,75}(\.fifo)?", value):
+            raise ValueError("must be an SQS queue URL: https://sqs.<region>.amazonaws.com/<account>/<name>")
+        return value
+
+    @property
+    def reply_queue_name(self) -> str:
+        """The queue's name (the URL's last part), for the event source app.py declares."""
+        return self.reply_queue_url.rsplit("/", 1)[1] if self.reply_queue_url else DEFAULT_REPLY_QUEUE
+
+    @field_validator("bot_engines")
+    @classmethod
+    def _bot_engines(cls, value: str | None) -> str | None:
+        for entry in (e.strip() for e in (value or "").split(",")):
+            if entry and not _ENGINE_ENTRY.fullmatch(entry):
+                raise ValueError(f"{entry!r}: each entry is name=package.module:Class")
+        return value
+
+    @property
+    def extra_engines(self) -> dict[str, str]:
+        """``bot_engines`` as BotRegistry takes them: name -> "module:Class"."""
+        return dict(e.strip().split("=", 1) for e in (self.bot_engines or "").split(",") if e.strip())
 
     @field_validator("cognito_issuer", "cognito_jwks_url")
     @classmethod

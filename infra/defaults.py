@@ -30,6 +30,17 @@ NOT_FOUND_RESPONSE = {
 }
 
 
+# A reply job that failed maxReceiveCount times lands in the dead-letter queue: a visitor got
+# no answer from the streaming engine. Any message there is worth a look.
+DEAD_LETTER_METRIC = "ApproximateNumberOfMessagesVisible"
+DEAD_LETTER_DESCRIPTION = ("Reply jobs in the dead-letter queue: a streaming bot reply failed every delivery "
+                           "(look at the reply worker's logs, then redrive them)")
+
+
+def dead_letter_queue_name(table: str) -> str:
+    return f"{table}-replies-dlq.fifo"
+
+
 def alarm_properties(namespace: str, metric: str, dimensions: list[dict[str, Any]],
                      description: str) -> dict[str, Any]:
     """Any data point above zero in one period: each of these is worth a look."""
@@ -89,6 +100,9 @@ def apply(session: Any, stage: str, deployed: dict[str, Any], table: str, api_st
     alarms.append((f"{table}-throttled", alarm_properties(
         "AWS/DynamoDB", "ThrottledRequests", [{"Name": "TableName", "Value": table}],
         "DynamoDB throttled requests to the table")))
+    alarms.append((f"{table}-reply-dead-letters", {**alarm_properties(
+        "AWS/SQS", DEAD_LETTER_METRIC, [{"Name": "QueueName", "Value": dead_letter_queue_name(table)}],
+        DEAD_LETTER_DESCRIPTION), "Statistic": "Maximum"}))
     for name, props in alarms:
         cloudwatch.put_metric_alarm(AlarmName=name, AlarmActions=[alarm_topic_arn] if alarm_topic_arn else [],
                                     **props)

@@ -3,7 +3,10 @@
     python -m infra.deploy --stage prod
 
 1. Deploys infra/table.json as the CloudFormation stack parley-<stage>-table
-   (created, or updated when it exists) and waits for it.
+   (created, or updated when it exists) and waits for it: the table, and the
+   reply queue of streaming bot engines with its dead-letter queue. The
+   queue's URL goes into the stage's environment (PARLEY_REPLY_QUEUE_URL),
+   from which app.py names the reply worker's event source.
 2. Checks that the stage's SSM secrets exist (it never reads their values).
    Finds or creates the agents' Cognito user pool ``parley-<stage>-agents`` and
    its console app client, and writes PARLEY_COGNITO_ISSUER /
@@ -82,6 +85,11 @@ def deploy_table_stack(cloudformation: Any, stage: str) -> dict[str, str]:
         # An older prod stack, made before this default: protect it now.
         cloudformation.update_termination_protection(EnableTerminationProtection=True, StackName=name)
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+def queue_settings(outputs: dict[str, str]) -> dict[str, str]:
+    """The stage's reply queue setting, from the table stack's outputs."""
+    return {"PARLEY_REPLY_QUEUE_URL": outputs["ReplyQueueUrl"]}
 
 
 def missing_secrets(ssm: Any, env: dict[str, str]) -> list[str]:
@@ -257,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
 
     outputs = deploy_table_stack(session.client("cloudformation"), args.stage)
     print(f"table stack {table_stack_name(args.stage)}: {outputs}")
+    write_stage_env(args.stage, queue_settings(outputs))
     env = json.loads(CONFIG.read_text())["stages"][args.stage]["environment_variables"]
     absent = missing_secrets(session.client("ssm"), env)
     if absent:

@@ -4,7 +4,9 @@
 
 Offline: nothing is sent to AWS. The merge template is infra/table.json with
 the stage's parameter defaults, so the packaged stack creates the table the
-app is configured for (PARLEY_TABLE in .chalice/config.json).
+app is configured for (PARLEY_TABLE in .chalice/config.json), and the reply
+queue, which every function is pointed at and the reply worker's event
+source reads (``queue_wiring``).
 """
 from __future__ import annotations
 
@@ -17,14 +19,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from infra.defaults import (ALARM_PERIOD_SECONDS, NOT_FOUND_RESPONSE, REST_THROTTLE, WEBSOCKET_THROTTLE,
-                            alarm_properties)
+from infra.defaults import (ALARM_PERIOD_SECONDS, DEAD_LETTER_DESCRIPTION, DEAD_LETTER_METRIC, NOT_FOUND_RESPONSE,
+                            REST_THROTTLE, WEBSOCKET_THROTTLE, alarm_properties)
 from infra.policy import api_stage, table_name
 from infra.runtime import require_lambda_python
 from infra.table import TEMPLATE
 
 ROOT = Path(__file__).resolve().parents[1]
 WEBSOCKET_SETTINGS = ("PARLEY_WEBSOCKET_URL", "PARLEY_WEBSOCKET_ENDPOINT")
+QUEUE_SETTING = "PARLEY_REPLY_QUEUE_URL"
 # Only for importing app.py while Chalice reads its routes: the settings
 # refuse the websocket provider without URLs, and the real ones exist only
 # once the stack does. They never reach the template (websocket_wiring).
@@ -50,8 +53,11 @@ def pin_to_this_stack(template: dict) -> dict:
     # for one account), the packaged stack gets its own.
     text = re.sub(r'"arn:aws:execute-api:[^:"]*:[^:"]*:[^/"]*/',
                   '"arn:aws:execute-api:${AWS::Region}:${AWS::AccountId}:${WebsocketAPI}/', text)
-    text = re.sub(r'"arn:aws:(dynamodb|ssm|logs):[^:"]*:[^:"]*:',
+    text = re.sub(r'"arn:aws:(dynamodb|ssm|logs|sqs):[^:"]*:[^:"]*:',
                   r'"arn:aws:\1:${AWS::Region}:${AWS::AccountId}:', text)
+    # Bedrock's account-bound resources (inference profiles, guardrails); foundation
+    # models have no account and stay in any region (cross-region inference).
+    text = re.sub(r'"arn:aws:bedrock:[^:"]*:[^:"]+:', '"arn:aws:bedrock:${AWS::Region}:${AWS::AccountId}:', text)
     pinned = json.loads(text)
     for resource in pinned["Resources"].values():
         if resource.get("Type") != "AWS::IAM::Role":
@@ -88,6 +94,25 @@ def websocket_wiring(template: dict, stage: str) -> dict:
             variables.pop(name, None)
         if "websocket" in providers:
             variables.update(wiring)
+    return template
+
+
+def queue_wiring(template: dict) -> dict:
+    """Points every function at this stack's own reply queue, and the worker's event source at it.
+
+    Whatever config.json holds (the URL `make deploy` wrote for another stack,
+    or nothing), the functions send to the queue the same stack creates, and
+    the event source names it by its ``Arn``, so CloudFormation creates the
+    queue before the mapping that reads it.
+    """
+    for resource in template["Resources"].values():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        variables = resource["Properties"].setdefault("Environment", {}).setdefault("Variables", {})
+        variables[QUEUE_SETTING] = {"Ref": "ReplyQueue"}
+        for event in (resource["Properties"].get("Events") or {}).values():
+            if event.get("Type") == "SQS":
+                event["Properties"]["Queue"] = {"Fn::GetAtt": ["ReplyQueue", "Arn"]}
     return template
 
 
@@ -148,6 +173,10 @@ def production_defaults(template: dict, stage: str) -> dict:
         "RestApiId": {"Ref": "RestAPI"}, **NOT_FOUND_RESPONSE}}
     alarm("TableThrottlesAlarm", "AWS/DynamoDB", "ThrottledRequests",
           [{"Name": "TableName", "Value": {"Ref": "ParleyTable"}}], "DynamoDB throttled requests to the table")
+    alarm("ReplyDeadLettersAlarm", "AWS/SQS", DEAD_LETTER_METRIC,
+          [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["ReplyDeadLetterQueue", "QueueName"]}}],
+          DEAD_LETTER_DESCRIPTION)
+    resources["ReplyDeadLettersAlarm"]["Properties"]["Statistic"] = "Maximum"
     return template
 
 
@@ -172,7 +201,7 @@ def package(stage: str, out: Path) -> Path:
         subprocess.run([str(Path(sys.executable).with_name("chalice")), "package", "--stage", stage,
                         "--merge-template", str(merge), str(out)], cwd=ROOT, env=env, check=True)
     sam = out / "sam.json"
-    template = websocket_wiring(pin_to_this_stack(json.loads(sam.read_text())), stage)
+    template = queue_wiring(websocket_wiring(pin_to_this_stack(json.loads(sam.read_text())), stage))
     template = production_defaults(fix_log_groups(template), stage)
     sam.write_text(json.dumps(template, indent=2))
     return sam

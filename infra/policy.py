@@ -14,14 +14,25 @@ is in chalicelib, so `autogen_policy` is off and this renders the policy:
   the first deploy its id is unknown; the policy then names any API of this
   account's region (`make deploy` renders it again with the id and redeploys);
 * CloudWatch Logs on this app's own log groups (a packaged stack must be named
-  parley-<stage> for its generated function names to match).
+  parley-<stage> for its generated function names to match);
+* SQS: SendMessage on this stage's reply queue for the REST handler (a send
+  enqueues a streaming engine's reply job), and for the reply worker what
+  Lambda's event source mapping needs of the function's role (ReceiveMessage,
+  DeleteMessage, GetQueueAttributes) on that queue only;
+* Bedrock, for the reply worker only: InvokeModel and
+  InvokeModelWithResponseStream (what Converse and ConverseStream are
+  authorized as) on foundation models in any region (a cross-region inference
+  profile routes to others) and on this account's inference profiles, and
+  ApplyGuardrail on this account's guardrails.
 
 Each function gets only the statements it needs (``FUNCTION_NEEDS``): the REST
-handler all four; ``$connect`` no push (API Gateway refuses posts from inside
-it anyway); ``$default`` no SSM (it checks no token); ``$disconnect`` only the
-table and its logs. The REST handler's policy is .chalice/policy-<stage>.json,
-the others .chalice/policy-<stage>-<function>.json, named for Chalice in
-config.json's ``lambda_functions``.
+handler the table, SSM, push, logs and the queue's SendMessage; ``$connect``
+no push (API Gateway refuses posts from inside it anyway); ``$default`` no SSM
+(it checks no token); ``$disconnect`` only the table and its logs; the reply
+worker the table, SSM (the Pusher secret), push, logs, its queue and Bedrock.
+The REST handler's policy is .chalice/policy-<stage>.json, the others
+.chalice/policy-<stage>-<function>.json, named for Chalice in config.json's
+``lambda_functions``.
 
 ``--check`` exits 1 when the file on disk is not what would be rendered for
 the region, account and API id it names (`make deploy` pins them).
@@ -50,17 +61,28 @@ DYNAMODB_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem
 
 # Chalice's function names -> the statements (by Sid) each one's role holds.
 FUNCTION_NEEDS: dict[str, tuple[str, ...]] = {
-    "api_handler": ("ParleyTable", "ParleySecrets", "ParleyWebSocketPush", "ParleyLogs"),
+    "api_handler": ("ParleyTable", "ParleySecrets", "ParleyWebSocketPush", "ParleyLogs", "ParleyReplyQueueSend"),
     "websocket_connect": ("ParleyTable", "ParleySecrets", "ParleyLogs"),
     # typing relays go to Pusher too, which takes its secret
     "websocket_message": ("ParleyTable", "ParleySecrets", "ParleyWebSocketPush", "ParleyLogs"),
     "websocket_disconnect": ("ParleyTable", "ParleyLogs"),
+    # app.py's on_sqs_message handler: streams a Bedrock reply, stores and pushes it
+    "reply_worker": ("ParleyTable", "ParleySecrets", "ParleyWebSocketPush", "ParleyLogs", "ParleyReplyQueueConsume",
+                     "ParleyBedrock"),
 }
+# What Lambda's SQS event source needs of the function's own role (AWSLambdaSQSQueueExecutionRole).
+SQS_CONSUME_ACTIONS = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
+BEDROCK_ACTIONS = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream", "bedrock:ApplyGuardrail"]
 REST_HANDLER = "api_handler"
 
 
 def table_name(stage: str) -> str:
     return f"{APP_NAME}-{stage}"
+
+
+def reply_queue_name(stage: str) -> str:
+    """The stage's reply queue, as infra/table.json names it (after the table)."""
+    return f"{table_name(stage)}-replies.fifo"
 
 
 def ssm_prefix(stage: str) -> str:
@@ -98,6 +120,16 @@ def render(stage: str, region: str = "*", account: str = "*",
              "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
              "Resource": [f"arn:aws:logs:{region}:{account}:log-group:/aws/lambda/{APP_NAME}-{stage}:*",
                           f"arn:aws:logs:{region}:{account}:log-group:/aws/lambda/{APP_NAME}-{stage}-*"]},
+            {"Sid": "ParleyReplyQueueSend", "Effect": "Allow", "Action": ["sqs:SendMessage"],
+             "Resource": f"arn:aws:sqs:{region}:{account}:{reply_queue_name(stage)}"},
+            {"Sid": "ParleyReplyQueueConsume", "Effect": "Allow", "Action": SQS_CONSUME_ACTIONS,
+             "Resource": f"arn:aws:sqs:{region}:{account}:{reply_queue_name(stage)}"},
+            # Foundation models have no account in their ARN, and a cross-region inference
+            # profile may route a call to another region's model: any region, models only.
+            {"Sid": "ParleyBedrock", "Effect": "Allow", "Action": BEDROCK_ACTIONS,
+             "Resource": ["arn:aws:bedrock:*::foundation-model/*",
+                          f"arn:aws:bedrock:{region}:{account}:inference-profile/*",
+                          f"arn:aws:bedrock:{region}:{account}:guardrail/*"]},
     ]
     needs = FUNCTION_NEEDS[function]
     return {"Version": "2012-10-17", "Statement": [s for s in statements if s["Sid"] in needs]}

@@ -1,7 +1,8 @@
-"""Creates the Parley table from infra/table.json, the one description of it.
+"""Creates the Parley table and the reply queue from infra/table.json, the one description of them.
 
-Local stacks and tests create their table through this, from the very
-template that deploys to AWS, so the key schema cannot drift between them.
+Local stacks and tests create their table and queue through this, from the
+very template that deploys to AWS, so the key schema and the queue's
+redelivery settings cannot drift between them.
 """
 from __future__ import annotations
 
@@ -33,3 +34,33 @@ def create_table(client: Any, name: str) -> None:
     ttl = props["TimeToLiveSpecification"]
     client.update_time_to_live(TableName=name, TimeToLiveSpecification={
         "AttributeName": ttl["AttributeName"], "Enabled": bool(ttl["Enabled"])})
+
+
+def _queue_attributes(resource: str, dead_letter_arn: str | None = None) -> dict[str, str]:
+    """A queue's attributes as SetQueueAttributes takes them, from the template's properties."""
+    props = json.loads(TEMPLATE.read_text())["Resources"][resource]["Properties"]
+    attributes: dict[str, str] = {}
+    for name, value in props.items():
+        if name == "QueueName":
+            continue
+        if name == "RedrivePolicy":
+            value = json.dumps({"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": value["maxReceiveCount"]})
+        attributes[name] = str(value).lower() if isinstance(value, bool) else str(value)
+    return attributes
+
+
+def reply_queue_name(table_name: str) -> str:
+    """The reply queue of the stack that holds ``table_name`` (the template names it so)."""
+    return f"{table_name}-replies.fifo"
+
+
+def create_reply_queue(client: Any, table_name: str) -> str:
+    """Creates the reply queue and its dead-letter queue as the template has them; returns the queue's URL.
+
+    Idempotent: an existing queue with these attributes is found again.
+    """
+    dlq = client.create_queue(QueueName=f"{table_name}-replies-dlq.fifo",
+                              Attributes=_queue_attributes("ReplyDeadLetterQueue"))["QueueUrl"]
+    dlq_arn = client.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return client.create_queue(QueueName=reply_queue_name(table_name),
+                               Attributes=_queue_attributes("ReplyQueue", dlq_arn))["QueueUrl"]

@@ -3,7 +3,7 @@
 Keys:
 
 * conversation  ``PK=CONV#<id>  SK=STATE``  site, visitor, status, last_seq
-* message       ``PK=CONV#<id>  SK=MSG#<seq, 10 digits>``
+* message       ``PK=CONV#<id>  SK=MSG#<seq, 10 digits>``  (a bot reply also holds ``reply_id``, ``sources``)
 * idempotency   ``PK=CONV#<id>  SK=CMID#<v|b>#<client message id>`` (a copy of the message;
                 v: the visitor's message, b: the bot's reply to it)
 
@@ -140,7 +140,8 @@ def message_from(values: dict[str, Any]) -> Message:
     return Message(id=values["id"], conversation_id=values["conversation_id"], seq=int(values["seq"]),
                    sender=values["sender"], text=values["text"], created_at=values["created_at"],
                    client_message_id=values.get("client_message_id"), sender_name=values.get("sender_name"),
-                   event=values.get("event"))
+                   event=values.get("event"), reply_id=values.get("reply_id"),
+                   sources=tuple(values["sources"]) if values.get("sources") is not None else None)
 
 
 def conversation_from(conversation_id: str, values: dict[str, Any]) -> Conversation:
@@ -389,7 +390,8 @@ class MessageStore:
     def append_message(self, conversation_id: str, sender: Sender, text: str,
                        idempotency_key: str | None = None,
                        client_message_id: str | None = None, *, sender_name: str | None = None,
-                       guard: Guard | None = None, retention_days: int | None = None) -> tuple[Message, bool]:
+                       guard: Guard | None = None, retention_days: int | None = None,
+                       reply_id: str | None = None, sources: tuple[str, ...] | None = None) -> tuple[Message, bool]:
         """Stores a message under the next seq; returns (message, created).
 
         When ``idempotency_key`` was seen before in this conversation, the
@@ -401,7 +403,7 @@ class MessageStore:
 
         ``retention_days``: the site's; without it, the site of the guard's
         ``site_key``/``when_site`` is asked (``retention_days_of``, the site
-        cache), else the default.
+        cache), else the default. ``reply_id`` and ``sources``: a bot reply's (stored with it).
         """
         guard = guard or Guard()
         if retention_days is None:
@@ -410,11 +412,12 @@ class MessageStore:
         lock = self._append_locks[hash(conversation_id) % len(self._append_locks)]
         with lock:
             return self._append(conversation_id, sender, text, idempotency_key, client_message_id,
-                                sender_name, guard, retention_days * DAY_SECONDS)
+                                sender_name, guard, retention_days * DAY_SECONDS, reply_id, sources)
 
     def _append(self, conversation_id: str, sender: Sender, text: str, idempotency_key: str | None,
                 client_message_id: str | None, sender_name: str | None,
-                guard: Guard, retention_seconds: int) -> tuple[Message, bool]:
+                guard: Guard, retention_seconds: int, reply_id: str | None = None,
+                sources: tuple[str, ...] | None = None) -> tuple[Message, bool]:
         """One transaction makes the message visible together with the counter that names it.
 
         So seq is gapless: the counter update is conditioned on its old value,
@@ -430,7 +433,8 @@ class MessageStore:
         for attempt in range(MAX_APPEND_ATTEMPTS):
             seq = guess + 1
             message = Message(message_id, conversation_id, seq, sender, text, now_iso(self._clock()),
-                              client_message_id, sender_name, guard.change.event() if guard.change else None)
+                              client_message_id, sender_name, guard.change.event() if guard.change else None,
+                              reply_id, sources)
             now = self._clock()
             # The message and its idempotency copy expire retention after it was
             # written; STATE's ttl moves to the same instant (_state_update).
@@ -508,6 +512,19 @@ class MessageStore:
             self.hints.see(conversation_id, seq)
             return message, True
         raise ParleyError("busy", "The conversation is too busy right now; please retry.")
+
+    @translated
+    def stored_reply(self, conversation_id: str, client_message_id: str) -> Message | None:
+        """The bot's reply to the visitor message ``client_message_id``, if it is stored (one GetItem).
+
+        Read from the reply's idempotency record (``CMID#b#<client id>``), which
+        the reply's own transaction wrote: there is a reply exactly when it is there.
+        """
+        item = self.table.client.get_item(
+            TableName=self.table.name, ConsistentRead=True,
+            Key=self.table.key(conv_pk(conversation_id), f"CMID#b#{client_message_id}")).get("Item")
+        values = self.table.plain(item) if item else None
+        return message_from(values) if values is not None and live(values, self._clock()) else None
 
     @translated
     def messages_after(self, conversation_id: str, after: int, limit: int = 100,

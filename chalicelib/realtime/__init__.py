@@ -42,6 +42,12 @@ CONVERSATION_DELETED_EVENT = "ConversationDeleted"
 # timeouts too (Pusher 2 s, a fan-out 3 s), which fit inside it.
 BROADCAST_BUDGET_SECONDS = 4.0
 TYPING_EVENT = "ClientTyping"
+# A bot reply's text as it is being written (chalicelib/replies.py): on the conversation's
+# channel only, never stored; the stored message with the same reply_id replaces it.
+REPLY_DELTA_EVENT = "ChatReplyDelta"
+# Pusher's limit (10 KB), kept for the event as the WebSocket API frames it too: its
+# ``{"event", "data"}`` envelope is the larger of the two, so one check holds for both.
+DELTA_MAX_BYTES = 10_240
 
 
 def channel_name(conversation_id: str) -> str:
@@ -64,6 +70,15 @@ def message_payload(message: "Message", last_seq: int, limit: int) -> str:
         return data
     # The conversation id too: an agent's feed carries many conversations.
     return json.dumps({"conversation_id": message.conversation_id, "last_seq": last_seq})
+
+
+def reply_delta(conversation_id: str, reply_id: str, reply_to_seq: int, n: int, text: str) -> dict[str, Any] | None:
+    """The data of the ``n``-th ChatReplyDelta of a reply: the WHOLE text so far (not the new part),
+    so a lost or reordered delta is harmless. None when it would not stay under DELTA_MAX_BYTES."""
+    data = {"conversation_id": conversation_id, "reply_id": reply_id, "reply_to_seq": reply_to_seq, "n": n,
+            "text": text}
+    frame = json.dumps({"event": REPLY_DELTA_EVENT, "data": data}, separators=(",", ":"), ensure_ascii=False)
+    return data if len(frame.encode("utf-8")) < DELTA_MAX_BYTES else None
 
 
 class Broadcaster(Protocol):
@@ -218,11 +233,12 @@ def public_config(settings: "Settings") -> dict[str, Any]:
             "channel_prefix": CHANNEL_PREFIX,
             "event": MESSAGE_EVENT,
             "typing_event": TYPING_EVENT,
+            "delta_event": REPLY_DELTA_EVENT,
         }
     websocket = None
     if "websocket" in settings.realtime_providers:
         websocket = {"url": settings.websocket_url, "event": MESSAGE_EVENT,
-                     "typing_event": TYPING_EVENT}
+                     "typing_event": TYPING_EVENT, "delta_event": REPLY_DELTA_EVENT}
     return {
         "providers": list(settings.realtime_providers),
         "pusher": pusher,

@@ -2,22 +2,29 @@
 
     python -m infra.local.devstack [--api-port 8000] [--websocket-port 8001] [--pusher-port 6001]
                                    [--dynamodb-port 5005] [--demo-port 8080] [--console-port 8090]
-                                   [--quiet]
+                                   [--bedrock-port 5006] [--quiet]
 
-Starts DynamoDB (moto, serialized) and creates the table from
-infra/table.json, seeds the `demo` site, creates the Cognito user pool on the
-same moto server (an app client and the demo agent, an admin of `demo`:
-infra/local/cognito.py), starts the Pusher-protocol stand-in and the API
-Gateway WebSocket stand-in (which runs app.py's on_ws_* handlers), runs
-`chalice local` for the HTTP API, serves the demo page and the agent console
-(console/dist with a generated config.json). The app reaches each through
-ordinary settings (AWS_ENDPOINT_URL_DYNAMODB, PUSHER_HOST and PUSHER_PORT,
+Starts DynamoDB (moto, serialized) and creates the table and the reply queue
+(SQS, on the same moto server) from infra/table.json, seeds the `demo` site
+(the offline knowledge bot) and the `demo-llm` site (the Bedrock engine, on
+the same knowledge), creates the Cognito user pool on the same moto server
+(an app client and the demo agent, an admin of `demo`: infra/local/cognito.py),
+starts the Pusher-protocol stand-in, the API Gateway WebSocket stand-in
+(which runs app.py's on_ws_* handlers), the Bedrock Runtime stand-in
+(infra/local/bedrock_runtime.py) and the SQS event source stand-in
+(infra/local/sqs_events.py, which runs app.py's on_sqs_message handler: the
+reply worker, with the same environment as the HTTP API), runs `chalice
+local` for the HTTP API, serves the demo page (``/`` for `demo`,
+``/?site=demo-llm`` for `demo-llm`) and the agent console (console/dist with a
+generated config.json). The app reaches each through ordinary settings
+(AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SQS with PARLEY_REPLY_QUEUE_URL,
+AWS_ENDPOINT_URL_BEDROCK_RUNTIME, PUSHER_HOST and PUSHER_PORT,
 PARLEY_WEBSOCKET_ENDPOINT, PARLEY_COGNITO_*), exactly as it reaches AWS and
 Pusher in production. Ctrl-C (or SIGTERM) stops everything it started. Ports
 also come from PARLEY_API_PORT, PARLEY_WEBSOCKET_PORT, PARLEY_PUSHER_PORT,
-PARLEY_DYNAMODB_PORT, PARLEY_DEMO_PORT and PARLEY_CONSOLE_PORT (0: any free
-port); PARLEY_REALTIME_PROVIDERS picks the providers (default:
-pusher,websocket,polling).
+PARLEY_DYNAMODB_PORT, PARLEY_DEMO_PORT, PARLEY_CONSOLE_PORT and
+PARLEY_BEDROCK_PORT (0: any free port); PARLEY_REALTIME_PROVIDERS picks the
+providers (default: pusher,websocket,polling).
 """
 from __future__ import annotations
 
@@ -30,15 +37,18 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
 from pathlib import Path
 from typing import Any
 
 from infra.local.cognito import LocalPool, create_local_pool
+from infra.local.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -54,11 +64,16 @@ PUSHER_APP_ID = "4242"
 PUSHER_KEY = "parley-local-key"
 ENV_PORTS = {"api": "PARLEY_API_PORT", "websocket": "PARLEY_WEBSOCKET_PORT",
              "pusher": "PARLEY_PUSHER_PORT", "dynamodb": "PARLEY_DYNAMODB_PORT",
-             "demo": "PARLEY_DEMO_PORT", "console": "PARLEY_CONSOLE_PORT"}
+             "demo": "PARLEY_DEMO_PORT", "console": "PARLEY_CONSOLE_PORT", "bedrock": "PARLEY_BEDROCK_PORT"}
 RESTARTS_PER_WINDOW = 3
 RESTART_WINDOW_SECONDS = 60.0
 DEFAULT_PORTS = {"api": 8000, "websocket": 8001, "pusher": 6001, "dynamodb": 5005, "demo": 8080,
-                 "console": 8090}
+                 "console": 8090, "bedrock": 5006}
+# The demo sites: the offline knowledge bot, and the Bedrock engine (on the stand-in) on the same knowledge.
+DEMO_SITES = ("demo", "demo-llm")
+DEMO_LLM_MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
+# Services with no port of their own: ready once they have written their ready file.
+PORTLESS = ("replies",)
 
 
 @dataclass(frozen=True)
@@ -71,6 +86,8 @@ class Ports:
     # 0: any free port (what a program that builds its own Stack gets unless it asks);
     # `make dev` asks for 8090. Stack.console_port is the port it got.
     console: int = 0
+    # The Bedrock Runtime stand-in. 0: a free one, chosen when the Stack is made (make dev asks for 5006).
+    bedrock: int = 0
 
     def named(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in DEFAULT_PORTS}
@@ -123,13 +140,18 @@ def wait_for_port(port: int, timeout: float, proc: subprocess.Popen | None = Non
 
 def app_environment(dynamodb_port: int, base: dict[str, str] | None = None,
                     ports: Ports | None = None) -> dict[str, str]:
-    """The environment the app (chalice local, the WebSocket stand-in) runs with."""
+    """The environment the app (chalice local, the WebSocket stand-in, the reply worker) runs with.
+
+    PARLEY_REPLY_QUEUE_URL is added once the queue exists (``seed_reply_queue``).
+    """
     ports = ports or Ports(dynamodb=dynamodb_port)
     env = dict(os.environ if base is None else base)
     env.pop("AWS_PROFILE", None)
     env.pop("AWS_SESSION_TOKEN", None)
     env.update({
         "AWS_ENDPOINT_URL_DYNAMODB": f"http://{HOST}:{dynamodb_port}",
+        # The reply queue is on the same moto server.
+        "AWS_ENDPOINT_URL_SQS": f"http://{HOST}:{dynamodb_port}",
         "AWS_ACCESS_KEY_ID": "local",
         "AWS_SECRET_ACCESS_KEY": "local",
         "AWS_DEFAULT_REGION": env.get("AWS_DEFAULT_REGION") or "us-east-1",
@@ -145,6 +167,8 @@ def app_environment(dynamodb_port: int, base: dict[str, str] | None = None,
         # With the stage in the path, exactly as API Gateway's endpoint has it.
         "PARLEY_WEBSOCKET_ENDPOINT": f"http://{HOST}:{ports.websocket}/local",
     })
+    if ports.bedrock:
+        env["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"] = f"http://{HOST}:{ports.bedrock}"
     # Fresh keys unless the caller gives them (make dev gives its own, kept across runs: local_secrets).
     env.setdefault("PARLEY_TOKEN_SECRET", secrets.token_urlsafe(48))
     env.setdefault("PUSHER_SECRET", secrets.token_urlsafe(24))
@@ -161,7 +185,8 @@ def _dynamodb(env: dict[str, str]) -> Any:
 
 
 def seed_demo_site(env: dict[str, str], demo_port: int) -> None:
-    """Creates the table and the `demo` site (or brings it up to date)."""
+    """Creates the table and the demo sites (or brings them up to date): `demo` answers with the
+    offline knowledge bot, `demo-llm` with the Bedrock engine (the stand-in), from the same knowledge."""
     from chalicelib.bot import validate_knowledge
     from chalicelib.data import Data
     from chalicelib.models import Site
@@ -171,12 +196,37 @@ def seed_demo_site(env: dict[str, str], demo_port: int) -> None:
     create_table(client, env["PARLEY_TABLE"])
     sites = Data(env["PARLEY_TABLE"], client=client).sites
     knowledge = validate_knowledge(json.loads((HERE / "demo-knowledge.json").read_text()))
-    origins = sorted({"http://127.0.0.1:8080", "http://localhost:8080",
-                      f"http://127.0.0.1:{demo_port}", f"http://localhost:{demo_port}"})
-    existing = sites.get("demo")
-    sites.put(Site("demo", tuple(origins), name="Parley demo", bot={"engine": "knowledge", "knowledge": knowledge},
-                   widget={"title": "Parley", "greeting": "Hi! Ask me anything about Parley."}),
-              previous_origins=existing.origins if existing else ())
+    origins = tuple(sorted({"http://127.0.0.1:8080", "http://localhost:8080",
+                            f"http://127.0.0.1:{demo_port}", f"http://localhost:{demo_port}"}))
+    for site in (Site("demo", origins, name="Parley demo", bot={"engine": "knowledge", "knowledge": knowledge},
+                      widget={"title": "Parley", "greeting": "Hi! Ask me anything about Parley."}),
+                 Site("demo-llm", origins, name="Parley demo (LLM)", bot=llm_bot_settings(knowledge),
+                      widget={"title": "Parley (LLM)", "greeting": "Hi! I'm an LLM bot: ask me about Parley."})):
+        existing = sites.get(site.site_key)
+        sites.put(site, previous_origins=existing.origins if existing else ())
+
+
+def llm_bot_settings(knowledge: dict[str, Any]) -> dict[str, Any]:
+    """`demo-llm`'s bot: the Bedrock engine on the demo's knowledge (the stand-in answers from it)."""
+    from chalicelib.bot import validate_bot_settings
+
+    return validate_bot_settings({"engine": "bedrock", "knowledge": knowledge, "bedrock": {
+        "model_id": DEMO_LLM_MODEL,
+        "instructions": ("You are the assistant of Parley, a chat widget for static websites. Answer "
+                         "from the knowledge entries only, briefly; when they do not hold the answer, "
+                         "say so and offer a person.")}})
+
+
+def seed_reply_queue(env: dict[str, str]) -> str:
+    """Creates the reply queue (and its dead-letter queue) on the moto server; adds its URL to ``env``."""
+    import boto3
+
+    from infra.table import create_reply_queue
+
+    sqs = boto3.client("sqs", endpoint_url=env["AWS_ENDPOINT_URL_SQS"], region_name=env["AWS_DEFAULT_REGION"],
+                       aws_access_key_id="local", aws_secret_access_key="local")
+    env["PARLEY_REPLY_QUEUE_URL"] = create_reply_queue(sqs, env["PARLEY_TABLE"])
+    return env["PARLEY_REPLY_QUEUE_URL"]
 
 
 def seed_cognito(env: dict[str, str]) -> LocalPool:
@@ -189,6 +239,7 @@ def seed_cognito(env: dict[str, str]) -> LocalPool:
     from chalicelib.models import Member
 
     pool = create_local_pool(env["AWS_ENDPOINT_URL_DYNAMODB"], region=env["AWS_DEFAULT_REGION"])
+    # `demo` only: with a second site the console opens on its site picker, not on the inbox.
     Data(env["PARLEY_TABLE"], client=_dynamodb(env)).agents.put_member(
         Member(agent_id=pool.agent_id, site_key="demo", role="admin", name=pool.agent_name,
                email=pool.agent_email))
@@ -257,7 +308,7 @@ class DemoHandler(SimpleHTTPRequestHandler):
         super().__init__(*args, directory=str(HERE / "demo"), **kwargs)
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        path = self.path.split("?")[0]
+        path, _, query = self.path.partition("?")
         if path == "/":
             path = "/index.html"
         page_file = HERE / "demo" / path.lstrip("/")
@@ -265,6 +316,10 @@ class DemoHandler(SimpleHTTPRequestHandler):
             page = page_file.read_text()
             page = page.replace("__PARLEY_API__", self.api_url).replace(
                 "__PARLEY_WIDGET__", f"http://{self.headers.get('Host', HOST)}/parley.js")
+            # ?site=demo-llm: the same page for the other demo site (the LLM bot).
+            site = parse_qs(query).get("site", ["demo"])[0]
+            if site in DEMO_SITES:
+                page = page.replace('data-site-key="demo"', f'data-site-key="{site}"')
             self._send(page.encode(), "text/html; charset=utf-8")
         elif path.lstrip("/") in WIDGET_BUNDLES:
             bundle = WIDGET_DIST / path.lstrip("/")
@@ -295,6 +350,8 @@ class Stack:
     """
 
     def __init__(self, ports: Ports, quiet: bool = False, env: dict[str, str] | None = None) -> None:
+        if not ports.bedrock:
+            ports = replace(ports, bedrock=free_port())
         self.ports = ports
         self.quiet = quiet
         self.env = app_environment(ports.dynamodb, base=env, ports=ports)
@@ -322,14 +379,38 @@ class Stack:
             # --no-autoreload: the reloader forks a worker that outlives its parent.
             "api": [py, "-m", "infra.local.chalice_local", "--no-autoreload", "--stage", "local",
                     "--host", HOST, "--port", str(p.api)],
+            "bedrock": [py, "-m", "infra.local.bedrock_runtime", "--host", HOST, "--port", str(p.bedrock)],
+            # The reply worker: app.py's on_sqs_message handler, as Lambda's event source runs it.
+            "replies": [py, "-m", "infra.local.sqs_events", "--app", "app:app",
+                        "--ready-file", str(self._ready_file("replies"))],
         }[name]
 
-    def start_service(self, name: str, *extra_args: str) -> None:
+    def _ready_file(self, name: str) -> Path:
+        return Path(tempfile.gettempdir()) / f"parley-{name}-{os.getpid()}-{id(self)}.ready"
+
+    def start_service(self, name: str, *extra_args: str, wait: bool = True) -> None:
         out = subprocess.DEVNULL if self.quiet else None
+        if name in PORTLESS:
+            self._ready_file(name).unlink(missing_ok=True)
         proc = subprocess.Popen(self.command(name) + list(extra_args), cwd=ROOT, env=self.env,
                                 stdout=out, stderr=out, preexec_fn=_die_with_parent)
         self.procs[name] = proc
-        wait_for_port(getattr(self.ports, name), 60, proc)
+        if wait:
+            self.wait_ready(name)
+
+    def wait_ready(self, name: str, timeout: float = 60) -> None:
+        """Until the service listens (or, with no port, has written its ready file)."""
+        proc = self.procs[name]
+        if name not in PORTLESS:
+            wait_for_port(getattr(self.ports, name), timeout, proc)
+            return
+        ready, deadline = self._ready_file(name), time.monotonic() + timeout
+        while not ready.exists():
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {proc.returncode} before it was ready")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name} was not ready after {timeout}s")
+            time.sleep(0.05)
 
     def stop_service(self, name: str) -> None:
         proc = self.procs.pop(name, None)
@@ -339,6 +420,7 @@ class Stack:
     def start(self) -> None:
         self.start_service("dynamodb")
         seed_demo_site(self.env, self.ports.demo)
+        seed_reply_queue(self.env)
         self.cognito = seed_cognito(self.env)
         # The console is served before the app starts: its origins are the app's settings.
         self._console_handler = ConsoleHandler.serving(console_config(f"http://{HOST}:{self.ports.api}",
@@ -348,9 +430,13 @@ class Stack:
         self.env["PARLEY_CONSOLE_ORIGINS"] = console_origins(self.console_port,
                                                              self.env.get("PARLEY_CONSOLE_ORIGINS"))
         self.start_service("pusher")
+        self.start_service("bedrock")
+        # The worker imports the app while the next two start; it is waited for last.
+        self.start_service("replies", wait=False)
         self.start_service("websocket")
         self.start_service("api")
         self._wait_for_api()
+        self.wait_ready("replies")
         DemoHandler.api_url = f"http://{HOST}:{self.ports.api}"
         self.demo = ThreadingHTTPServer((HOST, self.ports.demo), DemoHandler)
         threading.Thread(target=self.demo.serve_forever, daemon=True).start()
@@ -375,8 +461,9 @@ class Stack:
                 server.server_close()
         self.demo = self.console = None
         # The API first and the database last, so no request finds its store gone.
-        for name in ("api", "websocket", "pusher", "dynamodb"):
+        for name in ("api", "replies", "websocket", "pusher", "bedrock", "dynamodb"):
             self.stop_service(name)
+        self._ready_file("replies").unlink(missing_ok=True)
 
     def watch(self, restarts: int = RESTARTS_PER_WINDOW, window: float = RESTART_WINDOW_SECONDS) -> int:
         """Blocks until told to stop, restarting a child that dies (and saying so).
@@ -417,15 +504,16 @@ class Stack:
             print(f"devstack: {name} restarted", file=sys.stderr, flush=True)
             return
         seed_demo_site(self.env, self.ports.demo)
+        seed_reply_queue(self.env)
         self.cognito = seed_cognito(self.env)
         self._console_handler.config = json.dumps(
             console_config(f"http://{HOST}:{self.ports.api}", self.cognito), indent=2).encode()
-        for dependent in ("websocket", "api"):  # they read the new pool's settings at start
+        for dependent in ("websocket", "replies", "api"):  # they read the new pool's settings at start
             self.stop_service(dependent)
             self.start_service(dependent)
         self._wait_for_api()
-        print("devstack: DynamoDB restarted EMPTY: its conversations, sites and agents are gone. "
-              "The demo site and the demo agent are seeded again; the Cognito pool is new "
+        print("devstack: DynamoDB restarted EMPTY: its conversations, sites, agents and queued replies are "
+              "gone. The demo sites, the reply queue and the demo agent are seeded again; the Cognito pool is new "
               f"(pool {self.cognito.pool_id}, app client {self.cognito.client_id}): sign in again.",
               file=sys.stderr, flush=True)
 
@@ -472,12 +560,15 @@ def main(argv: list[str] | None = None) -> int:
                   if (CONSOLE_DIST / "index.html").is_file() else f"console/dist is not built: {CONSOLE_BUILD_HINT}")
         print(f"""
 Parley local stack is up:
-  demo page    http://{HOST}:{ports.demo}/
+  demo page    http://{HOST}:{ports.demo}/  (site demo: the offline knowledge bot, answers inline)
+  LLM demo     http://{HOST}:{ports.demo}/?site=demo-llm  (site demo-llm: Bedrock stand-in, streamed)
   console      {console}/  ({signin})
   HTTP API     http://{HOST}:{ports.api}/api/chatbot/config?site_key=demo
   WebSocket    ws://{HOST}:{ports.websocket}  (API Gateway stand-in; @connections on the same port)
   Pusher       ws://{HOST}:{ports.pusher}/app/{e['PUSHER_KEY']}  (app id {e['PUSHER_APP_ID']})
   DynamoDB     http://{HOST}:{ports.dynamodb}  (table {e['PARLEY_TABLE']})
+  SQS          {e['PARLEY_REPLY_QUEUE_URL']}  (moto; polled by the reply worker)
+  Bedrock      {e['AWS_ENDPOINT_URL_BEDROCK_RUNTIME']}  (stand-in: Converse, ConverseStream)
   Cognito      {pool.endpoint}  (moto cognito-idp; pool {pool.pool_id}, app client {pool.client_id})
   providers    {e['PARLEY_REALTIME_PROVIDERS']}
 For the site CLI (python -m infra.sites invite demo --email ...):
@@ -487,6 +578,7 @@ For the site CLI (python -m infra.sites invite demo --email ...):
          AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION={e['AWS_DEFAULT_REGION']}
 Press Ctrl-C to stop.
 {READY} api=http://{HOST}:{ports.api} demo=http://{HOST}:{ports.demo} console={console} \
+bedrock={e['AWS_ENDPOINT_URL_BEDROCK_RUNTIME']} queue={e['PARLEY_REPLY_QUEUE_URL']} \
 cognito={pool.endpoint} pool={pool.pool_id} client={pool.client_id}""", flush=True)
         return stack.watch()
     except KeyboardInterrupt:

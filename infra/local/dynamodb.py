@@ -1,4 +1,4 @@
-"""Local DynamoDB (and Cognito): moto in server mode on 127.0.0.1, one request at a time.
+"""Local DynamoDB (and Cognito, and SQS): moto in server mode on 127.0.0.1, one request at a time.
 
     python -m infra.local.dynamodb --port 5005
 
@@ -8,7 +8,8 @@ agent console in a browser) and serves ``/<pool id>/.well-known/jwks.json``.
 A browser's CORS preflight carries no X-Amz-Target, so moto would hand it to
 its S3 backend; ``Preflight`` below answers every preflight itself instead
 (any origin: this is a local stand-in), and lets browsers read the
-``x-amzn-*`` headers AWS SDKs look at.
+``x-amzn-*`` headers AWS SDKs look at. It is the reply queue's SQS too
+(``AWS_ENDPOINT_URL_SQS``; infra/local/sqs_events.py polls it).
 
 Why serialized: moto's TransactWriteItems snapshots whole tables and restores
 them on failure with no lock, so two transactions on two threads can undo
@@ -57,14 +58,28 @@ def require_moto(version: str | None = None) -> None:
                           f"and the pin in requirements-dev.txt")
 
 
+def is_sqs(environ: dict[str, Any]) -> bool:
+    """An SQS call in the JSON protocol boto3 speaks (``X-Amz-Target: AmazonSQS.<Action>``)."""
+    return str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith("AmazonSQS.")
+
+
 class Serialized:
-    """A WSGI app that lets one request at a time into the app it wraps."""
+    """A WSGI app that lets one request at a time into the app it wraps, SQS calls aside.
+
+    SQS is left out: a long poll (``ReceiveMessage`` with ``WaitTimeSeconds``)
+    waits inside moto, and under the lock it would hold every DynamoDB call
+    for its length. moto's queues guard themselves (a condition variable per
+    queue, which a long poll waits on), and no SQS call takes part in a
+    DynamoDB transaction.
+    """
 
     def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
         self.app = app
         self.lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        if is_sqs(environ):
+            return list(self.app(environ, start_response))
         with self.lock:
             # Drain the body inside the lock: moto's response is lazy.
             return list(self.app(environ, start_response))
@@ -216,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
                          request_handler=Handler)
     # SIGTERM from the supervisor ends serve_forever cleanly.
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
-    print(f"dynamodb and cognito-idp (moto) listening on http://{args.host}:{args.port}", flush=True)
+    print(f"dynamodb, cognito-idp and sqs (moto) listening on http://{args.host}:{args.port}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

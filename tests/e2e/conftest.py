@@ -97,6 +97,8 @@ class LocalStack:
     agent_email: str = DEMO_AGENT_EMAIL
     agent_password: str = DEMO_AGENT_PASSWORD
     agent_name: str = DEMO_AGENT_NAME
+    # The Bedrock Runtime stand-in the `demo-llm` site's engine streams from (its /_parley/* control API).
+    bedrock: str = ""
 
     @property
     def console_origin(self) -> str:
@@ -133,7 +135,8 @@ def devstack_env(**extra: str) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def stack() -> Iterator[LocalStack]:
     """`make dev` itself (python -m infra.local.devstack), on free ports, all providers on."""
-    ports = {name: free_port() for name in ("api", "websocket", "pusher", "dynamodb", "demo", "console")}
+    ports = {name: free_port() for name in ("api", "websocket", "pusher", "dynamodb", "demo", "console",
+                                            "bedrock")}
     token_secret, pusher_secret = secrets.token_urlsafe(48), secrets.token_urlsafe(24)
     env = devstack_env(PARLEY_TOKEN_SECRET=token_secret, PUSHER_SECRET=pusher_secret)
     args = [f"--{name}-port={port}" for name, port in ports.items()]
@@ -146,7 +149,7 @@ def stack() -> Iterator[LocalStack]:
             token_secret=token_secret, websocket=f"ws://127.0.0.1:{ports['websocket']}",
             pusher_port=ports["pusher"], pusher_app_id=PUSHER_APP_ID, pusher_key=PUSHER_KEY,
             pusher_secret=pusher_secret, console=f"{facts['console']}/", cognito_endpoint=facts["cognito"],
-            cognito_pool_id=facts["pool"], cognito_client_id=facts["client"])
+            cognito_pool_id=facts["pool"], cognito_client_id=facts["client"], bedrock=facts.get("bedrock", ""))
 
 
 @pytest.fixture(scope="session")
@@ -169,6 +172,7 @@ def live() -> Iterator[tuple["Stack", LocalStack]]:
             pusher_port=ports.pusher, pusher_app_id=PUSHER_APP_ID, pusher_key=PUSHER_KEY,
             pusher_secret=pusher_secret, console=f"http://127.0.0.1:{stack.console_port}/",
             cognito_endpoint=stack.cognito.endpoint, cognito_region=stack.cognito.region,
-            cognito_pool_id=stack.cognito.pool_id, cognito_client_id=stack.cognito.client_id)
+            cognito_pool_id=stack.cognito.pool_id, cognito_client_id=stack.cognito.client_id,
+            bedrock=stack.env["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"])
     finally:
         stack.stop()

@@ -46,7 +46,9 @@ FUNCTIONS = {  # Chalice's name for each function -> the deployed function name 
     "websocket_connect": ("parley-dev-websocket_connect", "app.ws_connect"),
     "websocket_message": ("parley-dev-websocket_message", "app.ws_message"),
     "websocket_disconnect": ("parley-dev-websocket_disconnect", "app.ws_disconnect"),
+    "reply_worker": ("parley-dev-reply_worker", "app.reply_worker"),
 }
+TIMEOUTS = {"reply_worker": 90}  # a streamed reply; every other function answers a request in 20 s
 ROUTES = ["/api/chatbot/config", "/api/chatbot/init", "/api/chatbot/send", "/api/chatbot/messages",
           "/api/chatbot/pusher/auth"]
 
@@ -120,7 +122,7 @@ def check_functions(w: World, env: dict[str, str]) -> None:
         f = found[name]
         assert f["Runtime"] == expected_runtime(), name
         assert f["Handler"] == handler, name
-        assert f["MemorySize"] == 512 and f["Timeout"] == 20, name
+        assert f["MemorySize"] == 512 and f["Timeout"] == TIMEOUTS.get(chalice_name, 20), name
         assert f["Environment"]["Variables"] == env, name
         assert f["Role"].endswith(f":role/parley-dev-{chalice_name}"), name
 
@@ -162,10 +164,18 @@ def test_first_deploy_polling_only(world):
     assert env == {"PARLEY_TABLE": "parley-dev", "PARLEY_REALTIME_PROVIDERS": "polling",
                    "PARLEY_POLL_INTERVAL_MS": "2000", "PARLEY_TOKEN_SECRET_PARAM": "/parley/dev/token-secret",
                    "PARLEY_COGNITO_ISSUER": f"https://cognito-idp.{REGION}.amazonaws.com/{pool['Id']}",
-                   "PARLEY_COGNITO_CLIENT_ID": console["ClientId"]}
+                   "PARLEY_COGNITO_CLIENT_ID": console["ClientId"],
+                   # the table stack's own queue (the output is the queue's Ref, its URL)
+                   "PARLEY_REPLY_QUEUE_URL": {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}[
+                       "ReplyQueueUrl"]}
+    assert env["PARLEY_REPLY_QUEUE_URL"].endswith("/parley-dev-replies.fifo")
     assert f'"client_id": "{console["ClientId"]}"' in out, "the console's config.json is printed"
     check_functions(w, env)
     check_policies(w, deployed["websocket_api_id"])
+    (mapping,) = w.client("lambda").list_event_source_mappings()["EventSourceMappings"]
+    assert mapping["FunctionArn"].endswith(":function:parley-dev-reply_worker")
+    assert mapping["EventSourceArn"].endswith(":parley-dev-replies.fifo") and mapping["BatchSize"] == 1, \
+        "the reply worker reads the table stack's queue"
 
 
 def test_the_rest_api_serves_every_route_on_its_stage(world):
@@ -213,7 +223,7 @@ def test_the_websocket_api_has_its_three_routes_and_stage(world):
 def test_alarms_are_put_for_every_function(world):
     alarms = {a["AlarmName"] for a in world.client("cloudwatch").describe_alarms()["MetricAlarms"]}
     expected = {f"{name}-{m}" for name, _ in FUNCTIONS.values() for m in ("errors", "throttles")}
-    assert alarms == expected | {"parley-dev-rest-5xx", "parley-dev-throttled"}
+    assert alarms == expected | {"parley-dev-rest-5xx", "parley-dev-throttled", "parley-dev-reply-dead-letters"}
 
 
 # chalice 1.34 gives the REST handler's retention to /aws/lambda/parley-dev-api_handler, a group

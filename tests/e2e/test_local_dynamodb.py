@@ -94,3 +94,31 @@ def test_queries_read_their_partition_in_key_order_and_indexes_still_work(ddb):
     assert [m.seq for m in latest.messages] == [3, 4, 5] and latest.last_seq == 5
     Data("t", client=ddb).sites.put(Site("s1", ("https://a.example",)), create=True)
     assert [s.site_key for s in Data("t", client=ddb).sites.list()] == ["s1"], "the GSI query is untouched"
+
+
+def test_a_long_poll_on_the_reply_queue_holds_no_dynamodb_call(ddb):
+    """SQS calls skip the lock that serializes DynamoDB's: the reply worker long-polls all the time."""
+    import time
+
+    from infra.table import create_reply_queue
+
+    sqs = boto3.client("sqs", endpoint_url=ddb.meta.endpoint_url, region_name="us-east-1",
+                       aws_access_key_id="local", aws_secret_access_key="local")
+    url = create_reply_queue(sqs, "t")
+    polled: dict[str, float] = {}
+
+    def long_poll() -> None:
+        began = time.monotonic()
+        got = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=3).get("Messages") or []
+        polled["took"], polled["got"] = time.monotonic() - began, len(got)
+
+    poller = threading.Thread(target=long_poll)
+    poller.start()
+    time.sleep(0.3)  # the poll is waiting inside moto now
+    began = time.monotonic()
+    ddb.describe_table(TableName="t")
+    answered = time.monotonic() - began
+    sqs.send_message(QueueUrl=url, MessageBody="job", MessageGroupId="g", MessageDeduplicationId="d")
+    poller.join(timeout=10)
+    assert answered < 1.5, f"DynamoDB waited {answered:.1f} s behind the long poll"
+    assert polled["got"] == 1 and polled["took"] < 2.5, "the waiting poll got the message when it came"

@@ -17,7 +17,7 @@ import pytest
 
 from chalicelib.settings import load_settings
 from infra.package import package
-from infra.policy import DYNAMODB_ACTIONS, main as policy_main
+from infra.policy import BEDROCK_ACTIONS, DYNAMODB_ACTIONS, SQS_CONSUME_ACTIONS, main as policy_main
 from infra.runtime import LAMBDA_RUNTIME, VERSION
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,10 +36,15 @@ def packaged(request, tmp_path_factory) -> Iterator[tuple[str, Path, dict[str, A
     yield stage, sam, json.loads(sam.read_text())
 
 
+QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/parley-dev-replies.fifo"
+
+
 def resolve(value: Any) -> str:
     """A template value as CloudFormation would resolve it for a stack in us-east-1 with API abc123."""
     if isinstance(value, str):
         return value
+    if value == {"Ref": "ReplyQueue"}:
+        return QUEUE_URL  # a queue's Ref is its URL
     (fn, arg), = value.items()
     assert fn == "Fn::Sub", f"unexpected intrinsic {value}"
     return (arg.replace("${WebsocketAPI}", "abc123").replace("${AWS::Region}", "us-east-1")
@@ -100,6 +105,15 @@ def test_every_role_may_do_only_what_parley_does_on_parley_resources(packaged):
             elif service == "logs":
                 prefix = f"arn:aws:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:/aws/lambda/parley-{stage}"
                 assert arns == [f"{prefix}:*", f"{prefix}-*"]
+            elif service == "sqs":
+                assert actions in (["sqs:SendMessage"], SQS_CONSUME_ACTIONS), f"{name}: {actions}"
+                assert arns == [f"arn:aws:sqs:${{AWS::Region}}:${{AWS::AccountId}}:parley-{stage}-replies.fifo"], \
+                    "this stage's reply queue only"
+            elif service == "bedrock":
+                assert actions == BEDROCK_ACTIONS
+                assert arns == ["arn:aws:bedrock:*::foundation-model/*",
+                                "arn:aws:bedrock:${AWS::Region}:${AWS::AccountId}:inference-profile/*",
+                                "arn:aws:bedrock:${AWS::Region}:${AWS::AccountId}:guardrail/*"]
             else:
                 pytest.fail(f"{name}: an unexpected service {service}")
 
@@ -113,14 +127,18 @@ def test_the_websocket_routes_exist(packaged):
 def test_every_function_environment_satisfies_the_settings_model(packaged):
     stage, _, template = packaged
     functions = resources(template, "AWS::Serverless::Function")
-    assert len(functions) == 4, sorted(functions)  # the REST API and the three WebSocket routes
+    # the REST API, the three WebSocket routes and the reply worker
+    assert len(functions) == 5, sorted(functions)
     for name, function in functions.items():
         env = {k: resolve(v) for k, v in function["Properties"]["Environment"]["Variables"].items()}
         settings = load_settings(env)  # raises, naming the variable, if one is missing or malformed
         assert settings.table_name == f"parley-{stage}", name
         assert settings.token_secret is None and settings.token_secret_param == f"/parley/{stage}/token-secret", \
             f"{name}: the secret comes from SSM, never from the template"
-        assert function["Properties"]["Timeout"] <= 30 and function["Properties"]["MemorySize"] >= 256
+        assert settings.reply_queue_url == QUEUE_URL, f"{name}: this stack's reply queue"
+        # A streaming reply (Bedrock's own timeout is at most 60 s) gets longer than a request.
+        assert function["Properties"]["Timeout"] <= (90 if name == "ReplyWorker" else 30), name
+        assert function["Properties"]["MemorySize"] >= 256
         assert function["Properties"]["Runtime"] == LAMBDA_RUNTIME, f"{name}: the stated runtime"
 
 
@@ -258,6 +276,8 @@ def test_alarms_watch_lambda_errors_and_throttles_api_5xx_and_table_throttles(pa
             assert ("AWS/Lambda", metric, json.dumps({"Ref": name})) in watched, f"{name} {metric}"
     assert ("AWS/ApiGateway", "5XXError", json.dumps({"Ref": "AWS::StackName"})) in watched
     assert ("AWS/DynamoDB", "ThrottledRequests", json.dumps({"Ref": "ParleyTable"})) in watched
+    assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible",
+            json.dumps({"Fn::GetAtt": ["ReplyDeadLetterQueue", "QueueName"]})) in watched, "a reply job given up"
     (rest,) = resources(template, "AWS::Serverless::Api").values()
     assert rest["Properties"]["Name"] == {"Ref": "AWS::StackName"}, "the 5xx alarm's ApiName is the API's name"
     topic = template["Resources"]["AlarmTopic"]
@@ -275,9 +295,26 @@ def test_each_function_role_holds_only_what_that_function_needs(packaged):
                    for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])]
         services[name] = {a.split(":")[0] for a in actions}
     assert services == {
-        "ApiHandlerRole": {"dynamodb", "ssm", "execute-api", "logs"},
+        "ApiHandlerRole": {"dynamodb", "ssm", "execute-api", "logs", "sqs"},  # sqs: enqueues reply jobs
         "WebsocketConnectRole": {"dynamodb", "ssm", "logs"},  # checks the token; cannot post from $connect
         # typing relays reach Pusher too, whose secret may be in SSM; no token secret is read there
         "WebsocketMessageRole": {"dynamodb", "execute-api", "logs", "ssm"},
         "WebsocketDisconnectRole": {"dynamodb", "logs"},
+        # streams a Bedrock reply from its queue, stores it, pushes it (Pusher's secret may be in SSM)
+        "ReplyWorkerRole": {"dynamodb", "ssm", "execute-api", "logs", "sqs", "bedrock"},
     }
+
+
+def test_the_reply_worker_reads_this_stacks_fifo_queue_with_a_dead_letter_queue(packaged):
+    _, _, template = packaged
+    worker = template["Resources"]["ReplyWorker"]["Properties"]
+    (event,) = worker["Events"].values()
+    assert event["Type"] == "SQS" and event["Properties"]["BatchSize"] == 1
+    assert event["Properties"]["Queue"] == {"Fn::GetAtt": ["ReplyQueue", "Arn"]}, "the stack's own queue"
+    queue = template["Resources"]["ReplyQueue"]["Properties"]
+    assert queue["FifoQueue"] is True, "one conversation's replies in order, a repeated job dropped"
+    assert queue["VisibilityTimeout"] >= worker["Timeout"], "Lambda refuses a queue that reappears mid-invocation"
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["ReplyDeadLetterQueue", "Arn"]}
+    assert 1 < queue["RedrivePolicy"]["maxReceiveCount"] <= 5, "redelivered, but not for ever"
+    dlq = template["Resources"]["ReplyDeadLetterQueue"]["Properties"]
+    assert dlq["FifoQueue"] is True and dlq["MessageRetentionPeriod"] > queue["MessageRetentionPeriod"]

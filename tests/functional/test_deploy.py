@@ -31,6 +31,21 @@ def test_the_table_stack_is_created_then_updated_in_place(aws):
     assert [k["AttributeName"] for k in keys] == ["PK", "SK"]
 
 
+def test_the_table_stack_makes_the_reply_queue_and_the_stage_is_pointed_at_it(aws, tmp_path):
+    outputs = deploy.deploy_table_stack(boto3.client("cloudformation"), "dev")
+    sqs = boto3.client("sqs")
+    url = sqs.get_queue_url(QueueName="parley-dev-replies.fifo")["QueueUrl"]
+    assert outputs["ReplyQueueUrl"] == url
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attrs["FifoQueue"] == "true" and int(attrs["VisibilityTimeout"]) >= 90, "past the worker's timeout"
+    redrive = json.loads(attrs["RedrivePolicy"])
+    assert redrive["deadLetterTargetArn"].endswith(":parley-dev-replies-dlq.fifo") and redrive["maxReceiveCount"] == 3
+    config = tmp_path / "config.json"
+    shutil.copy(ROOT / ".chalice" / "config.json", config)
+    env = deploy.write_stage_env("dev", deploy.queue_settings(outputs), config_path=config)
+    assert env["PARLEY_REPLY_QUEUE_URL"] == url
+
+
 def test_missing_secrets_are_named_and_present_ones_are_not(aws):
     ssm = boto3.client("ssm")
     env = {"PARLEY_TOKEN_SECRET_PARAM": "/parley/prod/token-secret", "PUSHER_SECRET_PARAM": "/parley/prod/pusher-secret"}
@@ -199,10 +214,16 @@ def test_every_function_policy_file_is_rendered_and_checked(sandbox):
     chalice_dir, passes, _ = sandbox
     deploy.deploy_app("prod", "websocket,polling", "eu-west-1", "123456789012")
     files = sorted(p.name for p in chalice_dir.glob("policy-prod*.json"))
-    assert files == ["policy-prod-websocket_connect.json", "policy-prod-websocket_disconnect.json",
-                     "policy-prod-websocket_message.json", "policy-prod.json"]
+    assert files == ["policy-prod-reply_worker.json", "policy-prod-websocket_connect.json",
+                     "policy-prod-websocket_disconnect.json", "policy-prod-websocket_message.json", "policy-prod.json"]
     disconnect = json.loads((chalice_dir / "policy-prod-websocket_disconnect.json").read_text())
     assert [s["Sid"] for s in disconnect["Statement"]] == ["ParleyTable", "ParleyLogs"], "$disconnect: no SSM"
+    worker = json.loads((chalice_dir / "policy-prod-reply_worker.json").read_text())
+    assert {s["Sid"] for s in worker["Statement"]} >= {"ParleyReplyQueueConsume", "ParleyBedrock"}
+    rest = json.loads((chalice_dir / "policy-prod.json").read_text())
+    assert "ParleyBedrock" not in {s["Sid"] for s in rest["Statement"]}, "only the worker calls the model"
+    send = next(s for s in rest["Statement"] if s["Sid"] == "ParleyReplyQueueSend")
+    assert send["Resource"] == "arn:aws:sqs:eu-west-1:123456789012:parley-prod-replies.fifo"
     assert policy.main(["--stage", "prod", "--check"]) == 0
     (chalice_dir / "policy-prod-websocket_message.json").write_text(json.dumps(policy.render("prod")))
     assert policy.main(["--stage", "prod", "--check"]) == 1, "a file that drifted is caught"
@@ -262,10 +283,12 @@ def test_deploy_throttles_both_api_stages_and_puts_every_alarm(aws):
     assert not_found["statusCode"] == "404", "an unknown path is our 404, not API Gateway's 403"
     assert '"route_not_found"' in not_found["responseTemplates"]["application/json"]
     alarms = {a["AlarmName"]: a for a in boto3.client("cloudwatch").describe_alarms()["MetricAlarms"]}
-    assert set(alarms) == set(names) and len(names) == 6
+    assert set(alarms) == set(names) and len(names) == 7
     assert {(a["Namespace"], a["MetricName"]) for a in alarms.values()} == {
         ("AWS/Lambda", "Errors"), ("AWS/Lambda", "Throttles"), ("AWS/ApiGateway", "5XXError"),
-        ("AWS/DynamoDB", "ThrottledRequests")}
+        ("AWS/DynamoDB", "ThrottledRequests"), ("AWS/SQS", "ApproximateNumberOfMessagesVisible")}
+    dead = alarms["parley-prod-reply-dead-letters"]
+    assert dead["Dimensions"] == [{"Name": "QueueName", "Value": "parley-prod-replies-dlq.fifo"}]
     assert all(a["AlarmActions"] == [topic] for a in alarms.values()), "each alarm mails the topic"
     assert deploy.alarm_topic(boto3.client("sns"), "prod", None) is None, "no address, no topic"
 

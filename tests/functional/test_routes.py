@@ -102,7 +102,8 @@ def test_config_with_every_provider_lists_them_in_order_without_any_secret(all_p
     assert pusher["key"] == "public-pusher-key"
     assert (pusher["host"], pusher["port"], pusher["use_tls"]) == ("127.0.0.1", 6001, False)
     assert pusher["cluster"] and pusher["auth_endpoint"] == "/api/chatbot/pusher/auth"
-    assert realtime["websocket"] == {"url": "wss://ws.example.test/api", "event": "ChatMessageReceived", "typing_event": "ClientTyping"}
+    assert realtime["websocket"] == {"url": "wss://ws.example.test/api", "event": "ChatMessageReceived",
+                                     "typing_event": "ClientTyping", "delta_event": "ChatReplyDelta"}
     text = resp.body.decode()
     for name in ("pusher_secret", "token_secret"):
         value = getattr(all_providers_http.root.settings, name)
