@@ -10,6 +10,7 @@ import { createHandoff } from './handoff.js';
 import { localeFrom, translator } from './i18n.js';
 import { createOutbox } from './outbox.js';
 import { createRealtime } from './realtime.js';
+import { createReplies } from './replies.js';
 import { createSession } from './session.js';
 import { reduceStatus } from './status.js';
 import { createStore } from './store.js';
@@ -59,8 +60,18 @@ export function createApp(options) {
 
   const store = createStore({
     onChange: render,
-    onGap: () => realtime && realtime.catchUp().catch(() => {}),
+    onGap: () => catchUp(),
   });
+  // A slow bot's reply as it is written (ChatReplyDelta), until its stored message is here.
+  const replies = createReplies({
+    stored: (id) => store.hasReply(id),
+    onChange: render,
+    onExpire: () => catchUp(),
+  });
+
+  function catchUp() {
+    if (realtime) realtime.catchUp().catch(() => {});
+  }
 
   const ui = createUI({
     t,
@@ -83,16 +94,18 @@ export function createApp(options) {
 
   const seenKeys = new Set();
   function render() {
-    const entries = store.list();
+    replies.settle(); // a stored reply replaces its draft (ui/messages.js: in place)
+    // The drafts have no seq: status, unread and message events go by the stored ones only.
+    const entries = store.list(replies.list());
     ui.render(entries);
     const next = seed && reduceStatus(seed, entries, store.contiguousSeq);
     if (next !== status) {
       status = next;
       agentName = (next.assignee && next.assignee.name) || null;
       ui.setConversation(next.status, agentName);
-      showTyping();
       emit('state', state());
     }
+    showTyping();
     if (ui.isOpen) markRead();
     const read = session.read;
     ui.setUnread(ui.isOpen ? 0 : entries.filter((e) => e.seq > read && e.sender !== 'visitor').length);
@@ -110,10 +123,17 @@ export function createApp(options) {
     session.read = store.highestSeq;
   }
 
-  /** An agent typing, else the bot answering a send (only the bot answers in status bot). */
+  /**
+   * An agent typing, else the bot answering (only the bot answers in status
+   * bot): a send under way, or a reply it announced (reply_pending) whose
+   * text has not started. A reply being written shows itself instead.
+   */
   function showTyping() {
     if (typist !== null) ui.setTyping(typist, true);
-    else ui.setTyping(sending > 0 && (!status || status.status === 'bot') && title);
+    else {
+      const answering = (sending > 0 || replies.awaited) && !replies.list().length;
+      ui.setTyping(answering && (!status || status.status === 'bot') && title);
+    }
   }
 
   function stopTyping() {
@@ -173,7 +193,9 @@ export function createApp(options) {
       const started = await Promise.race([begin(), new Promise((r) => setTimeout(() => r(false), READY_WAIT_MS))]);
       if (!started) throw new Error('no conversation yet');
       const res = await outbox(id, text);
+      // A slow bot answers later: reply null, reply_pending {reply_id, reply_to_seq}.
       store.add([res.message, res.reply].filter(Boolean));
+      replies.expect(res.reply_pending);
     } catch {
       store.fail(id);
     } finally {
@@ -234,6 +256,9 @@ export function createApp(options) {
         remoteTyping = setTimeout(stopTyping, TYPING_SHOWN_MS);
         typist = (data && data.name) || t('agent');
         showTyping();
+      },
+      onDelta(data) {
+        if (!data.conversation_id || data.conversation_id === session.conversationId) replies.delta(data);
       },
     });
     return realtime.start();
@@ -312,6 +337,7 @@ export function createApp(options) {
     epoch++;
     session.clear();
     seenKeys.clear();
+    replies.clear();
     store.clear();
     if (connection.state !== 'idle') connection.setState('idle', null);
     seed = { status: 'bot', assignee: null };
@@ -335,7 +361,7 @@ export function createApp(options) {
 
   window.addEventListener('online', () => realtime && realtime.nudge());
   document.addEventListener('visibilitychange', () => {
-    if (document.visibilityState === 'visible' && realtime) realtime.catchUp().catch(() => {});
+    if (document.visibilityState === 'visible') catchUp();
   });
 
   start();

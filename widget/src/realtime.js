@@ -6,7 +6,9 @@
  * `reconnecting`, provider `polling`); after the fifth failure it settles on
  * polling (state `polling`) and keeps trying to upgrade in the background.
  * Every (re)connect catches up (catchup.js): push is a hint, storage is the
- * truth.
+ * truth. A slow bot's `ChatReplyDelta` hints go to `onDelta` (replies.js);
+ * polling brings only stored messages, so a polling client sees the final
+ * reply only.
  *
  * Every delay here (connect timeout, backoff, stable and upgrade timers, the
  * polling interval) is a global setTimeout, so a test drives them all with a
@@ -38,6 +40,7 @@ export function createRealtime({
   store,
   fetchAfter, // (after) => Promise<{messages, last_seq, has_more}>
   onTyping = () => {},
+  onDelta = () => {},
   connectTimeoutMs = CONNECT_TIMEOUT_MS,
   stableMs = STABLE_MS,
   backoff = createBackoff(),
@@ -74,6 +77,7 @@ export function createRealtime({
         else if (Number.isInteger(data.last_seq) && data.last_seq > store.contiguousSeq) catchUp().catch(() => {});
       },
       typing: (data) => onTyping(data, name),
+      delta: (data) => data && onDelta(data, name),
       // Only the transport in use can drop; one replaced meanwhile is already closed.
       drop: () => current() === transport && dropped(),
     };

@@ -11,11 +11,16 @@
  * The visitor's own sends live here too before the server has numbered them,
  * keyed by `client_message_id`: pending, then failed or confirmed. The entry
  * keeps its `key` when confirmed, so the UI updates one bubble in place.
+ *
+ * A slow bot's reply carries a `reply_id`, also known before it is stored
+ * (replies.js shows it as it is written): `hasReply(id)` says whether the
+ * message with that id is here.
  */
 export function createStore({ onChange = () => {}, onGap = () => {}, now = () => new Date().toISOString() } = {}) {
   const bySeq = new Map(); // seq -> entry
   const ordered = []; // confirmed entries, ascending seq
   const local = new Map(); // client_message_id -> pending or failed entry
+  const replyIds = new Set(); // reply_id of every stored message that has one
   let contiguous = 0;
   let highest = 0;
   let batching = 0;
@@ -47,6 +52,7 @@ export function createStore({ onChange = () => {}, onGap = () => {}, now = () =>
     const entry = Object.assign(mine || { key: `s${seq}` }, message, { text: String(message.text ?? ''), state: 'sent' });
     bySeq.set(seq, entry);
     insertOrdered(entry);
+    if (typeof message.reply_id === 'string') replyIds.add(message.reply_id);
     if (seq > highest) highest = seq;
     while (bySeq.has(contiguous + 1)) contiguous++;
     return true;
@@ -75,6 +81,7 @@ export function createStore({ onChange = () => {}, onGap = () => {}, now = () =>
       bySeq.clear();
       ordered.length = 0;
       local.clear();
+      replyIds.clear();
       contiguous = highest = 0;
       changed();
     },
@@ -139,9 +146,17 @@ export function createStore({ onChange = () => {}, onGap = () => {}, now = () =>
     local(clientMessageId) {
       return local.get(clientMessageId) || null;
     },
-    /** Confirmed messages by seq, then the visitor's unconfirmed ones in the order written. */
-    list() {
-      return [...ordered, ...local.values()];
+    /** Whether the message of this reply_id is stored (its deltas are then stale). */
+    hasReply(replyId) {
+      return replyIds.has(replyId);
+    },
+    /**
+     * Confirmed messages by seq, then `between` (replies being written, which
+     * follow everything stored so far), then the visitor's unconfirmed ones in
+     * the order written.
+     */
+    list(between = []) {
+      return [...ordered, ...between, ...local.values()];
     },
     /** The highest seq up to which the store has every message. */
     get contiguousSeq() {

@@ -147,3 +147,21 @@ test('a reply that is null (the bot is silent) adds nothing', () => {
   assert.deepEqual(seqs(store), [1]);
   assert.equal(changes, 1);
 });
+
+test('hasReply: whether the message of a reply_id is stored', () => {
+  const store = createStore();
+  assert.equal(store.hasReply('r_1'), false);
+  store.add(msg(2, { reply_id: 'r_1' }));
+  assert.equal(store.hasReply('r_1'), true, 'also above a gap');
+  store.clear();
+  assert.equal(store.hasReply('r_1'), false, 'forgotten with the conversation');
+});
+
+test('list(between): replies being written go after the stored messages, before unconfirmed sends', () => {
+  const store = createStore();
+  store.add([msg(1), msg(2)]);
+  store.addPending('x', 'later');
+  const draft = { key: 'rr_1', sender: 'bot', text: 'We open', state: 'streaming' };
+  assert.deepEqual(store.list([draft]).map((e) => e.key), ['s1', 's2', 'rr_1', 'cx']);
+  assert.deepEqual(store.list().map((e) => e.key), ['s1', 's2', 'cx']);
+});

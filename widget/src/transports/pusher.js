@@ -1,8 +1,10 @@
 /**
  * The Pusher Channels transport, through pusher-js: the conversation's
  * private channel, authorized by our own route with the visitor's Bearer
- * token. Only the WebSocket transports are enabled, so pusher-js never
- * fetches SockJS (or anything else) from its CDN, and stats stay off.
+ * token: `ChatMessageReceived`, `ClientTyping` and `ChatReplyDelta` (a slow
+ * bot's reply as it is written) on it. Only the WebSocket transports are
+ * enabled, so pusher-js never fetches SockJS (or anything else) from its
+ * CDN, and stats stay off.
  *
  * pusher-js retries on its own; here a connection that leaves `connected`
  * is reported as dropped instead, so realtime.js owns every retry (backoff,
@@ -92,6 +94,7 @@ export function createPusherTransport({ config, session, apiBase, siteKey, on, a
         channel.bind('pusher:subscription_error', fail('subscription refused'));
         channel.bind(options.event || 'ChatMessageReceived', (data) => on.message(data));
         channel.bind('ClientTyping', (data) => on.typing(data));
+        channel.bind(options.delta_event || 'ChatReplyDelta', (data) => on.delta(data));
       });
       unwatch();
       watch('state_change', ({ current }) => {

@@ -1,16 +1,19 @@
 /**
  * The API Gateway WebSocket transport: `?token=` on connect (browsers cannot
  * set headers on a WebSocket), a ping every ~5 min because API Gateway closes
- * a connection idle for 10, `ChatMessageReceived` and `ClientTyping` in.
+ * a connection idle for 10, `ChatMessageReceived`, `ClientTyping` and
+ * `ChatReplyDelta` (a slow bot's reply as it is written) in.
  *
  * A transport is `{name, connect(), close(), socketId(), typing()}`; it calls
- * `on.message(data)`, `on.typing(data)` and, once, `on.drop()` when a
- * connection that was up goes away.
+ * `on.message(data)`, `on.typing(data)`, `on.delta(data)` and, once,
+ * `on.drop()` when a connection that was up goes away.
  */
 export const PING_MS = 5 * 60 * 1000;
 
 export function createWebSocketTransport({ config, session, on, WebSocketImpl = globalThis.WebSocket, pingMs = PING_MS }) {
-  const { url, event = 'ChatMessageReceived', typing_event: typingEvent = 'ClientTyping' } = config.websocket || {};
+  const {
+    url, event = 'ChatMessageReceived', typing_event: typingEvent = 'ClientTyping', delta_event: deltaEvent = 'ChatReplyDelta',
+  } = config.websocket || {};
   let ws = null;
   let pinger = null;
   let closed = false;
@@ -59,6 +62,7 @@ export function createWebSocketTransport({ config, session, on, WebSocketImpl = 
           }
           if (frame.event === event) on.message(frame.data);
           else if (frame.event === typingEvent) on.typing(frame.data);
+          else if (frame.event === deltaEvent) on.delta(frame.data);
         };
         ws.onerror = () => {
           if (!open) reject(new Error('websocket: connection failed'));

@@ -4,6 +4,13 @@
  * is the same element with new attributes. Consecutive messages from one
  * sender form a group (rounded as one, one timestamp under the last).
  * Text goes in with textContent only.
+ *
+ * A reply being written (replies.js: `state: 'streaming'`) is a bot message
+ * with class `streaming`, `aria-busy` and `data-reply-id`, hidden from
+ * screen readers while it grows (the log would read out every delta). Its
+ * stored message takes its place as a new element, without the entrance
+ * animation: the log announces that one addition, the final text, once.
+ * A bot message's `sources` (entry titles) make a "from: …" line under it.
  */
 import { h, icon, ICONS } from './dom.js';
 
@@ -50,7 +57,7 @@ export function createMessages({ t, locale, title, onRetry }) {
   function create(entry) {
     const textEl = h('div', { class: 'text' });
     const el = h('div', { class: 'msg', 'data-part': 'message' }, textEl);
-    return { el, textEl, text: null, state: null };
+    return { el, textEl, text: null, state: null, sources: '', sourcesEl: null };
   }
 
   function update(node, entry, first, last) {
@@ -65,6 +72,15 @@ export function createMessages({ t, locale, title, onRetry }) {
     d.who = who(entry);
     d.time = time(entry.created_at);
     if (entry.client_message_id) d.clientMessageId = entry.client_message_id;
+    if (entry.reply_id) d.replyId = entry.reply_id;
+    const sources = entry.sender === 'bot' && Array.isArray(entry.sources)
+      ? entry.sources.filter((s) => typeof s === 'string' && s).join(', ') : '';
+    if (node.sources !== sources) {
+      node.sources = sources;
+      if (node.sourcesEl) node.sourcesEl.remove();
+      node.sourcesEl = sources ? h('div', { class: 'sources', 'data-part': 'sources', text: t('from', { titles: sources }) }) : null;
+      if (node.sourcesEl) node.textEl.after(node.sourcesEl);
+    }
     el.classList.toggle('first', first);
     el.classList.toggle('last', last);
     // Pending: "Sending…", or while a 429 holds it back, when it goes again.
@@ -79,6 +95,12 @@ export function createMessages({ t, locale, title, onRetry }) {
       } else {
         d.state = entry.state;
       }
+      const streaming = entry.state === 'streaming';
+      el.classList.toggle('streaming', streaming);
+      for (const a of ['aria-busy', 'aria-hidden']) {
+        if (streaming) el.setAttribute(a, 'true');
+        else el.removeAttribute(a);
+      }
       if (entry.state === 'failed') {
         el.append(h('div', { class: 'fail' }, [
           icon(ICONS.alert),
@@ -92,6 +114,12 @@ export function createMessages({ t, locale, title, onRetry }) {
         ]));
       }
     }
+  }
+
+  /** The node of the reply being written with this id, if one is shown. */
+  function draftOf(replyId) {
+    for (const [key, node] of nodes) if (node.state === 'streaming' && node.el.dataset.replyId === replyId) return { key, el: node.el };
+    return null;
   }
 
   function sameGroup(a, b) {
@@ -129,7 +157,12 @@ export function createMessages({ t, locale, title, onRetry }) {
         if (!node) {
           node = create(entry);
           nodes.set(entry.key, node);
-          if (rendered) node.el.classList.add('in');
+          const draft = entry.reply_id && entry.state !== 'streaming' && draftOf(entry.reply_id);
+          if (draft) {
+            // The stored reply where its draft was: one bubble, no second entrance.
+            draft.el.replaceWith(node.el);
+            nodes.delete(draft.key);
+          } else if (rendered) node.el.classList.add('in');
           if (entry.sender === 'visitor') mineAdded = true;
         }
         update(node, entry, !sameGroup(entries[i - 1], entry), !sameGroup(entry, entries[i + 1]));
