@@ -13,7 +13,7 @@ import sys
 import time
 import traceback
 
-from . import abuse, agent_delivery, bot_eval, cold_start, common, ddb_calls, delivery, latency, package_size, widget_size
+from . import abuse, agent_delivery, bot_eval, cold_start, common, ddb_calls, delivery, latency, package_size, streaming, widget_size
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         ("abuse", lambda: abuse.main([])),
         ("widget_size", lambda: widget_size.main([])),
         ("bot_eval", lambda: bot_eval.main([])),
+        ("streaming", lambda: streaming.main([])),
         ("package_size", lambda: package_size.main([])),
     ]
     failed = []
