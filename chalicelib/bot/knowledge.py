@@ -60,7 +60,6 @@ RELATED_IN_ANSWER = 0.3  # and this much when only the answer holds the related 
 KEYWORD_BONUS = 0.1    # each of the entry's keywords found whole in the message adds this
 MAX_KEYWORD_HITS = 2   # so a keyword-stuffed entry cannot drown a question match
 COMMON_WEIGHT = 1.0    # a common word the site never uses ("keep") weighs like one every entry uses
-COVERAGE = 0.0         # and the message's own words must be at least this much the entry's
 STRANGER = 0.1         # the bar rises this much per word the site never uses (no entry, no lexicon)
 UNMATCHED = 0.75        # how much a word of the message that the entry does not hold counts against it
 QUESTION_SHARE = 0.2   # how much the best-matching question's own coverage counts in the score
@@ -340,36 +339,38 @@ class KnowledgeBot:
         for kind, vocabulary in (("greeting", _GREETINGS), ("thanks", _THANKS), ("goodbye", _GOODBYES)):
             if words and words & vocabulary and words <= vocabulary | _PADDING:
                 return BotReply(talk[kind], None, True)
-        ranked = self._rank(text or "")
+        terms = self._terms(text or "")
+        ranked = self._rank(terms)
         if not ranked:
             return BotReply(self.fallback, None, False)
         best, entry = ranked[0]
         runner_up = ranked[1][0] if len(ranked) > 1 else 0.0
-        if best < self._bar(text or "") or best - runner_up < MARGIN:
+        if best < self._bar(terms) or best - runner_up < MARGIN:
             return BotReply(self.fallback, None, False)
         return BotReply(entry.answer, entry.id, True, handoff=entry.handoff, sources=(entry.title,))
 
     def search(self, text: str, limit: int = SEARCH_LIMIT) -> list[Hit]:
-        """The entries that answer a message, best first: those that clear ``THRESHOLD``.
+        """The entries that answer a message, best first: those that clear the bar ``reply`` uses.
 
         For an engine that writes its own answer (Bedrock): the margin over
         the runner-up is not required here, since the model reads them all.
         """
+        terms = self._terms(text or "")
+        bar = self._bar(terms)
         return [Hit(entry.id, entry.title, entry.answer, round(score, 4))
-                for score, entry in self._rank(text or "")[:limit] if score >= THRESHOLD]
+                for score, entry in self._rank(terms)[:limit] if score >= bar]
 
-    def _bar(self, text: str) -> float:
+    def _bar(self, terms: list[_Term]) -> float:
         """THRESHOLD, raised for each word no entry and no lexicon group knows ("bakery", "car").
 
         A message about something the site never mentions shares a few words
         with some entry ("what time does the bakery open"); the stranger the
         message, the surer the match must be.
         """
-        strangers = sum(1 for t in self._terms(text) if self._weight(t) == self._unknown_idf)
+        strangers = sum(1 for t in terms if self._weight(t) == self._unknown_idf)
         return THRESHOLD + STRANGER * strangers
 
-    def _rank(self, text: str) -> list[tuple[float, _Entry]]:
-        terms = self._terms(text)
+    def _rank(self, terms: list[_Term]) -> list[tuple[float, _Entry]]:
         if not terms or not self._entries:
             return []
         scored = [(self._score(entry, terms), i) for i, entry in enumerate(self._entries)]
@@ -443,8 +444,6 @@ class KnowledgeBot:
         concepts = set().union(*(t.concepts for t in terms))
         best_question = max((self._question_share(q, stems, concepts) for q in entry.questions), default=0.0)
         hits = sum(1 for keyword in entry.keywords if keyword <= stems)
-        if covered / total < COVERAGE:
-            return 0.0
         return ((1 - QUESTION_SHARE) * covered / total + QUESTION_SHARE * best_question
                 + KEYWORD_BONUS * min(hits, MAX_KEYWORD_HITS))
 
