@@ -45,7 +45,7 @@ from .data.messages import Guard, StateRefused
 from .errors import ParleyError
 from .lazy import Lazy
 from .models import MAX_TEXT, Conversation, Message, Site, bounded_sources
-from .realtime import REPLY_DELTA_EVENT, Realtime, reply_delta
+from .realtime import REPLY_DELTA_EVENT, Budget, Realtime, reply_delta
 
 if TYPE_CHECKING:
     from .access import SiteDirectory
@@ -58,6 +58,9 @@ log = logging.getLogger("parley.replies")
 BOT_MISSES_BEFORE_HANDOFF = 2
 # At most one delta per this long per reply (the widget redraws no faster, and Pusher counts messages).
 DELTA_INTERVAL_SECONDS = 0.1
+# How long one delta may wait for a provider. A provider that takes longer is hung for the
+# rest of that reply's deltas (the stored message gets a budget of its own).
+DELTA_BUDGET_SECONDS = 0.5
 # What the engine sees of the conversation: the latest messages before the one it answers.
 HISTORY_MESSAGES = 20
 # Read with them: messages the visitor may have written after it while the job waited.
@@ -234,6 +237,7 @@ class Deltas:
         self.n = 0
         self.full = False
         self._sent_at: float | None = None
+        self._hung: set[str] = set()  # providers that overran a delta's budget: skipped from then on
 
     def add(self, chunk: str) -> None:
         self.text += chunk
@@ -250,10 +254,16 @@ class Deltas:
             return
         self.n += 1
         self._sent_at = now
+        # Each delta its own small budget, not one for the whole reply: healthy pushes add
+        # up over a long answer and must not use up a budget meant for a hung provider.
+        budget = Budget(DELTA_BUDGET_SECONDS)
+        budget.spent.update({name: DELTA_BUDGET_SECONDS for name in self._hung})
         try:
-            self.realtime.event(REPLY_DELTA_EVENT, data, conversation_id=self.job.conversation_id)
+            with self.realtime.budgeted(budget):
+                self.realtime.event(REPLY_DELTA_EVENT, data, conversation_id=self.job.conversation_id)
         except Exception:  # noqa: BLE001 - a delta must not fail the reply
             log.exception("delta %d of reply %s not pushed", self.n, self.job.reply_id)
+        self._hung |= {name for name in budget.spent if budget.left(name) <= 0}
 
 
 class ReplyWorker:
@@ -351,15 +361,14 @@ class ReplyWorker:
         deltas = Deltas(self.realtime, job, clock=self._clock)
         final: BotReply | None = None
         context = BotContext(site.site_key, self.data.budgets)
-        # All deltas of a reply share one broadcast budget per provider: a hung provider
-        # costs the stream that once, then is skipped for the rest of it.
-        with self.realtime.budgeted():
-            for item in engine.stream(text, history, context=context):
-                if isinstance(item, str):
-                    deltas.add(item)
-                else:
-                    final = item
-                    break
+        # Each delta has a small broadcast budget of its own (Deltas.add): a provider that
+        # overruns one is skipped for the rest of the stream.
+        for item in engine.stream(text, history, context=context):
+            if isinstance(item, str):
+                deltas.add(item)
+            else:
+                final = item
+                break
         if final is None:
             raise RuntimeError(f"reply {job.reply_id}: the engine's stream ended without a reply")
         log.info("reply %s: %d deltas, engine %s%s", job.reply_id, deltas.n, getattr(final, "engine", "?"),

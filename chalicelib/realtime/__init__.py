@@ -135,9 +135,10 @@ class Realtime:
                                                          thread_name_prefix="parley-publish"))
 
     @contextmanager
-    def budgeted(self) -> Iterator[Budget]:
-        """Every push inside shares one budget per provider (a send: message, reply, events)."""
-        budget = Budget(self.budget_seconds)
+    def budgeted(self, budget: Budget | None = None) -> Iterator[Budget]:
+        """Every push inside shares one budget per provider (a send: message, reply, events);
+        ``budget`` to use one the caller made (a reply's deltas: a small one per delta)."""
+        budget = budget or Budget(self.budget_seconds)
         token = _BUDGET.set(budget)
         try:
             yield budget

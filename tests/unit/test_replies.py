@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import pytest
 
 from chalicelib.models import MAX_SOURCE_CHARS, MAX_SOURCES, Message, bounded_sources
-from chalicelib.realtime import DELTA_MAX_BYTES, REPLY_DELTA_EVENT, reply_delta
-from chalicelib.replies import BadJob, Deltas, ReplyJob, ReplyQueue, reply_id_for
+from chalicelib.realtime import DELTA_MAX_BYTES, REPLY_DELTA_EVENT, Budget, Realtime, reply_delta
+from chalicelib.replies import DELTA_BUDGET_SECONDS, BadJob, Deltas, ReplyJob, ReplyQueue, reply_id_for
 from chalicelib.settings import DEFAULT_REPLY_QUEUE, SettingsError, load_settings
 from infra.local.sqs_events import lambda_event
 
@@ -27,6 +28,22 @@ class RecordingRealtime:
         self.events.append((event, data, conversation_id))
         if self.fail:
             raise ConnectionError("every provider is down")
+
+    @contextmanager
+    def budgeted(self, budget: Budget | None = None) -> Iterator[Budget]:
+        self.budgets = getattr(self, "budgets", []) + [budget or Budget(4)]
+        yield self.budgets[-1]
+
+
+class SlowPusher:
+    """A provider whose every push takes ``seconds`` on the fake clock."""
+
+    def __init__(self, clock: FakeClock, seconds: float) -> None:
+        self.name, self.clock, self.seconds, self.pushed = "pusher", clock, seconds, []
+
+    def send_event(self, event: str, data: Any, **_: Any) -> None:
+        self.clock.advance(self.seconds)
+        self.pushed.append(data["n"])
 
 
 def test_the_reply_id_is_the_contract_hash_and_stable():
@@ -91,6 +108,32 @@ def test_whitespace_alone_is_no_delta_and_a_failing_push_never_raises():
     assert realtime.events == []
     deltas.add("Hi")
     assert len(realtime.events) == 1 and deltas.n == 1
+
+
+def test_a_long_answer_keeps_streaming_when_every_push_takes_its_time():
+    # 60 deltas of 0.15 s each are 9 s of healthy pushes: more than a send's whole broadcast
+    # budget (4 s), which must not run out on them (each delta has a small budget of its own).
+    clock = FakeClock()
+    pusher = SlowPusher(clock, 0.15)
+    realtime = Realtime([pusher], clock=clock)  # type: ignore[list-item]
+    deltas = Deltas(realtime, JOB, clock=clock, interval=0.1)
+    with realtime.budgeted():  # the worker's whole job runs inside one, as a send does
+        for i in range(60):
+            deltas.add(f"w{i} ")
+            clock.advance(0.1)
+    assert pusher.pushed == list(range(1, 61)), f"every delta pushed, got {len(pusher.pushed)}"
+
+
+def test_a_provider_that_overruns_a_deltas_budget_is_skipped_for_the_rest_of_the_reply():
+    clock, realtime = FakeClock(), RecordingRealtime()
+    deltas = Deltas(realtime, JOB, clock=clock)  # type: ignore[arg-type]
+    realtime.event = lambda *a, **k: realtime.budgets[-1].spend("pusher", DELTA_BUDGET_SECONDS + 1)  # hangs
+    deltas.add("a")
+    clock.advance(1)
+    deltas.add("b")
+    later = realtime.budgets[1]
+    assert later.left("pusher") <= 0 and later.left("websocket") == DELTA_BUDGET_SECONDS, (
+        "the hung provider is skipped from then on; the other keeps its budget")
 
 
 def test_a_delta_stays_under_pushers_limit_or_is_not_made():
