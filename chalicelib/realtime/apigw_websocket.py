@@ -14,9 +14,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any, Callable
 
+from ..cache import Cache
 from ..lazy import Lazy
 from ..settings import Settings
-from . import MESSAGE_EVENT, message_payload
+from . import MESSAGE_EVENT, REPLY_DELTA_EVENT, message_payload
 
 if TYPE_CHECKING:
     from ..data.connections import ConnectionStore
@@ -41,6 +42,10 @@ POST_SECONDS = POST_CONNECT_TIMEOUT_SECONDS + POST_READ_TIMEOUT_SECONDS
 # (its row is written inside $connect). A row this young is left alone on a
 # 410; its own later 410, $disconnect or TTL removes it if it really is gone.
 NEW_CONNECTION_GRACE_SECONDS = 10
+# A reply's deltas (up to ten a second) reuse the conversation's connections looked up this
+# recently, instead of one Query each: a tab that connects meanwhile misses a few hints,
+# and gets the stored reply (looked up fresh) anyway.
+DELTA_CONNECTIONS_SECONDS = 1.0
 
 
 class WebSocketBroadcaster:
@@ -54,6 +59,7 @@ class WebSocketBroadcaster:
         self._client = Lazy(self._build_client, client)
         self._executor = Lazy(lambda: ThreadPoolExecutor(max_workers=settings.fanout_workers,
                                                          thread_name_prefix="parley-fanout"))
+        self._delta_targets: Cache[str, list] = Cache(256, ttl=DELTA_CONNECTIONS_SECONDS)
 
     def _build_client(self) -> Any:
         from .. import aws
@@ -95,7 +101,11 @@ class WebSocketBroadcaster:
                              ensure_ascii=False).encode("utf-8")
         deadline = time.monotonic() + FANOUT_DEADLINE_SECONDS
         posted, delivered = {exclude}, 0
-        for lookup in ((lambda: self.connections.of_conversation(conversation_id)) if conversation_id else None,
+        of_conversation = self.connections.of_conversation
+        if event == REPLY_DELTA_EVENT:
+            of_conversation = lambda cid: self._delta_targets.get(  # noqa: E731
+                cid, lambda key: list(self.connections.of_conversation(key)))
+        for lookup in ((lambda: of_conversation(conversation_id)) if conversation_id else None,
                        (lambda: self.connections.of_feed(site_key)) if site_key else None):
             if lookup is None:
                 continue

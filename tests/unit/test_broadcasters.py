@@ -108,6 +108,28 @@ def test_websocket_fans_out_to_every_connection_but_the_excluded_one():
     assert all(p == [{"event": "ChatMessageReceived", "data": message().to_json()}] for p in client.posted.values())
 
 
+class CountingConnections(FakeConnections):
+    def __init__(self, ids) -> None:
+        super().__init__(ids)
+        self.lookups = 0
+
+    def of_conversation(self, conversation_id):
+        self.lookups += 1
+        return super().of_conversation(conversation_id)
+
+
+def test_a_replys_deltas_share_one_connection_lookup_and_stored_messages_look_up_afresh():
+    store, client = CountingConnections(["k1", "k2"]), FakeManagement()
+    ws = WebSocketBroadcaster(SETTINGS, store, client=client)
+    for n in range(1, 6):
+        assert ws.send_event("ChatReplyDelta", {"n": n}, conversation_id="c1") == 2
+    assert store.lookups == 1, f"five deltas within a second: one Query, not {store.lookups}"
+    ws.publish("c1", message(), 1)
+    ws.publish("c1", message(), 1)
+    assert store.lookups == 3, "every stored message finds the connections as they are now"
+    assert [p["data"]["n"] for p in client.posted["k1"] if p["event"] == "ChatReplyDelta"] == [1, 2, 3, 4, 5]
+
+
 def test_a_gone_connection_is_removed_and_only_that_one():
     store = FakeConnections(["alive1", "stale", "alive2"])
     client = FakeManagement(gone={"stale"})
