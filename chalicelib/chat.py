@@ -243,7 +243,8 @@ class ChatService:
                     # finds this reply stored and does nothing more.
                     log.exception("reply job for %s not enqueued; the offline engine answers inline",
                                   conversation_id)
-                    answer = self._answer(self._offline_engine(site), message.text, site)
+                    offline = getattr(engine, "knowledge", None) or self._offline_engine(site)
+                    answer = self._answer(offline, message.text, site)
             else:
                 # No queue configured (a bare `chalice local`): the engine answers inside the send.
                 answer = self._answer(engine, message.text, site, BotContext(site.site_key, self.data.budgets))
@@ -274,7 +275,7 @@ class ChatService:
         if engine is None:
             return None
         try:
-            return engine.reply(text, [], context=context) if context is not None else engine.reply(text, [])
+            return engine.reply(text, [], context=context)
         except Exception:  # noqa: BLE001 - any engine failure is logged, not shown
             log.exception("bot engine failed for site %s", site.site_key)
             return None
