@@ -52,7 +52,9 @@ ENV = {
 
 # The reply queue's name when no URL is configured: what app.py's on_sqs_message names
 # for Chalice (`make deploy` always writes the stage's own queue URL first).
-DEFAULT_REPLY_QUEUE = "parley-replies.fifo"
+def reply_queue_for(table_name: str) -> str:
+    """The reply queue of the stack that holds the table (infra/table.json names it so)."""
+    return f"{table_name}-replies.fifo"
 _ENGINE_ENTRY = re.compile(r"([a-z0-9][a-z0-9_-]{0,31})=([A-Za-z_][\w.]*:[A-Za-z_]\w*)")
 
 
@@ -152,8 +154,9 @@ class Settings(BaseModel):
 
     @property
     def reply_queue_name(self) -> str:
-        """The queue's name (the URL's last part), for the event source app.py declares."""
-        return self.reply_queue_url.rsplit("/", 1)[1] if self.reply_queue_url else DEFAULT_REPLY_QUEUE
+        """The queue's name (the URL's last part), for the event source app.py declares; without a
+        URL, the name the table's stack gives it (``<table>-replies.fifo``, infra/table.json)."""
+        return self.reply_queue_url.rsplit("/", 1)[1] if self.reply_queue_url else reply_queue_for(self.table_name)
 
     @field_validator("bot_engines")
     @classmethod

@@ -82,7 +82,9 @@ def table_name(stage: str) -> str:
 
 def reply_queue_name(stage: str) -> str:
     """The stage's reply queue, as infra/table.json names it (after the table)."""
-    return f"{table_name(stage)}-replies.fifo"
+    from chalicelib.settings import reply_queue_for
+
+    return reply_queue_for(table_name(stage))
 
 
 def ssm_prefix(stage: str) -> str:

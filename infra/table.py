@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from chalicelib.settings import reply_queue_for
+
 TEMPLATE = Path(__file__).with_name("table.json")
 
 
@@ -49,9 +51,7 @@ def _queue_attributes(resource: str, dead_letter_arn: str | None = None) -> dict
     return attributes
 
 
-def reply_queue_name(table_name: str) -> str:
-    """The reply queue of the stack that holds ``table_name`` (the template names it so)."""
-    return f"{table_name}-replies.fifo"
+reply_queue_name = reply_queue_for  # the app's own rule: one name for both
 
 
 def create_reply_queue(client: Any, table_name: str) -> str:
@@ -59,7 +59,9 @@ def create_reply_queue(client: Any, table_name: str) -> str:
 
     Idempotent: an existing queue with these attributes is found again.
     """
-    dlq = client.create_queue(QueueName=f"{table_name}-replies-dlq.fifo",
+    from infra.defaults import dead_letter_queue_name
+
+    dlq = client.create_queue(QueueName=dead_letter_queue_name(table_name),
                               Attributes=_queue_attributes("ReplyDeadLetterQueue"))["QueueUrl"]
     dlq_arn = client.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     return client.create_queue(QueueName=reply_queue_name(table_name),

@@ -10,7 +10,7 @@ import pytest
 from chalicelib.models import MAX_SOURCE_CHARS, MAX_SOURCES, Message, bounded_sources
 from chalicelib.realtime import DELTA_MAX_BYTES, REPLY_DELTA_EVENT, Budget, Realtime, reply_delta
 from chalicelib.replies import DELTA_BUDGET_SECONDS, BadJob, Deltas, ReplyJob, ReplyQueue, reply_id_for
-from chalicelib.settings import DEFAULT_REPLY_QUEUE, SettingsError, load_settings
+from chalicelib.settings import SettingsError, load_settings
 from infra.local.sqs_events import lambda_event
 
 from ..fakes import FakeClock
@@ -179,7 +179,7 @@ def test_the_queue_url_and_extra_engines_are_checked_settings():
                        "PARLEY_BOT_ENGINES": "mine=my_package.bots:MyBot, other=x:Y"})
     assert s.reply_queue_name == "parley-prod-replies.fifo"
     assert s.extra_engines == {"mine": "my_package.bots:MyBot", "other": "x:Y"}
-    assert load_settings(BASE).reply_queue_name == DEFAULT_REPLY_QUEUE and load_settings(BASE).extra_engines == {}
+    assert load_settings(BASE).reply_queue_name == "parley-test-replies.fifo" and load_settings(BASE).extra_engines == {}
     with pytest.raises(SettingsError, match="PARLEY_REPLY_QUEUE_URL"):
         load_settings({**BASE, "PARLEY_REPLY_QUEUE_URL": "parley-replies.fifo"})
     with pytest.raises(SettingsError, match="PARLEY_BOT_ENGINES"):
