@@ -43,17 +43,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ..lazy import Lazy
 from . import BotContext, BotReply
-from .knowledge import KnowledgeBot
+from .knowledge import HANDOFF as HANDOFF_TEXT  # one wording for a handoff, whichever engine answers
+from .knowledge import SEARCH_LIMIT, KnowledgeBot
 
 log = logging.getLogger("parley.bot")
 
 ENGINE = "bedrock"
 MAX_TURNS = 10            # recent messages sent with the question: enough for "and on Sundays?"
 MAX_TURN_CHARS = 2000     # one earlier message's share of the prompt
-SEARCH_LIMIT = 3          # entries in the prompt: the retrieval's best few, not the whole file
 CONNECT_TIMEOUT_SECONDS = 2.0
 MAX_CITATION_CHARS = 100  # longer than this between [[ and ]] is text, not a marker
-HANDOFF_TEXT = "Of course. I'm asking someone from the team to join this conversation."
 DEFAULT_INSTRUCTIONS = "You are the friendly assistant of this website. Keep answers short and plain."
 
 # The rules the engine relies on (markers, handoff) come after the site's instructions.

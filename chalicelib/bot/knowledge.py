@@ -65,7 +65,7 @@ UNMATCHED = 0.75        # how much a word of the message that the entry does not
 QUESTION_SHARE = 0.2   # how much the best-matching question's own coverage counts in the score
 TYPO_MIN_LENGTH = 4    # shorter words have too many near neighbours to correct
 MAX_WORDS = 100        # a chat message longer than this is no FAQ lookup; bounds the typo search
-SEARCH_LIMIT = 3
+SEARCH_LIMIT = 3        # entries search() gives an engine that writes its own answer: the best few
 
 _GREETINGS = frozenset("hi hello hey hiya howdy greetings morning afternoon evening "
                        "hallo moin servus gruss tag guten".split())
@@ -134,7 +134,6 @@ def _stem(word: str) -> str:
     return word
 
 
-
 _COMMON_STEMS = frozenset(_stem(w) for w in COMMON)
 
 
@@ -195,7 +194,7 @@ class _Vocabulary:
                     self.stem_concepts.setdefault(_stem(words[0]), set()).add(name)
                 else:
                     self.phrase_concepts.setdefault(" ".join(words), set()).add(name)
-        self.pattern = (base.pattern if base and not groups else _phrase_pattern(list(self.phrase_concepts)))
+        self.pattern = _phrase_pattern(list(self.phrase_concepts))
         # Single lexicon words are typo targets too ("expensiv" -> "expensive").
         self.surface = base.surface if base else frozenset(
             w for members in CONCEPTS.values() for m in members for w in _words(m) if len(w) >= TYPO_MIN_LENGTH)

@@ -24,7 +24,7 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
                  "post", "dispatch", "dispatched", "send out", "courier", "freight", "shipment",
                  "send to", "sent to", "send", "sends", "sending", "sent"),
     "abroad": ("abroad", "international", "internationally", "overseas", "foreign", "other countries",
-               "outside", "worldwide", "countries", "country", "usa", "us", "america", "canada", "uk",
+               "outside", "worldwide", "countries", "country", "usa", "america", "canada", "uk",
                "britain", "england", "ireland", "france", "austria", "switzerland", "italy", "spain",
                "portugal", "netherlands", "belgium", "denmark", "sweden", "norway", "poland", "australia",
                "japan", "china", "india"),
@@ -102,7 +102,7 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
                 "integration", "plugin"),
     "language": ("language", "languages", "speak", "translate", "translation", "german", "english",
                  "french", "spanish", "italian"),
-    "country": ("country", "countries", "usa", "us", "america", "canada", "uk", "britain", "england",
+    "country": ("country", "countries", "usa", "america", "canada", "uk", "britain", "england",
                 "ireland", "france", "germany", "austria", "switzerland", "italy", "spain", "portugal",
                 "netherlands", "belgium", "luxembourg", "denmark", "sweden", "norway", "finland", "poland",
                 "czechia", "czech republic", "hungary", "australia", "japan", "china", "india", "europe",
@@ -123,7 +123,7 @@ COMMON = frozenset("""
     question quick ready right run same say see seem send set show small soon start still sure
     take talk tell thing think time try turn two use usual usually want way week well work write
     wrong year again another any anyone anything everything something someone own there else
-    currently right now option possible able already before after since without within
+    currently right now already before after since without within
 """.split())
 
 FILLER = frozenset("""

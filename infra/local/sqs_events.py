@@ -28,8 +28,7 @@ mapping for every ``@app.on_sqs_message`` handler of the app:
 The worker runs with the environment it is given: `make dev` gives it the
 same one as `chalice local` (infra/local/devstack.py). Left out: partial
 batch responses (ReportBatchItemFailures), batching windows, maximum
-concurrency, and the Lambda timeout (a handler runs as long as it runs;
-one that takes longer than ``--warn-after`` seconds is reported).
+concurrency, and the Lambda timeout (a handler runs as long as it runs).
 """
 from __future__ import annotations
 
