@@ -31,7 +31,6 @@ import argparse
 import asyncio
 import os
 import secrets
-import statistics
 import sys
 import time
 import uuid
@@ -42,12 +41,6 @@ from chalicelib.limits import UNLIMITED
 from . import common
 
 TARGET_P50_MS, TARGET_P99_MS = 25.0, 60.0
-
-
-def _summary(values_s: list[float]) -> dict[str, float]:
-    v = [common.ms(x) for x in values_s]
-    return {"n": len(v), "p50": common.percentile(v, 50), "p99": common.percentile(v, 99), "max": max(v),
-            "mean": statistics.fmean(v)}
 
 
 def _sign_in(local: dict[str, Any]) -> str:
@@ -184,7 +177,7 @@ def report(result: dict[str, Any]) -> dict[str, Any]:
     rows, figures = [], {}
     for direction, by_provider in result["latency_s"].items():
         for provider, values in by_provider.items():
-            s = _summary(values)
+            s = common.summary(values)
             figures[f"{direction} / {provider}"] = s
             met = s["p50"] <= TARGET_P50_MS and s["p99"] <= TARGET_P99_MS
             verdict = "-" if provider.startswith("(") else ("yes" if met else "NOT met")

@@ -7,6 +7,7 @@ import json
 import math
 import os
 import platform
+import statistics
 
 import subprocess
 import sys
@@ -79,6 +80,15 @@ def percentile(values: Sequence[float], pct: float) -> float:
 
 def ms(seconds: float) -> float:
     return round(seconds * 1000.0, 3)
+
+
+def summary(values_s: Sequence[float]) -> dict[str, Any]:
+    """Latencies given in seconds, summed up in ms: n, mean, p50, p95, p99, min, max ({"n": 0} if none)."""
+    if not values_s:
+        return {"n": 0}
+    return {"n": len(values_s), "mean": ms(statistics.fmean(values_s)),
+            "p50": ms(percentile(values_s, 50)), "p95": ms(percentile(values_s, 95)),
+            "p99": ms(percentile(values_s, 99)), "min": ms(min(values_s)), "max": ms(max(values_s))}
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], right: Sequence[int] = ()) -> str:

@@ -39,12 +39,6 @@ TARGET_P50_MS, TARGET_P99_MS, FANOUT_TARGET = 25.0, 60.0, 10.0
 MODELLED_RTT_MS = 5.0
 
 
-def _summary(values_s: list[float]) -> dict[str, float]:
-    v = [common.ms(x) for x in values_s]
-    return {"n": len(v), "mean": statistics.fmean(v), "p50": common.percentile(v, 50),
-            "p95": common.percentile(v, 95), "p99": common.percentile(v, 99), "max": max(v)}
-
-
 async def _latency(local: dict[str, Any], messages: int, polling_messages: int) -> dict[str, Any]:
     import aiohttp
 
@@ -224,7 +218,7 @@ def run(messages: int = 200, polling_messages: int = 200, connections: int = 100
 
 def report(result: dict[str, Any]) -> dict[str, Any]:
     lat, fan = result["latency"], result["fanout"]
-    summaries = {name: _summary(values) for name, values in lat["latency_s"].items() if values}
+    summaries = {name: common.summary(values) for name, values in lat["latency_s"].items() if values}
     polling_p50 = summaries["polling"]["p50"]
     rows = []
     for name in ("pusher", "websocket", "polling"):

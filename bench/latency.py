@@ -39,15 +39,6 @@ TEXTS = ("How much does it cost?", "How do I install the widget?", "What is Parl
 TIMEOUT = 10.0
 
 
-def _summary(values: list[float]) -> dict[str, Any]:
-    if not values:
-        return {"n": 0}
-    return {"n": len(values), "mean": common.ms(statistics.fmean(values)),
-            "p50": common.ms(common.percentile(values, 50)), "p95": common.ms(common.percentile(values, 95)),
-            "p99": common.ms(common.percentile(values, 99)), "min": common.ms(min(values)),
-            "max": common.ms(max(values))}
-
-
 MODES = {
     "keepalive": "one requests.Session, keep-alive (as the widget's browser does)",
     "close": "a new TCP connection per request (Connection: close)",
@@ -115,8 +106,8 @@ def _loop(http: Any, base: str, extra_headers: dict[str, str], messages: int, wa
         "never_visible": unseen,
         "gave_up_at_deadline": gave_up,
         "polls_per_message_mean": round(statistics.fmean(polls_per_message), 3) if polls_per_message else None,
-        "latency_ms": {"send": _summary(sends), "poll": _summary(polls),
-                       "send_to_visible": _summary(visible)},
+        "latency_ms": {"send": common.summary(sends), "poll": common.summary(polls),
+                       "send_to_visible": common.summary(visible)},
         "p50_first_vs_last_quarter_ms": {"send": _drift(sends), "poll": _drift(polls),
                                          "send_to_visible": _drift(visible)},
     }

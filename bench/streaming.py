@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import statistics
 import sys
 import time
 import uuid
@@ -66,13 +65,6 @@ OBSERVE = """() => {
 }"""
 
 
-def summary(values: list[float]) -> dict[str, Any]:
-    if not values:
-        return {"n": 0}
-    return {"n": len(values), "p50": common.ms(common.percentile(values, 50)),
-            "p99": common.ms(common.percentile(values, 99)), "mean": common.ms(statistics.fmean(values))}
-
-
 def widget_phase(demo: str, replies: int) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
@@ -110,7 +102,7 @@ def widget_phase(demo: str, replies: int) -> dict[str, Any]:
             streamed += 1
             first.append((marks["first"][reply_id] - sent) / 1000)
     return {"replies": len(order), "lost": rows.count(None), "streamed": streamed,
-            "first_text": summary(first), "final": summary(final)}
+            "first_text": common.summary(first), "final": common.summary(final)}
 
 
 def send_phase(api: str, origin: str, site: str, sends: int) -> dict[str, Any]:
@@ -138,7 +130,7 @@ def send_phase(api: str, origin: str, site: str, sends: int) -> dict[str, Any]:
                 if any(m["sender"] == "bot" for m in page["messages"]):
                     break
                 time.sleep(0.05)
-    return summary(latencies)
+    return common.summary(latencies)
 
 
 def run(replies: int, sends: int, first_token_ms: int, tokens_per_second: int) -> dict[str, Any]:
