@@ -4,8 +4,9 @@ Retrieval, in three steps:
 
 1. Words. A message and every question, keyword and answer of the file are
    reduced to word stems (lowercased, accents and punctuation gone, stopwords
-   and chat filler dropped, plurals, -ing and -ed cut). An unknown long word is
-   corrected to the closest word the site or the bot's lexicon knows ("adress").
+   and chat filler dropped, plurals, -ing and -ed cut). A web address is one
+   name too ("booking.com" -> bookingcom). An unknown long word is corrected to
+   the closest word the site or the bot's lexicon knows ("adress").
 2. Meaning. Each stem, and each phrase ("send back", "how much"), also stands
    for the concepts it belongs to: the bot's general lexicon (``lexicon.py``:
    "postage" and "shipping" are one need) and the file's own ``synonyms``.
@@ -14,7 +15,9 @@ Retrieval, in three steps:
    its answer does, less again when only a word of the same concept matches.
    Weights are IDF over entries, so words every entry shares ("shop") tell
    little, and a word the site never mentions ("bakery") weighs as a rare one:
-   a message about something else covers little of any entry.
+   a message about something else covers little of any entry. A number the
+   site never uses ("2023", "40th") and a common word of any chat ("ago")
+   weigh little instead. An answer that states a price ("€35") is about price.
 
 The best entry answers only when its share clears ``THRESHOLD`` and beats the
 runner-up by ``MARGIN``; otherwise the bot says it does not know and offers a
@@ -30,6 +33,7 @@ import re
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from . import BotReply, validate_knowledge
@@ -101,10 +105,18 @@ _STOPWORDS = frozenset("""
     who whom why will with would you your yours yourself
     s t d ll m re ve don doesn didn isn aren wasn weren won wouldn shouldn couldn cant hasn haven
     please tell know want like also get got
+    whats hows wheres whens whos thats theres im ive youre youve theyre dont doesnt didnt isnt
+    arent wasnt werent wont wouldnt shouldnt couldnt hasnt havent
+    us somewhere anywhere everywhere somehow
 """.split()) | _GREETINGS | _THANKS
 
 
 _WORD = re.compile(r"[a-z0-9]+")
+_NUMBER = re.compile(r"\d+[a-z]{0,3}")  # 3, 2023, 40th, 160cm, 5pm
+_TLDS = tuple(f".{t}" for t in "com net org io co app info biz de at ch uk eu fr it es nl be".split())
+_DOMAIN = re.compile(r"\b([a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*)\.(?:%s)\b" % "|".join(t[1:] for t in _TLDS))
+# A price stated in an answer ("€35", "12 euros", "$9.99") makes the entry one about a price.
+_AMOUNT = re.compile(r"[€$£¥]\s?\d|\d\s?[€$£¥]|\b\d+(?:[.,]\d+)?\s?(?:eur|euros?|usd|dollars?|chf|gbp|pounds?)\b")
 
 
 def _words(text: str) -> list[str]:
@@ -113,9 +125,12 @@ def _words(text: str) -> list[str]:
     if not folded.isascii():  # most text is: skip the per-character pass
         decomposed = unicodedata.normalize("NFKD", folded)
         folded = "".join(c for c in decomposed if not unicodedata.combining(c))
+    if "." in folded and any(tld in folded for tld in _TLDS):  # "booking.com": a name ("bookingcom"); "com" no word
+        folded = _DOMAIN.sub(lambda m: f"{m.group(1)} {m.group(0).replace('.', '').replace('-', '')}", folded)
     return _WORD.findall(folded)[:MAX_WORDS]
 
 
+@lru_cache(maxsize=8192)
 def _stem(word: str) -> str:
     """A light English stemmer: price, prices, pricing and priced all become ``pric``."""
     if len(word) > 4 and word.endswith("ies"):
@@ -265,13 +280,10 @@ class KnowledgeBot:
         doc = validate_knowledge(knowledge or {}, allow_empty=True)
         self.fallback = doc.get("fallback", FALLBACK)
         self._vocab = _Vocabulary.for_site(doc.get("synonyms", []))
-        self._entries = [self._entry(e) for e in doc["entries"]]
         # Surface words map to their stems, so a typo is corrected against what
         # an author wrote ("pricing") or the lexicon knows, not against a stem ("pric").
         surface = set(self._vocab.surface)
-        for e in doc["entries"]:
-            for text in e["questions"] + e["keywords"] + [e["answer"]]:
-                surface.update(w for w in _words(text) if w not in _STOPWORDS and len(w) >= TYPO_MIN_LENGTH)
+        self._entries = [self._entry(e, surface) for e in doc["entries"]]
         self._known_words = frozenset(surface)
         self._typo_candidates: dict[int, list[str]] = {}
         for w in sorted(surface):
@@ -286,10 +298,10 @@ class KnowledgeBot:
         self._idf = {key: math.log((1 + n) / (1 + count)) + 1 for key, count in df.items()}
         self._unknown_idf = math.log(1 + n) + 1
 
-    def _field(self, texts: Sequence[str]) -> _Field:
+    def _field(self, texts: Sequence[list[str]]) -> _Field:
+        """What texts (as their words) hold."""
         result = _Field()
-        for text in texts:
-            words = _words(text)
+        for words in texts:
             phrases, _ = self._vocab.split(words)
             for phrase in phrases:
                 result.stems.add("p:" + phrase)
@@ -302,11 +314,20 @@ class KnowledgeBot:
                 result.concepts |= self._vocab.stem_concepts.get(stem, set())
         return result
 
-    def _entry(self, e: Mapping[str, Any]) -> _Entry:
-        keywords = [frozenset(_stem(w) for w in _words(k) if w not in _STOPWORDS) for k in e["keywords"]]
+    def _entry(self, e: Mapping[str, Any], surface: set[str]) -> _Entry:
+        """One entry indexed; its words join ``surface``, the words typos are corrected to."""
+        questions = [_words(q) for q in e["questions"]]
+        keywords = [_words(k) for k in e["keywords"]]
+        answer = _words(e["answer"])
+        for words in questions + keywords + [answer]:
+            surface.update(w for w in words if len(w) >= TYPO_MIN_LENGTH and w not in _STOPWORDS)
+        answered = self._field([answer])
+        if _AMOUNT.search(e["answer"].casefold()):
+            answered.concepts.add("price")  # "€35" answers "how much"
+        stems = [frozenset(_stem(w) for w in k if w not in _STOPWORDS) for k in keywords]
         return _Entry(e["id"], e.get("title") or (e["questions"] or e["keywords"])[0], e["answer"],
-                      self._field(list(e["questions"]) + list(e["keywords"])), self._field([e["answer"]]),
-                      [k for k in keywords if k], [self._terms(q, correct=False) for q in e["questions"]],
+                      self._field(questions + keywords), answered,
+                      [k for k in stems if k], [self._terms_of(q) for q in questions],
                       bool(e.get("handoff")))
 
     # --- answering ------------------------------------------------------------
@@ -376,11 +397,11 @@ class KnowledgeBot:
         scored.sort(key=lambda pair: (-pair[0], pair[1]))
         return [(score, self._entries[i]) for score, i in scored]
 
-    def _terms(self, text: str, correct: bool = True) -> list[_Term]:
+    def _terms(self, text: str) -> list[_Term]:
         """What the message says: its stems (typos corrected) with their concepts, and its phrases' concepts."""
-        words = _words(text)
-        if correct:
-            words = [self._correct(w) for w in words]
+        return self._terms_of([self._correct(w) for w in _words(text)])
+
+    def _terms_of(self, words: list[str]) -> list[_Term]:
         phrases, words = self._vocab.split(words)
         terms: list[_Term] = [_Term("p:" + p, frozenset(self._vocab.phrase_concepts[p])) for p in dict.fromkeys(phrases)]
         seen: set[str] = set()
@@ -425,8 +446,8 @@ class KnowledgeBot:
         weights = [self._idf[k] for k in [term.stem] + ["~" + c for c in term.concepts] if k in self._idf]
         if weights:
             return min(weights)
-        if term.stem in _COMMON_STEMS:
-            return COMMON_WEIGHT
+        if term.stem in _COMMON_STEMS or _NUMBER.fullmatch(term.stem or ""):
+            return COMMON_WEIGHT  # a number the site never uses is a date or a count: it names no topic
         return self._unknown_idf
 
     def _score(self, entry: _Entry, terms: list[_Term]) -> float:

@@ -18,16 +18,20 @@ from __future__ import annotations
 CONCEPTS: dict[str, tuple[str, ...]] = {
     "price": ("price", "prices", "pricing", "cost", "costs", "charge", "charges", "fee", "fees",
               "expensive", "cheap", "rate", "rates", "tariff", "how much", "quote", "spend", "amount",
-              "what do you charge", "per hour", "hourly"),
+              "what do you charge", "per hour", "hourly", "extra", "surcharge", "on top", "extra charge",
+              "additional charge", "cost extra", "pay extra"),
     "free": ("free", "gratis", "complimentary", "no charge", "without paying", "included", "nothing"),
     "shipping": ("shipping", "ship", "ships", "shipped", "delivery", "deliver", "delivered", "postage",
                  "post", "dispatch", "dispatched", "send out", "courier", "freight", "shipment",
-                 "send to", "sent to", "send", "sends", "sending", "sent"),
+                 "send to", "sent to", "send", "sends", "sending", "sent", "to my house", "to my home",
+                 "to my door", "home delivery", "doorstep"),
     "abroad": ("abroad", "international", "internationally", "overseas", "foreign", "other countries",
                "outside", "worldwide", "countries", "country", "usa", "america", "canada", "uk",
                "britain", "england", "ireland", "france", "austria", "switzerland", "italy", "spain",
                "portugal", "netherlands", "belgium", "denmark", "sweden", "norway", "poland", "australia",
                "japan", "china", "india"),
+    "date": ("january", "february", "march", "april", "may", "june", "july", "august", "september",
+             "october", "november", "december", "date", "dates"),
     "duration": ("how long", "how many days", "how fast", "how soon", "how quickly", "day", "days", "week",
                  "weeks", "month", "months", "year", "years", "until", "quick", "quickly", "fast",
                  "wait", "waiting", "valid", "expire", "expiry", "last"),
@@ -35,7 +39,8 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
                "receive", "received", "come", "comes", "turn up"),
     "return": ("return", "returns", "send back", "bring back", "give back", "take back", "refund",
                "refunds", "money back", "exchange", "swap", "replace", "replacement", "wrong size",
-               "don't like", "dont like", "change my mind"),
+               "don't like", "dont like", "change my mind", "wrong colour", "wrong color", "doesn't fit",
+               "does not fit", "too big", "too small"),
     "repair": ("repair", "repairs", "fix", "fixed", "fixing", "mend", "service", "servicing",
                "tune up", "tune-up", "maintenance", "adjust", "adjusted", "check up", "inspection",
                "mechanic", "workshop"),
@@ -45,16 +50,21 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     "warranty": ("warranty", "guarantee", "guaranteed", "covered", "cover", "coverage"),
     "booking": ("book", "booking", "appointment", "reserve", "reservation", "schedule", "slot",
                 "drop off", "bring in", "walk in", "make an appointment"),
-    "cancel": ("cancel", "cancellation", "cancelling", "canceling", "call off", "no show"),
+    "cancel": ("cancel", "cancellation", "cancelling", "canceling", "call off", "no show", "cut short",
+               "leave early", "check out early"),
     "hours": ("hours", "open", "opens", "opening", "close", "closes", "closed", "closing",
               "what time", "when", "today", "tomorrow", "tonight", "morning", "evening", "weekend",
               "weekday", "weekdays", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
-              "sunday", "holiday", "holidays", "christmas", "easter", "public holiday"),
+              "sunday", "holiday", "holidays", "christmas", "easter", "public holiday", "midnight", "24/7",
+              "opening times", "opening hours", "new year", "new years eve", "bank holiday",
+              "around the clock", "round the clock", "after hours"),
     "location": ("where", "located", "location", "address", "find you", "directions", "get to",
                  "how to get", "near", "nearby", "close by", "map", "situated", "based", "how far", "far", "distance",
-                 "walking distance", "close to", "street", "sat nav", "navigation", "gps"),
+                 "walking distance", "close to", "how close", "street", "sat nav", "navigation", "gps"),
     "transport": ("parking", "park", "car park", "tram", "bus", "train", "station", "metro",
-                  "subway", "public transport", "airport", "shuttle", "transfer", "taxi"),
+                  "subway", "public transport", "airport", "shuttle", "transfer", "taxi", "garage",
+                  "parking space", "parking spot", "charging station", "charging point", "ev charger",
+                  "electric car"),
     "payment": ("pay", "paying", "payment", "payments", "cash", "card", "cards", "credit card",
                 "debit card", "visa", "mastercard", "amex", "paypal", "apple pay", "google pay",
                 "klarna", "bank transfer", "invoice", "checkout", "methods"),
@@ -63,7 +73,8 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
                     "payment plan", "afford", "per month", "in parts"),
     "contact": ("contact", "reach", "phone", "call", "telephone", "number", "email", "e-mail",
                 "mail", "customer service", "support", "get in touch", "hotline", "write to", "email address",
-                "e-mail address", "mail address", "phone number"),
+                "e-mail address", "mail address", "phone number", "reply", "replies", "respond", "response",
+                "response time", "get back to", "ring", "front desk", "reception desk"),
     "order": ("order", "orders", "ordered", "purchase", "purchased", "bought"),
     "tracking": ("track", "tracking", "status", "where is my", "parcel", "package", "hasn't arrived",
                  "not arrived", "still waiting", "nothing has arrived"),
@@ -72,7 +83,7 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     "discount": ("discount", "discounts", "coupon", "promo", "promotion", "sale", "code", "deal",
                  "offer", "offers", "student"),
     "newsletter": ("newsletter", "subscribe", "unsubscribe", "mailing list", "marketing", "emails",
-                   "updates", "sign up", "opt out", "spam", "news"),
+                   "updates", "sign up", "opt out", "spam", "news", "stop sending", "stop emailing", "mailing"),
     "size": ("size", "sizes", "sizing", "fit", "fits", "fitting", "height", "tall", "inseam",
              "leg length", "measurements", "measure", "small", "medium", "large", "which size"),
     "rent": ("rent", "rental", "rentals", "hire", "borrow", "lend", "per day", "day rate"),
@@ -89,15 +100,23 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
                 "safe", "secure", "security", "protected", "encrypted", "encryption", "stored", "storage"),
     "pets": ("dog", "dogs", "pet", "pets", "cat", "cats", "animal", "animals", "puppy"),
     "food": ("breakfast", "lunch", "dinner", "restaurant", "meal", "meals", "food", "eat", "menu",
-             "vegan", "vegetarian", "gluten", "allergy", "allergies"),
-    "internet": ("wifi", "wi-fi", "wlan", "internet", "online access", "password for the wifi"),
-    "children": ("child", "children", "kid", "kids", "baby", "babies", "cot", "crib", "family", "toddler"),
+             "vegan", "vegetarian", "gluten", "allergy", "allergies", "coeliac", "celiac", "lactose",
+             "intolerance", "intolerant", "dietary", "diet", "halal", "kosher"),
+    "internet": ("wifi", "wi-fi", "wlan", "internet", "online access", "password for the wifi", "connection",
+                 "bandwidth", "signal", "video call", "video calls", "streaming"),
+    "children": ("child", "children", "kid", "kids", "baby", "babies", "cot", "crib", "family", "toddler",
+                 "babysitter", "babysitting", "childcare", "nanny", "high chair", "playground"),
+    "events": ("event", "events", "wedding", "weddings", "married", "marry", "birthday", "party", "parties",
+               "celebration", "celebrate", "reunion", "conference", "meeting", "meetings", "meeting room",
+               "venue", "function room", "banquet", "seminar", "private hire", "corporate"),
+    "pool": ("pool", "swimming pool", "swim", "swimming", "bathe"),
     "accessible": ("wheelchair", "accessible", "accessibility", "disabled", "disability", "lift",
-                   "elevator", "step-free", "ramp", "mobility"),
+                   "elevator", "step-free", "ramp", "mobility", "stairs", "steps", "walk-in shower", "get around",
+                   "grab rails"),
     "stay": ("check in", "check-in", "check out", "check-out", "late checkout", "early check-in", "stay",
-             "room", "rooms", "night", "nights"),
+             "room", "rooms", "night", "nights", "overnight", "stay longer", "extend", "extension", "bed", "beds"),
     "job": ("job", "jobs", "are you hiring", "career", "careers", "apply", "vacancy", "vacancies", "work for you",
-            "internship"),
+            "internship", "train as", "training as", "apprenticeship", "apprentice", "trainee"),
     "install": ("install", "installation", "set up", "setup", "embed", "add to my site", "integrate",
                 "integration", "plugin"),
     "language": ("language", "languages", "speak", "translate", "translation", "german", "english",
@@ -124,6 +143,22 @@ COMMON = frozenset("""
     take talk tell thing think time try turn two use usual usually want way week well work write
     wrong year again another any anyone anything everything something someone own there else
     currently right now already before after since without within
+    ago join longer manage couple friend friends arrange organise organize organising organizing
+    plan planning possible normally generally exactly earlier later usual whole
+    people person someone everyone anybody everybody nobody myself yourself ourselves themselves
+    said made found feel felt called thought getting looking making told believe took came trying
+    using following makes given become coming started starting taking remember understand wanted
+    saw asked heard gave seems thinking wants goes happened happens knew tried giving brought became
+    decided turned considered began changed knows forget followed missing seeing gives expect kept
+    consider agree asking telling explain helped showing putting showed appear appears keeping
+    mentioned wondered hoping hope wish guess suppose assume mean meant
+    never always different however hard full important least often almost true pretty probably
+    rather whether quite although sometimes easy clear especially likely similar certain finally
+    alone various cannot serious simple simply difficult huge recent straight specific normal
+    certainly completely nearly particular previous immediately absolutely definitely particularly
+    regular anymore seriously clearly easily necessary supposed directly fully highly otherwise
+    therefore truly actual actually instead either neither both around across along towards
+    reason example case fact idea matter moment chance sense result
 """.split())
 
 FILLER = frozenset("""
@@ -133,3 +168,4 @@ FILLER = frozenset("""
     would could might must shall may help thanks thank guys folks dear sir madam
     possible able sure exactly still yet already also even ever
 """.split())
+

@@ -307,3 +307,46 @@ def test_bad_synonyms_are_refused_naming_the_field(synonyms, expected):
     with pytest.raises(ValueError, match="synonyms") as err:
         validate_knowledge({"synonyms": synonyms, "entries": [{"id": "a", "questions": ["q"], "answer": "x"}]})
     assert expected in str(err.value)
+
+
+# --- words the site does not use ---------------------------------------------
+
+SITE = {"entries": [
+    {"id": "messages", "questions": ["Can I send you a message?"], "keywords": ["message"],
+     "answer": "Write to us any time."},
+    {"id": "trial", "questions": ["Is there a free trial?"], "keywords": ["trial"], "answer": "14 days, no card needed."},
+    {"id": "vouchers", "questions": ["Do you sell vouchers?"], "keywords": ["voucher", "gift voucher"],
+     "answer": "Vouchers are valid for three years."},
+    {"id": "spa", "questions": ["Do you have a sauna?"], "keywords": ["sauna", "spa"],
+     "answer": "Our sauna is open from 3pm to 8pm."},
+    {"id": "day_pass", "questions": ["Can day visitors use the spa?"], "keywords": ["day visitors"],
+     "answer": "Day visitors pay €35 for the sauna and the pool."},
+]}
+
+
+@pytest.fixture(scope="module")
+def site_bot() -> KnowledgeBot:
+    return KnowledgeBot(SITE)
+
+
+def test_a_typo_of_a_site_word_is_corrected(site_bot):
+    assert_answers(site_bot.reply("can I send a mesage"), "messages", "can I send a mesage")
+    assert_answers(site_bot.reply("free trail?"), "trial", "free trail?")
+
+
+def test_a_number_is_no_topic_the_site_never_mentions(site_bot):
+    question = "my voucher is from 2023, can I still use it"
+    assert_answers(site_bot.reply(question), "vouchers", question)
+
+
+def test_a_price_in_an_answer_answers_how_much(site_bot):
+    question = "what does the spa cost"
+    assert_answers(site_bot.reply(question), "day_pass", question)
+
+
+def test_a_web_address_is_one_name_and_its_ending_no_word():
+    from chalicelib.bot.knowledge import _words
+
+    assert _words("reset my booking.com password") == ["reset", "my", "booking", "bookingcom", "password"]
+    assert "com" not in _words("write to orders@nordlicht-bikes.com"), "'com' would match 'come'"
+    assert _words("Is it open? Yes.") == ["is", "it", "open", "yes"]

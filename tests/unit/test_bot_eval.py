@@ -7,6 +7,8 @@ the figures measured at the last change of the engine, so no change makes the
 bot worse unseen. tests/bot_eval_final was written last, by someone who saw
 neither the engine nor the other sets' results; its first measurement was
 52 of 85 right, 6 confident wrong, 25 of 36 out of scope declined.
+tests/bot_eval_blind (a language school) was written blind as well, and measured
+once before the last round of changes (63 of 96, 6, 29 of 41) and once after.
 """
 from __future__ import annotations
 
@@ -17,12 +19,15 @@ import pytest
 from bench.bot_eval import SETS, evaluate, load
 from chalicelib.bot import validate_knowledge
 
-# Measured on 2026-12-03 (BM25-style coverage with the general lexicon): set -> (right at
-# least, confident wrong at most, out of scope declined at least). Tighten as the engine improves.
+# Measured on 2026-12-03 (BM25-style coverage with the general lexicon; then numbers and
+# common chat words no unknown topic, web addresses as names, prices in answers, more general
+# lexicon groups): set -> (right at least, confident wrong at most, out of scope declined at
+# least). Tighten as the engine improves.
 FLOORS = {
-    "bot_eval": (64, 3, 28),
-    "bot_eval_holdout": (50, 0, 31),
-    "bot_eval_final": (54, 5, 25),
+    "bot_eval": (70, 3, 28),
+    "bot_eval_holdout": (67, 0, 32),
+    "bot_eval_final": (57, 5, 25),
+    "bot_eval_blind": (65, 8, 29),
 }
 
 
