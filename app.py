@@ -60,6 +60,11 @@ def handoff():
     return root.http.handoff(app.current_request)
 
 
+@app.route("/api/chatbot/contact", methods=["POST"], content_types=JSON_IN)
+def contact():
+    return root.http.contact(app.current_request)
+
+
 @app.route("/api/chatbot/typing", methods=["POST"], content_types=JSON_IN)
 def visitor_typing():
     return root.http.typing(app.current_request)
@@ -101,6 +106,21 @@ def agent_inbox(site_key):
 @app.route(SITE + "/members", methods=["GET"])
 def agent_members(site_key):
     return root.agent_http.members(app.current_request, site_key)
+
+
+@app.route(SITE + "/presence", methods=["POST", "DELETE"], content_types=JSON_IN)
+def agent_presence(site_key):
+    return root.agent_http.presence(app.current_request, site_key)
+
+
+@app.route(SITE + "/webhooks", methods=["GET"])
+def agent_webhooks(site_key):
+    return root.agent_http.webhooks(app.current_request, site_key)
+
+
+@app.route(SITE + "/webhooks/deliveries", methods=["GET"])
+def agent_webhook_deliveries(site_key):
+    return root.agent_http.webhook_deliveries(app.current_request, site_key)
 
 
 @app.route(CONVERSATION, methods=["GET"])
@@ -146,12 +166,21 @@ def reply_worker(event):
     root.replies.handle(event.to_dict())
 
 
+# Later work (chalicelib/jobs.py): team notifications, transcripts, webhook deliveries, each
+# delayed by SQS itself. One job per invocation, as above.
+@app.on_sqs_message(queue=root.settings.job_queue_name, batch_size=1)
+def job_worker(event):
+    root.job_worker.handle(event.to_dict())
+
+
 for _path in ("config", "init", "send", "messages", "pusher/auth", "handoff", "typing", "conversation",
-              "transcript"):
+              "transcript", "contact"):
     app.route(f"/api/chatbot/{_path}", methods=["OPTIONS"], name=f"preflight_{_path.replace('/', '_')}")(
         lambda: root.http.preflight(app.current_request))
 for _name, _path in [("me", AGENT + "/me"), ("pusher_auth", AGENT + "/pusher/auth"),
                      ("inbox", SITE + "/inbox"), ("members", SITE + "/members"),
+                     ("presence", SITE + "/presence"), ("webhooks", SITE + "/webhooks"),
+                     ("webhook_deliveries", SITE + "/webhooks/deliveries"),
                      ("conversation", CONVERSATION), ("messages", CONVERSATION + "/messages"),
                      *[(a, f"{CONVERSATION}/{a}") for a in ("claim", "assign", "unassign", "resolve", "reopen",
                                                             "handback", "read", "typing")]]:

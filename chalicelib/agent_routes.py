@@ -17,7 +17,8 @@ from . import tokens, web
 from .access import AccessPolicy, Decision
 from .agent_service import AgentService
 from .errors import ParleyError
-from .models import CONVERSATION_ID, AssignRequest, InboxQuery, MessagesQuery, ReadRequest, ReplyRequest, parse
+from .models import (CONVERSATION_ID, AssignRequest, DeliveriesQuery, InboxQuery, MessagesQuery, ReadRequest,
+                     ReplyRequest, parse)
 from .realtime import Realtime
 from .routes import _form, _query, query_ints
 
@@ -36,10 +37,11 @@ def _body(request: Request) -> Any:
 
 
 class AgentRoutes:
-    def __init__(self, access: AccessPolicy, agents: AgentService, realtime: Realtime) -> None:
+    def __init__(self, access: AccessPolicy, agents: AgentService, realtime: Realtime, limits: Any) -> None:
         self.access = access
         self.agents = agents
         self.realtime = realtime
+        self.limits = limits
 
     def _token(self, request: Request) -> str | None:
         return tokens.bearer(request.headers.get("authorization"))
@@ -63,6 +65,27 @@ class AgentRoutes:
         decision = self._decide(request, site_key)
         with decision.answering():
             return web.json_response(200, self.agents.members(decision.agent), cors_origin=decision.cors_origin)
+
+    def presence(self, request: Request, site_key: str) -> Response:
+        """POST: the console's heartbeat (this agent is online on the site); DELETE: they left."""
+        decision = self._decide(request, site_key)
+        with decision.answering():
+            agent = decision.agent
+            self.limits.hit("presence", f"{agent.site_key}#{agent.id}", decision.site)
+            answer = self.agents.leave(agent) if request.method == "DELETE" else self.agents.beat(agent)
+            return web.json_response(200, answer, cors_origin=decision.cors_origin)
+
+    def webhooks(self, request: Request, site_key: str) -> Response:
+        decision = self._decide(request, site_key)
+        with decision.answering():
+            return web.json_response(200, self.agents.webhook_list(decision.agent), cors_origin=decision.cors_origin)
+
+    def webhook_deliveries(self, request: Request, site_key: str) -> Response:
+        decision = self._decide(request, site_key)
+        with decision.answering():
+            query = parse(DeliveriesQuery, query_ints(_query(request), ("limit",)))
+            return web.json_response(200, self.agents.webhook_deliveries(decision.agent, query.limit),
+                                     cors_origin=decision.cors_origin)
 
     def conversation(self, request: Request, site_key: str, conversation_id: str) -> Response:
         decision = self._decide(request, site_key)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+import time
+from typing import Any, Callable
 
 from .access import AgentPrincipal, SiteDirectory
 from .agent_tokens import AgentIdentity
@@ -17,6 +18,8 @@ from .data import Data
 from .data.messages import Guard, StateRefused, inbox_pk, mine_pk
 from .errors import ParleyError
 from .lifecycle import Action, Agent
+from .desk import PRESENCE_TTL_SECONDS, Presence
+from .outbox import NO_OUTBOX, Outbox
 from .models import (AssignRequest, Conversation, InboxQuery, Message, MessagesQuery, ReadRequest,
                      ReplyRequest)
 from .realtime import CHANNEL_PREFIX, FEED_PREFIX, Realtime
@@ -30,12 +33,16 @@ MAX_REPLY_ROUNDS = 3
 
 class AgentService:
     def __init__(self, data: Data, sites: SiteDirectory, realtime: Realtime, transitions: Transitions,
-                 typing: TypingRelay) -> None:
+                 typing: TypingRelay, outbox: Outbox = NO_OUTBOX, presence: Presence | None = None,
+                 webhooks: Callable[[], Any] | None = None) -> None:
         self.data = data
         self.sites = sites
         self.realtime = realtime
         self.transitions = transitions
         self._typing = typing
+        self.outbox = outbox
+        self.presence = presence
+        self.webhooks = webhooks
 
     # -- who and where ------------------------------------------------------------
 
@@ -53,6 +60,32 @@ class AgentService:
         return {"members": [{"id": m.agent_id, "name": m.display_name, "email": m.email, "role": m.role}
                             for m in sorted(self.data.agents.members_of(agent.site_key),
                                             key=lambda m: m.display_name.lower())]}
+
+    # -- at the desk ----------------------------------------------------------------
+
+    def beat(self, agent: AgentPrincipal) -> dict[str, Any]:
+        """The agent's console is open on the site (a heartbeat every 30 s): they count as online."""
+        until = self.data.desk.beat(agent.site_key, agent.id)
+        if self.presence is not None:
+            self.presence.arrived(agent.site_key)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(until))
+        return {"online_until": stamp, "ttl_seconds": PRESENCE_TTL_SECONDS}
+
+    def leave(self, agent: AgentPrincipal) -> dict[str, Any]:
+        self.data.desk.leave(agent.site_key, agent.id)
+        if self.presence is not None:
+            self.presence.left(agent.site_key)
+        return {}
+
+    def webhook_list(self, agent: AgentPrincipal) -> dict[str, Any]:
+        if self.webhooks is None:
+            return {"webhooks": []}
+        return {"webhooks": [hook.to_json() for hook in self.webhooks().list(agent.site_key)]}
+
+    def webhook_deliveries(self, agent: AgentPrincipal, limit: int) -> dict[str, Any]:
+        if self.webhooks is None:
+            return {"deliveries": []}
+        return {"deliveries": self.webhooks().deliveries(agent.site_key, limit)}
 
     # -- reading ------------------------------------------------------------------
 
@@ -126,6 +159,8 @@ class AgentService:
                                   "This client_message_id was already used for another message.")
             self.realtime.publish(conversation_id, message, message.seq, exclude=req.socket_id,
                                   site_key=agent.site_key)
+            if created:
+                self.outbox.message_created(agent.site_key, message, "open")
             return {"message": message.to_json(), "last_seq": message.seq, "duplicate": not created}
         raise ParleyError("busy", "The conversation is changing too fast; please retry.")
 

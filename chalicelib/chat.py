@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import Any
+import time
+from typing import Any, Callable
 
-from . import tokens
+from . import desk, tokens
 from .access import AccessPolicy, SiteDirectory
 from .bot import BotContext, BotRegistry, BotReply
 from .data import Data
 from .data.messages import Guard
 from .errors import ParleyError
-from .models import Conversation, InitRequest, Message, MessagesQuery, Page, SendRequest, Site, TranscriptQuery
+from .desk import Presence
+from .models import (ContactRequest, Conversation, InitRequest, Message, MessagesQuery, Page, SendRequest, Site,
+                     TranscriptQuery, contact_json)
+from .outbox import NO_OUTBOX, Outbox
 from .realtime import CONVERSATION_DELETED_EVENT, CONVERSATION_EVENT, Realtime, public_config
 from .secretstore import Secrets
 from .settings import Settings
@@ -36,7 +40,9 @@ log = logging.getLogger("parley.chat")
 class ChatService:
     def __init__(self, settings: Settings, data: Data, sites: SiteDirectory, access: AccessPolicy,
                  realtime: Realtime, bots: BotRegistry, secrets: Secrets, transitions: Transitions,
-                 typing: TypingRelay, limits: RateLimiter, turns: BotTurns, reply_queue: ReplyQueue) -> None:
+                 typing: TypingRelay, limits: RateLimiter, turns: BotTurns, reply_queue: ReplyQueue,
+                 outbox: Outbox = NO_OUTBOX, presence: Presence | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.data = data
         self.sites = sites
@@ -49,9 +55,29 @@ class ChatService:
         self.limits = limits
         self.turns = turns
         self.reply_queue = reply_queue
+        self.outbox = outbox
+        self.presence = presence
+        self._clock = clock
 
     def config(self, site: Site) -> dict[str, Any]:
-        return {"site_key": site.site_key, "realtime": public_config(self.settings), "widget": site.widget}
+        return {"site_key": site.site_key, "realtime": public_config(self.settings), "widget": site.widget,
+                "availability": self.availability(site), **desk.public(site.desk)}
+
+    def availability(self, site: Site) -> dict[str, Any]:
+        """Whether a person can answer now, and if not when the team will (chalicelib/desk.py)."""
+        try:
+            online = self.presence.online(site.site_key) if self.presence is not None else 0
+        except ParleyError:
+            online = 0  # the store is busy: say what is true without it (the team replies within N hours)
+        return desk.availability(site.desk, online, self._clock())
+
+    def contact(self, req: ContactRequest, claims: tokens.VisitorClaims, client_ip: str = "unknown") -> dict[str, Any]:
+        """The visitor leaves (or changes, or removes) an email address and name for the team to answer."""
+        conversation = self.current(claims, req.conversation_id)
+        self.limits.hit("contacts", f"{claims.site_key}#{client_ip}", self.sites.get(claims.site_key))
+        stored = self.data.desk.set_contact(req.conversation_id, claims.site_key, conversation.contact,
+                                            req.changes())
+        return {"contact": contact_json(stored) or {"email": None, "name": None, "transcript": False}}
 
     def init(self, req: InitRequest, site: Site, origin: str | None,
              user_agent: str | None = None, client_ip: str = "unknown") -> tuple[bool, dict[str, Any]]:
@@ -83,14 +109,18 @@ class ChatService:
                              self.settings.token_ttl_seconds, origin=origin, version=version)
         return {"conversation_id": conversation.conversation_id, "token": token, **page.to_json(),
                 "resumed": resumed, "status": conversation.status, "assignee": conversation.assignee_json(),
-                "realtime": public_config(self.settings)}
+                "realtime": public_config(self.settings), "availability": self.availability(site),
+                "contact": contact_json(conversation.contact)}
 
     def handoff(self, conversation_id: str, claims: tokens.VisitorClaims) -> dict[str, Any]:
         """The visitor asks for a person: ``bot`` or ``resolved`` becomes ``pending``."""
         conversation = self.current(claims, conversation_id)  # the read it needs anyway checks the token
         conversation, message = self.transitions.apply(conversation, "request_human")
+        site = self.sites.get(claims.site_key)
         return {"status": conversation.status, "assignee": conversation.assignee_json(),
-                "message": message.to_json() if message else None, "last_seq": conversation.last_seq}
+                "message": message.to_json() if message else None, "last_seq": conversation.last_seq,
+                "availability": self.availability(site) if site is not None else None,
+                "contact": contact_json(conversation.contact)}
 
     def visitor_typing(self, conversation_id: str, claims: tokens.VisitorClaims) -> dict[str, Any]:
         self.current(claims, conversation_id)  # one GetItem: is the token still the current one?
@@ -172,8 +202,14 @@ class ChatService:
             self.realtime.event(CONVERSATION_EVENT, {"conversation": {
                 "conversation_id": req.conversation_id, "site_key": site.site_key, "status": "bot",
                 "last_seq": 1, "created_at": message.created_at}}, site_key=site.site_key)
+            self.outbox.conversation_created(site.site_key, message)
+        if created:
+            self.outbox.message_created(site.site_key, message)
         reply, pending = self._bot_turn(req.conversation_id, req.client_message_id, message, site, req.socket_id,
                                         created)
+        if created and reply is None and pending is None:
+            # Nobody answered: a person is awaited or holds the conversation (or the site has no bot).
+            self.outbox.visitor_waiting(site.site_key, req.conversation_id)
         last_seq = max(message.seq, reply.seq if reply else 0)
         return {"message": message.to_json(), "reply": reply.to_json() if reply else None,
                 "reply_pending": pending, "last_seq": last_seq, "duplicate": not created}

@@ -26,6 +26,9 @@ ERRORS: dict[str, int] = {
     "invalid_channel": 400,
     "unknown_action": 400,
     "frame_too_large": 400,
+    "invalid_email": 400,
+    "email_required": 400,
+    "invalid_webhook_url": 400,
     # 401: who is asking is not proven
     "missing_token": 401,
     "invalid_token": 401,
@@ -47,12 +50,14 @@ ERRORS: dict[str, int] = {
     "websocket_disabled": 404,
     "unknown_connection": 404,
     "agents_disabled": 404,
+    "webhook_not_found": 404,
     # 405, 409, 415
     "method_not_allowed": 405,
     "idempotency_conflict": 409,
     "already_claimed": 409,
     "invalid_transition": 409,
     "site_exists": 409,
+    "too_many_webhooks": 409,
     "unsupported_media_type": 415,
     # 429: slow down (with Retry-After)
     "rate_limited": 429,

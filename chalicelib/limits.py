@@ -63,6 +63,11 @@ DEFAULT_LIMITS: dict[str, Limit] = {
     # A transcript reads the whole history (up to 2,000 messages): a few a minute
     # per conversation is plenty for a person saving it.
     "transcripts": Limit(10, 60),
+    # Leaving an email address (and correcting it) a few times; a script trying
+    # addresses through someone's conversation is slowed. Per site and client IP.
+    "contacts": Limit(10, 60),
+    # The console's presence heartbeat: every 30 s per site per tab; several tabs fit.
+    "presence": Limit(30, 60),
 }
 
 

@@ -16,7 +16,7 @@ import unicodedata
 from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Literal, Mapping
 
-from pydantic import (BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError,
+from pydantic import (BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError,
                       field_validator)
 
 from .errors import ParleyError
@@ -92,6 +92,11 @@ class Site:
     limits: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     # How long its conversations are kept after their last message (README, "Retention").
     retention_days: int = DEFAULT_RETENTION_DAYS
+    # Business hours, what the widget promises, notifications, pre-chat fields (chalicelib/desk.py).
+    desk: Mapping[str, Any] = field(default_factory=dict)
+    # The events any of its webhooks subscribe to (the webhooks themselves are rows of their own):
+    # a send looks here, in the cached site, before it costs a webhook anything.
+    webhook_events: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "origins", tuple(self.origins))
@@ -99,6 +104,10 @@ class Site:
         object.__setattr__(self, "bot", dict(self.bot or {}))
         object.__setattr__(self, "widget", dict(self.widget or {}))
         object.__setattr__(self, "limits", site_limits(self.limits))
+        from .desk import desk_settings  # here: desk is imported by models' users, not the other way
+
+        object.__setattr__(self, "desk", desk_settings(self.desk))
+        object.__setattr__(self, "webhook_events", tuple(self.webhook_events or ()))
 
     def lists(self, origin: str) -> bool:
         """Whether ``origin`` is one of this site's origins (compared normalized)."""
@@ -153,6 +162,8 @@ class Conversation:
     page: str | None = None
     user_agent: str | None = None
     token_version: int = 0  # the version a visitor token must carry (tokens.py)
+    # What the visitor left for the team to answer by email: {email, name, transcript}.
+    contact: Mapping[str, Any] | None = None
 
     def assignee_json(self) -> dict[str, str] | None:
         return {"id": self.assignee_id, "name": self.assignee_name or ""} if self.assignee_id else None
@@ -165,7 +176,15 @@ class Conversation:
                 "last_message": dict(self.last_message) if self.last_message else None,
                 "status_since": self.status_since or self.created_at, "created_at": self.created_at,
                 "updated_at": self.updated_at, "visitor": dict(self.visitor) if self.visitor else None,
-                "locale": self.locale, "page": self.page, "user_agent": self.user_agent}
+                "locale": self.locale, "page": self.page, "user_agent": self.user_agent,
+                "contact": contact_json(self.contact)}
+
+
+def contact_json(contact: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A conversation's contact as the APIs show it (None: the visitor left none)."""
+    if not contact:
+        return None
+    return {"email": contact.get("email"), "name": contact.get("name"), "transcript": bool(contact.get("transcript"))}
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,6 +347,57 @@ class ConversationRef(_Body):
     conversation_id: ConversationId
 
 
+# An address a mail can go to, and no more: no display name, no comments, nothing a mail header could
+# be broken with (the transcript goes to it; agents reply to it). Checked by shape only: whether
+# anyone reads it is not knowable here. SES takes 7-bit local parts and punycode domains, so a
+# domain in Unicode is stored as its punycode.
+EMAIL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+                   r"@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z][A-Za-z0-9-]{0,61}[A-Za-z0-9]")
+MAX_EMAIL = 254
+MAX_CONTACT_NAME = 100
+
+
+def checked_email(value: str) -> str:
+    """The address, trimmed (a Unicode domain as punycode); ParleyError 400 ``invalid_email`` when it is none."""
+    from .errors import ParleyError
+
+    address = value.strip()
+    local, at, domain = address.rpartition("@")
+    try:
+        domain = domain.encode("idna").decode("ascii") if not domain.isascii() else domain
+    except UnicodeError:
+        domain = ""
+    address = f"{local}{at}{domain}"
+    if len(address) > MAX_EMAIL or len(local) > 64 or not EMAIL.fullmatch(address):
+        raise ParleyError("invalid_email", "That does not look like an email address (name@example.com).")
+    return address
+
+
+class ContactRequest(_Body):
+    """What a visitor leaves for the team: any of email, name and whether they want the transcript."""
+
+    conversation_id: ConversationId
+    email: Annotated[StrictStr, Field(max_length=400)] | None = None
+    name: Annotated[StrictStr, Field(max_length=MAX_CONTACT_NAME)] | None = None
+    transcript: StrictBool | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_text(cls, value: str | None) -> str | None:
+        return _plain_text(_encodable(value), newlines=False).strip() if value is not None else None
+
+    def changes(self) -> dict[str, Any]:
+        """The fields the request gave (an explicit null removes one); 400 when it gives none."""
+        from .errors import ParleyError
+
+        given = {name: getattr(self, name) for name in ("email", "name", "transcript") if name in self.model_fields_set}
+        if not given:
+            raise ParleyError("invalid_request", "Give at least one of email, name and transcript.")
+        if given.get("email"):
+            given["email"] = checked_email(given["email"])
+        return given
+
+
 class ReplyRequest(_Body):
     """An agent's reply: text and an idempotency key, as a visitor's send."""
 
@@ -354,6 +424,10 @@ class InboxQuery(_Body):
     status: InboxStatus = "pending"
     limit: Annotated[StrictInt, Field(ge=1, le=50)] = 25
     cursor: Annotated[StrictStr, Field(min_length=1, max_length=1500)] | None = None
+
+
+class DeliveriesQuery(_Body):
+    limit: Annotated[StrictInt, Field(ge=1, le=100)] = 50
 
 
 class MessagesQuery(_Body):

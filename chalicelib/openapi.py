@@ -32,8 +32,8 @@ from pydantic.json_schema import models_json_schema
 
 from .errors import ERRORS
 from .realtime.pusher_channels import CHANNEL, MAX_CHANNEL_LENGTH, SOCKET_ID
-from .models import (CONVERSATION_ID, MAX_TEXT, SITE_KEY, AssignRequest, ConversationRef, ConversationStatus,
-                     InboxQuery, InitRequest, MessagesQuery, ReadRequest, ReplyRequest, Sender, SendRequest,
+from .models import (CONVERSATION_ID, MAX_TEXT, SITE_KEY, AssignRequest, ContactRequest, ConversationRef,
+                     ConversationStatus, DeliveriesQuery, InboxQuery, InitRequest, MessagesQuery, ReadRequest, ReplyRequest, Sender, SendRequest,
                      TranscriptQuery)
 
 OPENAPI_PATH = "/api/openapi.json"
@@ -123,10 +123,45 @@ class RealtimeConfig(_Answer):
     polling: PollingConfig
 
 
+class Availability(_Answer):
+    """Whether a person can answer now, and if not, when the team will (README, "When nobody is at the desk")."""
+
+    online: bool = Field(description="an agent's console is open on the site (a heartbeat in the last 90 s), within hours")
+    open: bool = Field(description="within the site's business hours (always true for a site without hours)")
+    reply_within_hours: int = Field(ge=1, le=168, description="what the widget promises when nobody is online")
+    next_open_at: str | None = Field(description="when the business hours next begin (UTC); null when open or without hours")
+    timezone: str = Field(description="the site's IANA time zone")
+
+
+FieldMode = Literal["off", "optional", "required"]
+
+
+class Prechat(_Answer):
+    """What the widget asks before the first message."""
+
+    name: FieldMode
+    email: FieldMode
+
+
+class Contact(_Answer):
+    """What the visitor left for the team to answer by email."""
+
+    email: str | None
+    name: str | None
+    transcript: bool = Field(description="email the transcript to this address when the conversation is resolved")
+
+
+class ContactAnswer(_Answer):
+    contact: Contact
+
+
 class ConfigAnswer(_Answer):
     site_key: str
     realtime: RealtimeConfig
     widget: dict[str, Any] = Field(description="the site's widget settings (title, greeting, accent, …)")
+    availability: Availability
+    prechat: Prechat
+    transcripts: bool = Field(description="whether the widget offers the transcript by email")
 
 
 class InitAnswer(_Answer):
@@ -139,6 +174,8 @@ class InitAnswer(_Answer):
     status: ConversationStatus
     assignee: Assignee | None
     realtime: RealtimeConfig
+    availability: Availability
+    contact: Contact | None = Field(description="what the visitor left for the team (a resumed conversation)")
 
 
 class SendAnswer(_Answer):
@@ -166,6 +203,9 @@ class HandoffAnswer(_Answer):
     assignee: Assignee | None
     message: Message | None = Field(description="the system message, or null when nothing changed")
     last_seq: int = Field(ge=0)
+    availability: Availability | None = Field(description=(
+        "when nobody is online, the widget asks for an email address and says when the team will answer"))
+    contact: Contact | None
 
 
 class Empty(_Answer):
@@ -226,6 +266,48 @@ class ConversationSummary(_Answer):
     locale: str | None
     page: str | None
     user_agent: str | None
+    contact: Contact | None
+
+
+class PresenceAnswer(_Answer):
+    """The agent counts as online on the site until then (POST: send it again every 30 s; DELETE: ``{}``)."""
+
+    online_until: str | None = None
+    ttl_seconds: int | None = None
+
+
+class Webhook(_Answer):
+    id: str
+    url: str
+    events: list[Literal["conversation.created", "conversation.handoff", "conversation.resolved",
+                         "message.created"]]
+    created_at: str
+    secret_hint: str = Field(description="the secret's last characters (the secret itself is shown once, by the site CLI)")
+
+
+class WebhooksAnswer(_Answer):
+    webhooks: list[Webhook]
+
+
+class WebhookDelivery(_Answer):
+    """One attempt to deliver one event to one webhook."""
+
+    id: str
+    webhook_id: str
+    url: str
+    event: str
+    event_id: str
+    attempt: int = Field(ge=1)
+    status: int | None = Field(description="the endpoint's HTTP status; null when it gave none (refused, timed out)")
+    ok: bool
+    error: str | None
+    latency_ms: int = Field(ge=0)
+    at: str
+    next_retry_at: str | None = Field(description="when it is tried again; null after a success or the last attempt")
+
+
+class DeliveriesAnswer(_Answer):
+    deliveries: list[WebhookDelivery] = Field(description="newest first")
 
 
 class AgentIdentity(_Answer):
@@ -349,6 +431,8 @@ _FROM_INIT = {
         "query.conversation_id": "$response.body#/conversation_id", "header.Authorization": _BEARER}},
     "AskForAPerson": {"operationId": "handoff", "parameters": {"header.Authorization": _BEARER},
                       "requestBody": {"conversation_id": "$response.body#/conversation_id"}},
+    "Contact": {"operationId": "contact", "parameters": {"header.Authorization": _BEARER},
+                "requestBody": {"conversation_id": "$response.body#/conversation_id"}},
     "Typing": {"operationId": "typing", "parameters": {"header.Authorization": _BEARER},
                "requestBody": {"conversation_id": "$response.body#/conversation_id"}},
     "PusherAuth": {"operationId": "pusher_auth", "parameters": {"header.Authorization": _BEARER}},
@@ -383,6 +467,9 @@ ROUTES: tuple[Op, ...] = (
        "visitor", PusherAuthAnswer, body=PusherAuthForm, form=True, errors=(*_VISITOR_ERRORS, 415)),
     Op("POST", "/api/chatbot/handoff", "handoff", "Ask for a person", "visitor", HandoffAnswer,
        body=ConversationRef, errors=(*_VISITOR_ERRORS, 409, 415)),
+    Op("POST", "/api/chatbot/contact", "contact",
+       "Leave (or change) an email address and name for the team; ask for the transcript", "visitor",
+       ContactAnswer, body=ContactRequest, errors=(*_VISITOR_ERRORS, 415)),
     Op("POST", "/api/chatbot/typing", "typing", "The visitor is typing (relayed to the agent console)", "visitor",
        Empty, status=202, body=ConversationRef, errors=(*_VISITOR_ERRORS, 415)),
     Op("DELETE", "/api/chatbot/conversation", "delete_conversation",
@@ -397,6 +484,18 @@ ROUTES: tuple[Op, ...] = (
        InboxAnswer, query=InboxQuery, params=(_site_key_p,), errors=_AGENT_ERRORS, links=_FROM_INBOX, tag="agent"),
     Op("GET", "/api/agent/sites/{site_key}/members", "agent_members", "The site's agents (for assign)", "agent",
        MembersAnswer, params=(_site_key_p,), errors=_AGENT_ERRORS, tag="agent"),
+    Op("POST", "/api/agent/sites/{site_key}/presence", "agent_presence",
+       "The console's heartbeat: this agent is online on the site for 90 s", "agent", PresenceAnswer,
+       params=(_site_key_p,), errors=(*_AGENT_ERRORS, 415, 429), tag="agent"),
+    Op("DELETE", "/api/agent/sites/{site_key}/presence", "agent_presence_leave",
+       "The agent leaves: no longer online on the site", "agent", PresenceAnswer,
+       params=(_site_key_p,), errors=(*_AGENT_ERRORS, 429), tag="agent"),
+    Op("GET", "/api/agent/sites/{site_key}/webhooks", "agent_webhooks",
+       "The site's webhooks (registered with the site CLI)", "agent", WebhooksAnswer,
+       params=(_site_key_p,), errors=_AGENT_ERRORS, tag="agent"),
+    Op("GET", "/api/agent/sites/{site_key}/webhooks/deliveries", "agent_webhook_deliveries",
+       "The site's last webhook delivery attempts", "agent", DeliveriesAnswer, query=DeliveriesQuery,
+       params=(_site_key_p,), errors=_AGENT_ERRORS, tag="agent"),
     Op("GET", _C, "agent_conversation", "A conversation with its newest 50 messages", "agent", ConversationView,
        params=_AGENT_CONV, errors=_AGENT_ERRORS, tag="agent"),
     Op("GET", _C + "/messages", "agent_messages", "A page of messages by seq", "agent", MessagesPage,

@@ -45,6 +45,7 @@ from .data.messages import Guard, StateRefused
 from .errors import ParleyError
 from .lazy import Lazy
 from .models import MAX_TEXT, Conversation, Message, Site, bounded_sources
+from .outbox import NO_OUTBOX, Outbox
 from .realtime import REPLY_DELTA_EVENT, Budget, Realtime, reply_delta
 
 if TYPE_CHECKING:
@@ -153,10 +154,12 @@ class BotTurns:
     off exactly alike.
     """
 
-    def __init__(self, data: "Data", realtime: Realtime, transitions: "Transitions") -> None:
+    def __init__(self, data: "Data", realtime: Realtime, transitions: "Transitions",
+                 outbox: Outbox = NO_OUTBOX) -> None:
         self.data = data
         self.realtime = realtime
         self.transitions = transitions
+        self.outbox = outbox
 
     def may_answer(self, conversation: Conversation) -> bool:
         """Whether the bot answers now: only in ``bot``. A ``resolved`` conversation is reopened
@@ -180,7 +183,8 @@ class BotTurns:
         """
         for _ in range(2):
             try:
-                reply = self._store(conversation_id, client_message_id, answer, site.retention_days, reply_id)
+                reply, created = self._store(conversation_id, client_message_id, answer, site.retention_days,
+                                             reply_id)
             except StateRefused as refused:
                 if refused.current.status != "resolved":
                     return None
@@ -189,6 +193,8 @@ class BotTurns:
                     return None
                 continue  # back with the bot: it answers the returning visitor
             self.realtime.publish(conversation_id, reply, reply.seq, exclude=exclude, site_key=site.site_key)
+            if created:
+                self.outbox.message_created(site.site_key, reply, "bot")
             if answer.handoff:
                 self.transitions.bot_handoff(conversation_id, site.site_key, after_misses=None)
             elif not answer.confident:
@@ -197,8 +203,8 @@ class BotTurns:
         return None
 
     def _store(self, conversation_id: str, client_message_id: str, answer: BotReply, retention_days: int,
-               reply_id: str) -> Message:
-        """Stores the reply, idempotent under ``b#<the visitor's client_message_id>``.
+               reply_id: str) -> tuple[Message, bool]:
+        """Stores the reply (and whether this call stored it), idempotent under ``b#<the visitor's client_message_id>``.
 
         Keyed that way, a repeated send (or a redelivered job) gets the very
         reply stored the first time, and a send whose first try died between
@@ -207,11 +213,10 @@ class BotTurns:
         client_message_id stores the reply, not the message again), or the
         job (SQS delivers it again).
         """
-        reply, _ = self.data.messages.append_message(
+        return self.data.messages.append_message(
             conversation_id, "bot", answer.text[:MAX_TEXT], idempotency_key=f"b#{client_message_id}",
             guard=Guard(when_status="bot", bot_miss=not answer.confident and not answer.handoff),
             retention_days=retention_days, reply_id=reply_id, sources=bounded_sources(answer.sources))
-        return reply
 
 
 class Deltas:

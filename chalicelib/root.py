@@ -25,6 +25,11 @@ from .agent_tokens import AgentTokens
 from .bot import ENGINES, BotRegistry
 from .chat import ChatService
 from .data import Data
+from .desk import Presence
+from .jobs import JobQueue, JobWorker
+from .mailer import Mailer
+from .notices import Notices
+from .outbox import Outbox
 from .lazy import Lazy
 from .limits import RateLimiter, parse_limits
 from .realtime import build as build_realtime
@@ -48,7 +53,9 @@ class Root:
 
     def __init__(self, settings: Settings | None = None, *, environ: Mapping[str, str] | None = None,
                  dynamodb: Any = None, ssm: Any = None, pusher: Any = None, management: Any = None,
-                 sqs: Any = None, bots: BotRegistry | None = None, jwks: Callable[[str], Any] | None = None,
+                 sqs: Any = None, ses: Any = None, bots: BotRegistry | None = None,
+                 jwks: Callable[[str], Any] | None = None, resolve: Callable[..., Any] | None = None,
+                 post: Callable[..., Any] | None = None,
                  clock: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep,
                  jitter: Callable[[float, float], float] = random.uniform) -> None:
@@ -72,19 +79,34 @@ class Root:
         self._typing = Lazy(lambda: TypingRelay(self.realtime, clock=monotonic))
         self._limits = Lazy(lambda: RateLimiter(self.data.table, parse_limits(self.settings.rate_limits),
                                                 clock=clock))
-        self._transitions = Lazy(lambda: Transitions(self.data.messages, self.realtime, clock=clock))
-        self._turns = Lazy(lambda: BotTurns(self.data, self.realtime, self.transitions))
+        # Later work (notifications, transcripts, webhook deliveries) and what sets it off.
+        self._jobs = Lazy(lambda: JobQueue(self.settings.job_queue_url, client=sqs, clock=clock))
+        self._ses = Lazy(self._build_ses, ses)
+        self._mailer = Lazy(lambda: Mailer(self._ses.get, self.settings.mail_from))
+        self._presence = Lazy(lambda: Presence(self.data.desk.online, clock=monotonic))
+        self._webhooks = Lazy(lambda: self._build_webhooks(clock, resolve, post))
+        self._notices = Lazy(lambda: Notices(self.data, self.sites, self.jobs, self._mailer.get(),
+                                             self.settings.console_url, clock=clock))
+        self._outbox = Lazy(lambda: Outbox(self.sites, self._webhooks.get, self.notices))
+        self._job_worker = Lazy(lambda: JobWorker(self.jobs, {
+            "notify": self.notices.run_notify, "transcript": self.notices.run_transcript,
+            "webhook": lambda job: self.webhooks.deliver(job)}, clock=clock))
+        self._transitions = Lazy(lambda: Transitions(self.data.messages, self.realtime, clock=clock,
+                                                     outbox=self.outbox))
+        self._turns = Lazy(lambda: BotTurns(self.data, self.realtime, self.transitions, outbox=self.outbox))
         self._reply_queue = Lazy(lambda: ReplyQueue(self.settings.reply_queue_url, client=sqs))
         self._chat = Lazy(lambda: ChatService(self.settings, self.data, self.sites, self.access,
                                               self.realtime, self.bots, self.secrets, self.transitions,
-                                              self._typing.get(), self.limits, self.turns, self.reply_queue))
+                                              self._typing.get(), self.limits, self.turns, self.reply_queue,
+                                              outbox=self.outbox, presence=self._presence.get(), clock=clock))
         # The reply worker's clock paces the deltas (at most one per 100 ms).
         self._replies = Lazy(lambda: ReplyWorker(self.data, self.sites, self.bots, self.realtime, self.turns,
                                                  clock=monotonic))
         self._agents = Lazy(lambda: AgentService(self.data, self.sites, self.realtime, self.transitions,
-                                                 self._typing.get()))
+                                                 self._typing.get(), outbox=self.outbox,
+                                                 presence=self._presence.get(), webhooks=self._webhooks.get))
         self._http = Lazy(lambda: HttpRoutes(self.access, self.chat, self.realtime))
-        self._agent_http = Lazy(lambda: AgentRoutes(self.access, self.agents, self.realtime))
+        self._agent_http = Lazy(lambda: AgentRoutes(self.access, self.agents, self.realtime, self.limits))
         self._sockets = Lazy(lambda: SocketHandlers(self.settings, self.access, self.data.connections,
                                                     self.data.messages, websocket=lambda: self.websocket,
                                                     typing=self._typing.get(), limits=self.limits))
@@ -102,6 +124,22 @@ class Root:
 
         data.messages.retention_days_of = retention_days_of
         return data
+
+    def _build_ses(self) -> Any:
+        from . import aws
+
+        return aws.client("sesv2", connect_timeout=2, read_timeout=5)
+
+    def _build_webhooks(self, clock: Callable[[], float], resolve: Callable[..., Any] | None,
+                        post: Callable[..., Any] | None) -> Any:
+        # Imported here: http.client and ssl are for the job worker and the console's log, not a cold send.
+        from .data.webhooks import WebhookStore
+        from .webhooks import Webhooks
+
+        extra = {name: f for name, f in (("resolve", resolve), ("post", post)) if f is not None}
+        return Webhooks(WebhookStore(self.data.table, clock=clock), self.jobs.send,
+                        allow_loopback=self.settings.webhook_allow_loopback,
+                        retry_seconds=self.settings.webhook_retry_seconds, clock=clock, **extra)
 
     def _build_agent_tokens(self, jwks: Callable[[str], Any] | None,
                             monotonic: Callable[[], float]) -> AgentTokens | None:
@@ -134,6 +172,12 @@ class Root:
     reply_queue = property(lambda self: self._reply_queue.get(), doc="the SQS queue of reply jobs")
     replies = property(lambda self: self._replies.get(), doc="the reply worker (on_sqs_message)")
     limits = property(lambda self: self._limits.get(), doc="rate limits (DynamoDB counters)")
+    jobs = property(lambda self: self._jobs.get(), doc="the SQS queue of later work")
+    job_worker = property(lambda self: self._job_worker.get(), doc="the job worker (on_sqs_message)")
+    notices = property(lambda self: self._notices.get(), doc="team notifications and transcripts by email")
+    webhooks = property(lambda self: self._webhooks.get(), doc="the site's webhooks: registry and deliveries")
+    outbox = property(lambda self: self._outbox.get(), doc="what a stored change sets off: webhooks, emails")
+    mailer = property(lambda self: self._mailer.get(), doc="email through SES")
     transitions = property(lambda self: self._transitions.get(), doc="lifecycle changes, stored and broadcast")
     agents = property(lambda self: self._agents.get(), doc="the agent service")
     http = property(lambda self: self._http.get(), doc="the HTTP route handlers")

@@ -19,7 +19,7 @@ from .access import AccessPolicy, Decision
 from .chat import ChatService
 from .errors import ParleyError
 from .data.table import now_iso
-from .models import ConversationRef, InitRequest, MessagesQuery, SendRequest, TranscriptQuery, parse
+from .models import ContactRequest, ConversationRef, InitRequest, MessagesQuery, SendRequest, TranscriptQuery, parse
 from .realtime import Realtime
 
 
@@ -98,6 +98,14 @@ class HttpRoutes:
         with decision.answering():
             req = parse(ConversationRef, web.json_body(request))
             answer = self.chat.handoff(req.conversation_id, decision.claims)  # type: ignore[arg-type]
+            return web.json_response(200, answer, cors_origin=decision.cors_origin)
+
+    def contact(self, request: Request) -> Response:
+        """The visitor leaves an email address (and name) for the team, and may ask for the transcript."""
+        decision = self._visitor(request)
+        with decision.answering():
+            req = parse(ContactRequest, web.json_body(request))
+            answer = self.chat.contact(req, decision.claims, client_ip=client_ip(request))  # type: ignore[arg-type]
             return web.json_response(200, answer, cors_origin=decision.cors_origin)
 
     def typing(self, request: Request) -> Response:

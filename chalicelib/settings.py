@@ -48,6 +48,11 @@ ENV = {
     "rate_limits": "PARLEY_RATE_LIMITS",
     "reply_queue_url": "PARLEY_REPLY_QUEUE_URL",
     "bot_engines": "PARLEY_BOT_ENGINES",
+    "job_queue_url": "PARLEY_JOB_QUEUE_URL",
+    "mail_from": "PARLEY_MAIL_FROM",
+    "console_url": "PARLEY_CONSOLE_URL",
+    "webhook_allow_loopback": "PARLEY_WEBHOOK_ALLOW_LOOPBACK",
+    "webhook_retry_seconds": "PARLEY_WEBHOOK_RETRY_SECONDS",
 }
 
 # The reply queue's name when no URL is configured: what app.py's on_sqs_message names
@@ -55,6 +60,11 @@ ENV = {
 def reply_queue_for(table_name: str) -> str:
     """The reply queue of the stack that holds the table (infra/table.json names it so)."""
     return f"{table_name}-replies.fifo"
+
+
+def job_queue_for(table_name: str) -> str:
+    """The job queue (notifications, transcripts, webhook deliveries) of the stack that holds the table."""
+    return f"{table_name}-jobs"
 _ENGINE_ENTRY = re.compile(r"([a-z0-9][a-z0-9_-]{0,31})=([A-Za-z_][\w.]*:[A-Za-z_]\w*)")
 
 
@@ -122,6 +132,19 @@ class Settings(BaseModel):
     reply_queue_url: str | None = None
     # Bot engines beyond the built-in ones: "name=package.module:Class,…" (chalicelib/bot).
     bot_engines: str | None = None
+    # The standard SQS queue of later work (chalicelib/jobs.py): team notifications, transcripts,
+    # webhook deliveries. Without it none of those happen (webhooks are still registered).
+    job_queue_url: str | None = None
+    # The address notifications and transcripts come from: an identity verified in SES (a bare
+    # address or "Name <address>"). Without it no email is sent.
+    mail_from: str | None = Field(default=None, min_length=3, max_length=320)
+    # The agent console's address, for the link in a notification ("?site=…&conversation=…" is added).
+    console_url: str | None = None
+    # Webhook URLs must be https and public; the local stage alone may allow http and loopback
+    # (127.0.0.1, ::1) for its own tests. Never set in a deployed stage.
+    webhook_allow_loopback: bool = False
+    # The waits before each retry of a failed webhook delivery (1 + as many attempts in all).
+    webhook_retry_seconds: tuple[int, ...] = (10, 60, 300, 1800, 7200)
 
     @field_validator("realtime_providers", mode="before")
     @classmethod
@@ -157,6 +180,37 @@ class Settings(BaseModel):
         """The queue's name (the URL's last part), for the event source app.py declares; without a
         URL, the name the table's stack gives it (``<table>-replies.fifo``, infra/table.json)."""
         return self.reply_queue_url.rsplit("/", 1)[1] if self.reply_queue_url else reply_queue_for(self.table_name)
+
+    @field_validator("job_queue_url")
+    @classmethod
+    def _job_queue_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https?://[^\s/]+(/[^\s/]+)*/[A-Za-z0-9_-]{1,80}", value):
+            raise ValueError("must be a standard SQS queue URL: https://sqs.<region>.amazonaws.com/<account>/<name>")
+        return value
+
+    @property
+    def job_queue_name(self) -> str:
+        """The job queue's name, for the event source app.py declares (as ``reply_queue_name``)."""
+        return self.job_queue_url.rsplit("/", 1)[1] if self.job_queue_url else job_queue_for(self.table_name)
+
+    @field_validator("console_url")
+    @classmethod
+    def _console_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+            raise ValueError("must be an http(s):// URL without a query or fragment")
+        return value
+
+    @field_validator("webhook_retry_seconds", mode="before")
+    @classmethod
+    def _split_retries(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                value = tuple(int(p) for p in value.split(",") if p.strip())
+            except ValueError:
+                raise ValueError("must be whole numbers of seconds, comma-separated: 10,60,300") from None
+        if isinstance(value, tuple) and (len(value) > 10 or any(not 0 <= v <= 86_400 for v in value)):
+            raise ValueError("at most 10 waits, each 0 to 86400 seconds")
+        return value
 
     @field_validator("bot_engines")
     @classmethod

@@ -16,6 +16,7 @@ from .data.messages import Guard, MessageStore, StateRefused, preview_of
 from .errors import ParleyError
 from .lifecycle import Action, Agent, Change, State, plan
 from .models import Conversation, Message
+from .outbox import NO_OUTBOX, Outbox
 from .realtime import Realtime
 
 # Each round loses only to a change that did land; a handful is plenty.
@@ -41,9 +42,11 @@ def after(conversation: Conversation, change: Change, message: Message, by_agent
 
 
 class Transitions:
-    def __init__(self, messages: MessageStore, realtime: Realtime, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, messages: MessageStore, realtime: Realtime, clock: Callable[[], float] = time.time,
+                 outbox: Outbox = NO_OUTBOX) -> None:
         self.messages = messages
         self.realtime = realtime
+        self.outbox = outbox
         self._clock = clock
 
     def apply(self, conversation: Conversation, action: Action, *, by: Agent | None = None,
@@ -65,7 +68,9 @@ class Transitions:
             # (its answer may not carry it, and its header must follow).
             self.realtime.publish(conversation.conversation_id, message, message.seq,
                                   site_key=conversation.site_key)
-            return after(conversation, change, message, by is not None, self._clock()), message
+            changed = after(conversation, change, message, by is not None, self._clock())
+            self.outbox.status_changed(conversation.site_key, message, change.status, changed)
+            return changed, message
         raise ParleyError("busy", "The conversation is changing too fast; please retry.")
 
     def bot_handoff(self, conversation_id: str, site_key: str, *, after_misses: int | None) -> Message | None:
@@ -82,4 +87,5 @@ class Transitions:
         except StateRefused:
             return None
         self.realtime.publish(conversation_id, message, message.seq, site_key=site_key)
+        self.outbox.status_changed(site_key, message, "pending")
         return message

@@ -5,6 +5,7 @@
 * ``connections``  WebSocket connections, with TTL
 * ``sites``        sites and the origin index
 * ``agents``       agents' membership of sites
+* ``desk``         agents' presence, a conversation's contact and notification marks
 
 Every access is a GetItem, a Query, a BatchGetItem or a transaction; nothing
 scans. Typed records (``chalicelib.models``) go in and out, never raw items,
@@ -21,6 +22,7 @@ from ..models import Site
 from .agents import AgentStore
 from .budgets import BudgetStore
 from .connections import ConnectionStore
+from .desk import DeskStore
 from .messages import MessageStore
 from .sites import SiteStore, site_from
 from .table import STATE_SK, Table, conv_pk, translated
@@ -44,6 +46,7 @@ class Data:
         self.sites = SiteStore(self.table, clock=clock)
         self.agents = AgentStore(self.table, clock=clock)
         self.budgets = BudgetStore(self.table, clock=clock)
+        self.desk = DeskStore(self.table, clock=clock)
         self._sleep = sleep
 
     @translated

@@ -155,7 +155,7 @@ def conversation_from(conversation_id: str, values: dict[str, Any]) -> Conversat
         state_rev=int(values.get("state_rev", 0)), status_since=values.get("status_since"),
         resolved_at=values.get("resolved_at"), agent_read_seq=int(values.get("agent_read_seq", 0)),
         last_message=values.get("last_message"), page=values.get("page"), user_agent=values.get("user_agent"),
-        token_version=stored_version(values))
+        token_version=stored_version(values), contact=values.get("contact") or None)
 
 
 def inbox_pk(site_key: str, status: str) -> str:

@@ -1,6 +1,6 @@
 """Sites and the origin index.
 
-* site          ``PK=SITE#<key>      SK=META``      origins, bot, widget, limits; ``GSI1PK=SITE`` lists sites
+* site          ``PK=SITE#<key>      SK=META``      origins, bot, widget, limits, desk; ``GSI1PK=SITE`` lists sites
 * origin index  ``PK=ORIGIN#<origin> SK=SITE#<key>`` answers a preflight that names no site
 """
 from __future__ import annotations
@@ -10,6 +10,7 @@ import logging
 import time
 from typing import Any, Callable, Iterable
 
+from ..desk import desk_settings
 from ..errors import ParleyError
 from ..models import DEFAULT_RETENTION_DAYS, Site, site_limits
 from .table import META_SK, Table, now_iso, translated
@@ -27,7 +28,17 @@ def site_from(values: dict[str, Any]) -> Site:
                 bot=json.loads(values.get("bot") or "{}"), widget=json.loads(values.get("widget") or "{}"),
                 created_at=values.get("created_at"), updated_at=values.get("updated_at"),
                 limits=_stored_limits(values),
-                retention_days=int(values.get("retention_days") or DEFAULT_RETENTION_DAYS))
+                retention_days=int(values.get("retention_days") or DEFAULT_RETENTION_DAYS),
+                desk=_stored_desk(values), webhook_events=tuple(values.get("webhook_events") or ()))
+
+
+def _stored_desk(values: dict[str, Any]) -> dict[str, Any]:
+    """The site's desk settings; a stored value that is not valid is logged and the defaults used."""
+    try:
+        return desk_settings(json.loads(values.get("desk") or "{}"))
+    except ValueError:
+        log.error("site %s: stored desk settings are not valid; using the defaults", values.get("site_key"))
+        return {}
 
 
 def _stored_limits(values: dict[str, Any]) -> dict[str, dict[str, int]]:
@@ -70,6 +81,16 @@ class SiteStore:
         return bool(items["Items"])
 
     @translated
+    def set_webhook_events(self, site_key: str, events: Iterable[str]) -> None:
+        """Records which events the site's webhooks subscribe to (after one is added or removed)."""
+        wanted = sorted(set(events))
+        t = self.table
+        expression = "SET webhook_events = :events" if wanted else "REMOVE webhook_events"
+        t.client.update_item(TableName=t.name, Key=self.key(site_key), UpdateExpression=expression,
+                             ConditionExpression="attribute_exists(PK)",
+                             **({"ExpressionAttributeValues": t.values(events=wanted)} if wanted else {}))
+
+    @translated
     def put(self, site: Site, previous_origins: Iterable[str] = (), create: bool = False) -> None:
         """Creates (``create``: only if new, else 409 ``site_exists``) or replaces a site.
 
@@ -84,6 +105,8 @@ class SiteStore:
                       widget=json.dumps(site.widget, separators=(",", ":")),
                       limits=json.dumps(site.limits, separators=(",", ":")) if site.limits else None,
                       retention_days=site.retention_days,
+                      desk=json.dumps(site.desk, separators=(",", ":")),
+                      webhook_events=sorted(site.webhook_events) or None,
                       created_at=site.created_at or now_iso(self._clock()), updated_at=now_iso(self._clock()))
         put: dict[str, Any] = {"TableName": t.name, "Item": item}
         if create:

@@ -92,6 +92,10 @@ def test_start_finds_the_apps_reply_worker_by_its_queue_name_and_runs_it(make_ro
     # app.py read its queue name at import; the decorator's config is what the stand-in follows.
     (config,) = [c for c in app.app.event_sources if c.name == "reply_worker"]
     monkeypatch.setattr(config, "queue", f"{TABLE}-replies.fifo")
+    # The app's other queue (jobs: notifications, webhooks) must exist too: the stand-in polls each.
+    (jobs,) = [c for c in app.app.event_sources if c.name == "job_worker"]
+    sqs.create_queue(QueueName=f"{TABLE}-jobs")
+    monkeypatch.setattr(jobs, "queue", f"{TABLE}-jobs")
     put(sqs, url, '{"job": 3}')
     stop, threads = sqs_events.start("app:app", concurrency=2, wait_seconds=1, sqs=sqs)
     try:
