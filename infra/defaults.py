@@ -37,8 +37,19 @@ DEAD_LETTER_DESCRIPTION = ("Reply jobs in the dead-letter queue: a streaming bot
                            "(look at the reply worker's logs, then redrive them)")
 
 
+# A job (a team notification, a transcript, a webhook delivery) that failed maxReceiveCount times
+# lands in its own dead-letter queue. A webhook that keeps failing is retried by the worker itself
+# (and logged), not redelivered: a job here is the worker failing, which is worth a look too.
+JOB_DEAD_LETTER_DESCRIPTION = ("Jobs in the dead-letter queue: a team notification, transcript or webhook delivery "
+                               "failed every delivery (look at the job worker's logs, then redrive them)")
+
+
 def dead_letter_queue_name(table: str) -> str:
     return f"{table}-replies-dlq.fifo"
+
+
+def job_dead_letter_queue_name(table: str) -> str:
+    return f"{table}-jobs-dlq"
 
 
 def alarm_properties(namespace: str, metric: str, dimensions: list[dict[str, Any]],
@@ -103,6 +114,9 @@ def apply(session: Any, stage: str, deployed: dict[str, Any], table: str, api_st
     alarms.append((f"{table}-reply-dead-letters", {**alarm_properties(
         "AWS/SQS", DEAD_LETTER_METRIC, [{"Name": "QueueName", "Value": dead_letter_queue_name(table)}],
         DEAD_LETTER_DESCRIPTION), "Statistic": "Maximum"}))
+    alarms.append((f"{table}-job-dead-letters", {**alarm_properties(
+        "AWS/SQS", DEAD_LETTER_METRIC, [{"Name": "QueueName", "Value": job_dead_letter_queue_name(table)}],
+        JOB_DEAD_LETTER_DESCRIPTION), "Statistic": "Maximum"}))
     for name, props in alarms:
         cloudwatch.put_metric_alarm(AlarmName=name, AlarmActions=[alarm_topic_arn] if alarm_topic_arn else [],
                                     **props)

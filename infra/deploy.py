@@ -3,11 +3,17 @@
     python -m infra.deploy --stage prod
 
 1. Deploys infra/table.json as the CloudFormation stack parley-<stage>-table
-   (created, or updated when it exists) and waits for it: the table, and the
-   reply queue of streaming bot engines with its dead-letter queue. The
-   queue's URL goes into the stage's environment (PARLEY_REPLY_QUEUE_URL),
-   from which app.py names the reply worker's event source.
-2. Checks that the stage's SSM secrets exist (it never reads their values).
+   (created, or updated when it exists) and waits for it: the table, the
+   reply queue of streaming bot engines and the job queue of later work
+   (notifications, transcripts, webhook deliveries), each with its
+   dead-letter queue. The queues' URLs go into the stage's environment
+   (PARLEY_REPLY_QUEUE_URL, PARLEY_JOB_QUEUE_URL), from which app.py names
+   the reply worker's and the job worker's event sources.
+2. Checks that the stage's SSM secrets exist (it never reads their values),
+   and refuses a stage that sets PARLEY_WEBHOOK_ALLOW_LOOPBACK (local only).
+   PARLEY_MAIL_FROM and PARLEY_CONSOLE_URL, when set in the deployer's
+   environment, go into the stage's (as PARLEY_CONSOLE_ORIGINS does); a
+   From address whose SES identity is not verified is warned about.
    Finds or creates the agents' Cognito user pool ``parley-<stage>-agents`` and
    its console app client, and writes PARLEY_COGNITO_ISSUER /
    PARLEY_COGNITO_CLIENT_ID (and PARLEY_CONSOLE_ORIGINS when given) into the
@@ -88,8 +94,46 @@ def deploy_table_stack(cloudformation: Any, stage: str) -> dict[str, str]:
 
 
 def queue_settings(outputs: dict[str, str]) -> dict[str, str]:
-    """The stage's reply queue setting, from the table stack's outputs."""
-    return {"PARLEY_REPLY_QUEUE_URL": outputs["ReplyQueueUrl"]}
+    """The stage's queue settings (the reply queue, the job queue), from the table stack's outputs."""
+    return {"PARLEY_REPLY_QUEUE_URL": outputs["ReplyQueueUrl"], "PARLEY_JOB_QUEUE_URL": outputs["JobQueueUrl"]}
+
+
+# Settings a deploy takes from the deployer's environment into the stage's, when set there.
+PASSED_SETTINGS = ("PARLEY_CONSOLE_ORIGINS", "PARLEY_MAIL_FROM", "PARLEY_CONSOLE_URL")
+# Settings for the local stage alone: a deployed stage that sets one is refused.
+LOCAL_ONLY_SETTINGS = ("PARLEY_WEBHOOK_ALLOW_LOOPBACK",)
+
+
+def local_only_settings(env: dict[str, str]) -> list[str]:
+    """The local-only settings a stage's environment sets (to anything but empty or false)."""
+    return [k for k in LOCAL_ONLY_SETTINGS
+            if str(env.get(k, "")).strip().lower() not in ("", "false", "0", "no", "off")]
+
+
+def passed_settings(environ: dict[str, str] | None = None) -> dict[str, str]:
+    environ = os.environ if environ is None else environ
+    return {k: environ[k] for k in PASSED_SETTINGS if environ.get(k)}
+
+
+def mail_identity_problem(sesv2: Any, mail_from: str | None) -> str | None:
+    """Why SES would refuse ``mail_from`` (its address's or domain's identity is not verified), or None.
+
+    Only a warning: SES's verification can finish after the deploy, and no
+    mail is lost meanwhile (the job worker retries a failed notification).
+    """
+    if not mail_from:
+        return ("PARLEY_MAIL_FROM is not set: no notification or transcript email is sent "
+                "(docs/deploy.md, Email)")
+    address = mail_from.rsplit("<", 1)[-1].rstrip(">").strip()
+    for identity in (address, address.rsplit("@", 1)[-1]):
+        try:
+            found = sesv2.get_email_identity(EmailIdentity=identity)
+        except Exception:  # NotFoundException, or no permission to look: try the next, then warn
+            continue
+        if found.get("VerifiedForSendingStatus") or found.get("VerificationStatus") == "SUCCESS":
+            return None
+    return (f"SES has no verified identity for {address} or its domain in this region: "
+            f"verify one before emails can go (docs/deploy.md, Email)")
 
 
 def missing_secrets(ssm: Any, env: dict[str, str]) -> list[str]:
@@ -265,8 +309,17 @@ def main(argv: list[str] | None = None) -> int:
 
     outputs = deploy_table_stack(session.client("cloudformation"), args.stage)
     print(f"table stack {table_stack_name(args.stage)}: {outputs}")
-    write_stage_env(args.stage, queue_settings(outputs))
+    write_stage_env(args.stage, {**queue_settings(outputs), **passed_settings()})
     env = json.loads(CONFIG.read_text())["stages"][args.stage]["environment_variables"]
+    local_only = local_only_settings(env)
+    if local_only:
+        print("deploy: remove " + ", ".join(local_only) + " from the stage's environment_variables in "
+              ".chalice/config.json: it is for the local stage only (it lets webhooks reach this network)",
+              file=sys.stderr)
+        return 2
+    problem = mail_identity_problem(session.client("sesv2"), env.get("PARLEY_MAIL_FROM"))
+    if problem:
+        print(f"deploy: warning: {problem}", file=sys.stderr)
     absent = missing_secrets(session.client("ssm"), env)
     if absent:
         print("deploy: create these SSM SecureString parameters first (docs/deploy.md): "
@@ -275,8 +328,6 @@ def main(argv: list[str] | None = None) -> int:
 
     agents = agents_pool(session.client("cognito-idp"), args.stage, region)
     agent_env = {k: v for k, v in agents.items() if k.startswith("PARLEY_")}
-    if os.environ.get("PARLEY_CONSOLE_ORIGINS"):
-        agent_env["PARLEY_CONSOLE_ORIGINS"] = os.environ["PARLEY_CONSOLE_ORIGINS"]
     write_stage_env(args.stage, agent_env)
     print(f"agents' user pool {agents['pool_id']}, console app client {agents['PARLEY_COGNITO_CLIENT_ID']}")
 

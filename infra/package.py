@@ -5,8 +5,8 @@
 Offline: nothing is sent to AWS. The merge template is infra/table.json with
 the stage's parameter defaults, so the packaged stack creates the table the
 app is configured for (PARLEY_TABLE in .chalice/config.json), and the reply
-queue, which every function is pointed at and the reply worker's event
-source reads (``queue_wiring``).
+and job queues, which every function is pointed at and the reply and job
+workers' event sources read (``queue_wiring``).
 """
 from __future__ import annotations
 
@@ -19,15 +19,18 @@ import sys
 import tempfile
 from pathlib import Path
 
-from infra.defaults import (ALARM_PERIOD_SECONDS, DEAD_LETTER_DESCRIPTION, DEAD_LETTER_METRIC, NOT_FOUND_RESPONSE,
-                            REST_THROTTLE, WEBSOCKET_THROTTLE, alarm_properties)
+from infra.defaults import (ALARM_PERIOD_SECONDS, DEAD_LETTER_DESCRIPTION, DEAD_LETTER_METRIC,
+                            JOB_DEAD_LETTER_DESCRIPTION, NOT_FOUND_RESPONSE, REST_THROTTLE, WEBSOCKET_THROTTLE,
+                            alarm_properties)
 from infra.policy import api_stage, table_name
 from infra.runtime import require_lambda_python
 from infra.table import TEMPLATE
 
 ROOT = Path(__file__).resolve().parents[1]
 WEBSOCKET_SETTINGS = ("PARLEY_WEBSOCKET_URL", "PARLEY_WEBSOCKET_ENDPOINT")
-QUEUE_SETTING = "PARLEY_REPLY_QUEUE_URL"
+# Each queue's setting -> its resource in infra/table.json, and the name's ending that tells an
+# event source's queue (as Chalice wrote it, from app.py) which of them it is.
+QUEUES = {"PARLEY_REPLY_QUEUE_URL": ("ReplyQueue", "-replies.fifo"), "PARLEY_JOB_QUEUE_URL": ("JobQueue", "-jobs")}
 # Only for importing app.py while Chalice reads its routes: the settings
 # refuse the websocket provider without URLs, and the real ones exist only
 # once the stack does. They never reach the template (websocket_wiring).
@@ -53,7 +56,7 @@ def pin_to_this_stack(template: dict) -> dict:
     # for one account), the packaged stack gets its own.
     text = re.sub(r'"arn:aws:execute-api:[^:"]*:[^:"]*:[^/"]*/',
                   '"arn:aws:execute-api:${AWS::Region}:${AWS::AccountId}:${WebsocketAPI}/', text)
-    text = re.sub(r'"arn:aws:(dynamodb|ssm|logs|sqs):[^:"]*:[^:"]*:',
+    text = re.sub(r'"arn:aws:(dynamodb|ssm|logs|sqs|ses):[^:"]*:[^:"]*:',
                   r'"arn:aws:\1:${AWS::Region}:${AWS::AccountId}:', text)
     # Bedrock's account-bound resources (inference profiles, guardrails); foundation
     # models have no account and stay in any region (cross-region inference).
@@ -98,22 +101,35 @@ def websocket_wiring(template: dict, stage: str) -> dict:
 
 
 def queue_wiring(template: dict) -> dict:
-    """Points every function at this stack's own reply queue, and the worker's event source at it.
+    """Points every function at this stack's own reply and job queues, and each worker's event source at its own.
 
-    Whatever config.json holds (the URL `make deploy` wrote for another stack,
-    or nothing), the functions send to the queue the same stack creates, and
-    the event source names it by its ``Arn``, so CloudFormation creates the
-    queue before the mapping that reads it.
+    Whatever config.json holds (the URLs `make deploy` wrote for another
+    stack, or nothing), the functions send to the queues the same stack
+    creates, and each event source names its queue by its ``Arn``, so
+    CloudFormation creates the queue before the mapping that reads it. Which
+    queue an event source reads is told by the name Chalice gave it (app.py's
+    ``reply_queue_name`` / ``job_queue_name``); one that is neither is an error.
     """
     for resource in template["Resources"].values():
         if resource.get("Type") != "AWS::Serverless::Function":
             continue
         variables = resource["Properties"].setdefault("Environment", {}).setdefault("Variables", {})
-        variables[QUEUE_SETTING] = {"Ref": "ReplyQueue"}
+        for setting, (queue, _) in QUEUES.items():
+            variables[setting] = {"Ref": queue}
         for event in (resource["Properties"].get("Events") or {}).values():
             if event.get("Type") == "SQS":
-                event["Properties"]["Queue"] = {"Fn::GetAtt": ["ReplyQueue", "Arn"]}
+                event["Properties"]["Queue"] = {"Fn::GetAtt": [_queue_of(event["Properties"]["Queue"]), "Arn"]}
     return template
+
+
+def _queue_of(arn: object) -> str:
+    """The template's queue resource an event source's queue ARN (a string, or a Sub of one) names."""
+    text = arn.get("Fn::Sub", "") if isinstance(arn, dict) else str(arn)
+    name = text.rsplit(":", 1)[-1]
+    for queue, ending in QUEUES.values():
+        if name.endswith(ending):
+            return queue
+    raise ValueError(f"an SQS event source reads {arn!r}, which is none of this stack's queues")
 
 
 def fix_log_groups(template: dict) -> dict:
@@ -177,6 +193,10 @@ def production_defaults(template: dict, stage: str) -> dict:
           [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["ReplyDeadLetterQueue", "QueueName"]}}],
           DEAD_LETTER_DESCRIPTION)
     resources["ReplyDeadLettersAlarm"]["Properties"]["Statistic"] = "Maximum"
+    alarm("JobDeadLettersAlarm", "AWS/SQS", DEAD_LETTER_METRIC,
+          [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["JobDeadLetterQueue", "QueueName"]}}],
+          JOB_DEAD_LETTER_DESCRIPTION)
+    resources["JobDeadLettersAlarm"]["Properties"]["Statistic"] = "Maximum"
     return template
 
 

@@ -18,7 +18,15 @@ is in chalicelib, so `autogen_policy` is off and this renders the policy:
 * SQS: SendMessage on this stage's reply queue for the REST handler (a send
   enqueues a streaming engine's reply job), and for the reply worker what
   Lambda's event source mapping needs of the function's role (ReceiveMessage,
-  DeleteMessage, GetQueueAttributes) on that queue only;
+  DeleteMessage, GetQueueAttributes) on that queue only. SendMessage on the
+  stage's job queue (standard, ``<table>-jobs``) for the REST handler (a send,
+  an agent's reply or a status change enqueues webhook, notification and
+  transcript jobs) and the reply worker (a bot reply sets off webhooks, a
+  handoff a notification); the job worker consumes that queue and sends to it
+  too (a webhook's retry, a delay past SQS's 15 minutes chained);
+* SES, for the job worker only: SendEmail (what SES v2's SendEmail is
+  authorized as) on this account's identities in the region. Its webhook
+  deliveries are plain HTTPS to the receivers and need no IAM;
 * Bedrock, for the reply worker only: InvokeModel and
   InvokeModelWithResponseStream (what Converse and ConverseStream are
   authorized as) on foundation models in any region (a cross-region inference
@@ -26,10 +34,13 @@ is in chalicelib, so `autogen_policy` is off and this renders the policy:
   ApplyGuardrail on this account's guardrails.
 
 Each function gets only the statements it needs (``FUNCTION_NEEDS``): the REST
-handler the table, SSM, push, logs and the queue's SendMessage; ``$connect``
+handler the table, SSM, push, logs and SendMessage on both queues; ``$connect``
 no push (API Gateway refuses posts from inside it anyway); ``$default`` no SSM
 (it checks no token); ``$disconnect`` only the table and its logs; the reply
-worker the table, SSM (the Pusher secret), push, logs, its queue and Bedrock.
+worker the table, SSM (the Pusher secret), push, logs, its queue, Bedrock and
+SendMessage on the job queue; the job worker the table, logs, its queue (both
+ways) and SES: no SSM (it reads neither the token key nor the Pusher secret;
+a webhook's signing secret is in the table) and no push.
 The REST handler's policy is .chalice/policy-<stage>.json, the others
 .chalice/policy-<stage>-<function>.json, named for Chalice in config.json's
 ``lambda_functions``.
@@ -61,18 +72,26 @@ DYNAMODB_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem
 
 # Chalice's function names -> the statements (by Sid) each one's role holds.
 FUNCTION_NEEDS: dict[str, tuple[str, ...]] = {
-    "api_handler": ("ParleyTable", "ParleySecrets", "ParleyWebSocketPush", "ParleyLogs", "ParleyReplyQueueSend"),
+    # a send enqueues a streaming reply; a send, an agent's reply, a status change webhook and notify jobs
+    "api_handler": ("ParleyTable", "ParleySecrets", "ParleyWebSocketPush", "ParleyLogs", "ParleyReplyQueueSend",
+                    "ParleyJobQueueSend"),
     "websocket_connect": ("ParleyTable", "ParleySecrets", "ParleyLogs"),
     # typing relays go to Pusher too, which takes its secret
     "websocket_message": ("ParleyTable", "ParleySecrets", "ParleyWebSocketPush", "ParleyLogs"),
     "websocket_disconnect": ("ParleyTable", "ParleyLogs"),
     # app.py's on_sqs_message handler: streams a Bedrock reply, stores and pushes it
+    # (a bot reply sets off webhooks, a handoff a team notification: jobs)
     "reply_worker": ("ParleyTable", "ParleySecrets", "ParleyWebSocketPush", "ParleyLogs", "ParleyReplyQueueConsume",
-                     "ParleyBedrock"),
+                     "ParleyBedrock", "ParleyJobQueueSend"),
+    # the second on_sqs_message handler: notifications and transcripts by SES, webhook deliveries
+    # (outbound HTTPS, no IAM); it re-queues a webhook's retry and chains a long delay
+    "job_worker": ("ParleyTable", "ParleyLogs", "ParleyJobQueueConsume", "ParleyJobQueueSend", "ParleyMail"),
 }
 # What Lambda's SQS event source needs of the function's own role (AWSLambdaSQSQueueExecutionRole).
 SQS_CONSUME_ACTIONS = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
 BEDROCK_ACTIONS = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream", "bedrock:ApplyGuardrail"]
+# SES v2's SendEmail is authorized as ses:SendEmail, on the sending identity (and each recipient's in the sandbox).
+SES_ACTIONS = ["ses:SendEmail"]
 REST_HANDLER = "api_handler"
 
 
@@ -85,6 +104,13 @@ def reply_queue_name(stage: str) -> str:
     from chalicelib.settings import reply_queue_for
 
     return reply_queue_for(table_name(stage))
+
+
+def job_queue_name(stage: str) -> str:
+    """The stage's job queue, as infra/table.json names it (after the table)."""
+    from chalicelib.settings import job_queue_for
+
+    return job_queue_for(table_name(stage))
 
 
 def ssm_prefix(stage: str) -> str:
@@ -126,6 +152,14 @@ def render(stage: str, region: str = "*", account: str = "*",
              "Resource": f"arn:aws:sqs:{region}:{account}:{reply_queue_name(stage)}"},
             {"Sid": "ParleyReplyQueueConsume", "Effect": "Allow", "Action": SQS_CONSUME_ACTIONS,
              "Resource": f"arn:aws:sqs:{region}:{account}:{reply_queue_name(stage)}"},
+            {"Sid": "ParleyJobQueueSend", "Effect": "Allow", "Action": ["sqs:SendMessage"],
+             "Resource": f"arn:aws:sqs:{region}:{account}:{job_queue_name(stage)}"},
+            {"Sid": "ParleyJobQueueConsume", "Effect": "Allow", "Action": SQS_CONSUME_ACTIONS,
+             "Resource": f"arn:aws:sqs:{region}:{account}:{job_queue_name(stage)}"},
+            # The From identity (a verified domain or address) and, while the account is in the SES
+            # sandbox, each verified recipient: this account's identities in this region.
+            {"Sid": "ParleyMail", "Effect": "Allow", "Action": SES_ACTIONS,
+             "Resource": f"arn:aws:ses:{region}:{account}:identity/*"},
             # Foundation models have no account in their ARN, and a cross-region inference
             # profile may route a call to another region's model: any region, models only.
             {"Sid": "ParleyBedrock", "Effect": "Allow", "Action": BEDROCK_ACTIONS,

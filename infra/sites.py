@@ -11,13 +11,23 @@
     python -m infra.sites set-limit demo messages 120 60     # this site: 120 messages a minute
     python -m infra.sites clear-limit demo messages          # back to the deployment's limit
     python -m infra.sites update demo --retention-days 30    # keep conversations 30 days after their last message
+    python -m infra.sites update demo --desk desk.json       # business hours, notifications, pre-chat fields
     python -m infra.sites delete-conversation demo <conversation id>
     python -m infra.sites export demo [--out demo.jsonl]     # every conversation with its messages, JSON lines
+    python -m infra.sites webhook-add demo https://hooks.example.com/parley [--event message.created ...]
+    python -m infra.sites webhook-list demo
+    python -m infra.sites webhook-remove demo <webhook id>
+    python -m infra.sites webhook-log demo [--limit 20]      # the last delivery attempts, newest first
 
 Visitors are anonymous: a conversation id is the only identity a visitor has
 (the widget keeps it with its token), so deleting "a visitor's data" is
 deleting their conversation(s) by id: the visitor reads it from the widget's
 transcript, an agent from the console or an export.
+
+webhook-add prints the webhook's signing secret once; it is not shown again
+(webhook-list shows its last four characters). A webhook URL must be https and
+resolve only to public addresses; PARLEY_WEBHOOK_ALLOW_LOOPBACK=true (the local
+stage alone) also allows http and 127.0.0.1 / ::1.
 
 It talks to the table named by PARLEY_TABLE, wherever boto3 is pointed
 (AWS_ENDPOINT_URL_DYNAMODB for a local stack, your AWS profile otherwise).
@@ -36,6 +46,7 @@ from typing import Any, Sequence
 
 from chalicelib.bot import validate_bot_settings, validate_knowledge
 from chalicelib.data import Data
+from chalicelib.desk import desk_settings
 from chalicelib.data.sites import SiteStore
 from chalicelib.errors import ParleyError
 from chalicelib.limits import DEFAULT_LIMITS
@@ -78,6 +89,20 @@ def _json_file(path: str, what: str) -> Any:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise CliError(f"cannot read {what} {path}: {exc}") from None
+
+
+def _desk(path: str | None, current: dict[str, Any]) -> dict[str, Any]:
+    """The site's desk settings (business hours, notifications, pre-chat fields) from --desk FILE.json,
+    over what it has: fields the file leaves out keep their values; checked whole."""
+    if path is None:
+        return current
+    given = _json_file(path, "desk settings")
+    if not isinstance(given, dict):
+        raise CliError(f"desk settings {path}: must be a JSON object")
+    try:
+        return desk_settings({**current, **given})
+    except ValueError as exc:
+        raise CliError(f"desk settings {path}: {exc}") from None
 
 
 def _knowledge(path: str) -> dict[str, Any]:
@@ -275,7 +300,8 @@ def create(args: argparse.Namespace, store: SiteStore) -> Site:
     bot = _bot(args, {})
     retention = _retention_days(args.retention_days)
     site = Site(args.site_key, tuple(origins), name=args.name or args.site_key, bot=bot,
-                widget=_widget(args, {}), **({"retention_days": retention} if retention else {}))
+                widget=_widget(args, {}), desk=_desk(args.desk, {}),
+                **({"retention_days": retention} if retention else {}))
     try:
         store.put(site, create=True)
     except ParleyError as exc:
@@ -295,7 +321,7 @@ def update(args: argparse.Namespace, store: SiteStore) -> Site:
         raise CliError(f"a site needs 1 to {MAX_ORIGINS} origins")
     bot = _bot(args, site.bot) if (args.knowledge or args.engine or args.bedrock) else site.bot
     changed = site.changed(origins=tuple(sorted(origins)), bot=bot, name=args.name or site.name,
-                           widget=_widget(args, site.widget),
+                           widget=_widget(args, site.widget), desk=_desk(args.desk, dict(site.desk)),
                            retention_days=_retention_days(args.retention_days) or site.retention_days)
     store.put(changed, previous_origins=site.origins)
     return store.get(args.site_key) or changed
@@ -370,6 +396,63 @@ def export(args: argparse.Namespace, data: Data, out: Any) -> dict[str, Any]:
     return {"site_key": args.site_key, "conversations": conversations, "messages": messages}
 
 
+WEBHOOK_ERRORS = ("invalid_webhook_url", "invalid_request", "too_many_webhooks", "webhook_not_found",
+                  "unknown_site")
+
+
+def _webhooks(data: Data) -> Any:
+    """The webhook service on the CLI's table; it queues nothing (the CLI never emits events)."""
+    from chalicelib.data.webhooks import WebhookStore
+    from chalicelib.webhooks import Webhooks
+
+    def no_queue(job: dict[str, Any], delay: int) -> None:
+        raise RuntimeError("the site CLI queues no webhook jobs")
+
+    allow_loopback = os.environ.get("PARLEY_WEBHOOK_ALLOW_LOOPBACK", "").strip().lower() == "true"
+    return Webhooks(WebhookStore(data.table), no_queue, allow_loopback=allow_loopback)
+
+
+def _webhook_call(call: Any, *args: Any) -> Any:
+    """A webhook service call; the input's faults (a refused URL, an unknown id) become CliError."""
+    try:
+        return call(*args)
+    except ParleyError as exc:
+        if exc.code in WEBHOOK_ERRORS:
+            raise CliError(exc.message) from None
+        raise
+
+
+def webhook_add(args: argparse.Namespace, data: Data) -> dict[str, Any]:
+    """Registers a webhook (the URL checked, its host resolved); prints its secret this once."""
+    _site_or_fail(data.sites, args.site_key)
+    hook, secret = _webhook_call(_webhooks(data).add, args.site_key, args.url, args.event or None)
+    return {"site_key": args.site_key, "webhook": hook.to_json(), "secret": secret,
+            "notes": ["the secret is shown this once: keep it where the receiver verifies signatures"]}
+
+
+def webhook_list(args: argparse.Namespace, data: Data) -> dict[str, Any]:
+    _site_or_fail(data.sites, args.site_key)
+    return {"site_key": args.site_key, "webhooks": [h.to_json() for h in _webhooks(data).list(args.site_key)]}
+
+
+def webhook_remove(args: argparse.Namespace, data: Data) -> dict[str, Any]:
+    _site_or_fail(data.sites, args.site_key)
+    _webhook_call(_webhooks(data).remove, args.site_key, args.webhook_id.strip())
+    return {"site_key": args.site_key, "removed": args.webhook_id.strip()}
+
+
+def webhook_log(args: argparse.Namespace, data: Data) -> dict[str, Any]:
+    _site_or_fail(data.sites, args.site_key)
+    limit = _whole(args.limit, "--limit")
+    if not 1 <= limit <= 100:
+        raise CliError(f"--limit: 1 to 100, not {limit}")
+    return {"site_key": args.site_key, "deliveries": _webhooks(data).deliveries(args.site_key, limit)}
+
+
+WEBHOOK_COMMANDS = {"webhook-add": webhook_add, "webhook-list": webhook_list, "webhook-remove": webhook_remove,
+                    "webhook-log": webhook_log}
+
+
 def _summary(site: Site) -> dict[str, Any]:
     entries = len((site.bot or {}).get("knowledge", {}).get("entries", []))
     return {"site_key": site.site_key, "name": site.name, "origins": list(site.origins),
@@ -381,7 +464,7 @@ def _summary(site: Site) -> dict[str, Any]:
 def _full(site: Site) -> dict[str, Any]:
     return {"site_key": site.site_key, "name": site.name, "origins": list(site.origins), "bot": site.bot,
             "widget": site.widget, "limits": dict(site.limits), "retention_days": site.retention_days,
-            "created_at": site.created_at,
+            "desk": dict(site.desk), "webhook_events": list(site.webhook_events), "created_at": site.created_at,
             "updated_at": site.updated_at}
 
 
@@ -400,6 +483,9 @@ def parser() -> argparse.ArgumentParser:
             cmd.add_argument(f"--{field}", help=f"widget {field}")
         cmd.add_argument("--retention-days", help=f"keep a conversation this many days after its last message "
                                                   f"({MIN_RETENTION_DAYS}-{MAX_RETENTION_DAYS}; default 180)")
+        cmd.add_argument("--desk", help='path to a JSON file of desk settings: {"timezone", "hours", '
+                                        '"reply_within_hours", "notify_delay_seconds", "notify", "prechat", '
+                                        '"transcripts"} (README, "When nobody is at the desk")')
 
     c = sub.add_parser("create", help="register a new site")
     c.add_argument("site_key")
@@ -442,6 +528,20 @@ def parser() -> argparse.ArgumentParser:
     ex = sub.add_parser("export", help="every conversation of a site with its messages, as JSON lines")
     ex.add_argument("site_key")
     ex.add_argument("--out", help="the file to write (default: standard output)")
+    wa = sub.add_parser("webhook-add", help="register a webhook (prints its signing secret once)")
+    wa.add_argument("site_key")
+    wa.add_argument("url", help="https://… (every address its host resolves to must be public)")
+    wa.add_argument("--event", action="append", default=[],
+                    help="an event to send (repeatable; default all): conversation.created, "
+                         "conversation.handoff, conversation.resolved, message.created")
+    wl = sub.add_parser("webhook-list", help="list a site's webhooks (never their secrets)")
+    wl.add_argument("site_key")
+    wr = sub.add_parser("webhook-remove", help="remove a webhook (its queued deliveries are dropped)")
+    wr.add_argument("site_key")
+    wr.add_argument("webhook_id")
+    wg = sub.add_parser("webhook-log", help="a site's last webhook delivery attempts, newest first")
+    wg.add_argument("site_key")
+    wg.add_argument("--limit", default="20", help="how many (1 to 100; default 20)")
     return p
 
 
@@ -457,10 +557,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 summary = {**export(args, data, out), "out": args.out}
             print(json.dumps(summary, indent=2, ensure_ascii=False))
             return 0
-        if args.command in ("invite", "members", "remove-member", "delete-conversation"):
+        if args.command in ("invite", "members", "remove-member", "delete-conversation", *WEBHOOK_COMMANDS):
             data = _data()
             command = {"invite": invite, "members": members, "remove-member": remove_member,
-                       "delete-conversation": delete_conversation}[args.command]
+                       "delete-conversation": delete_conversation, **WEBHOOK_COMMANDS}[args.command]
             print(json.dumps(command(args, data), indent=2, ensure_ascii=False))
             return 0
         store = _store()

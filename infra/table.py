@@ -1,7 +1,7 @@
-"""Creates the Parley table and the reply queue from infra/table.json, the one description of them.
+"""Creates the Parley table, the reply queue and the job queue from infra/table.json, the one description of them.
 
-Local stacks and tests create their table and queue through this, from the
-very template that deploys to AWS, so the key schema and the queue's
+Local stacks and tests create their table and queues through this, from the
+very template that deploys to AWS, so the key schema and the queues'
 redelivery settings cannot drift between them.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from chalicelib.settings import reply_queue_for
+from chalicelib.settings import job_queue_for, reply_queue_for
 
 TEMPLATE = Path(__file__).with_name("table.json")
 
@@ -66,3 +66,21 @@ def create_reply_queue(client: Any, table_name: str) -> str:
     dlq_arn = client.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     return client.create_queue(QueueName=reply_queue_name(table_name),
                                Attributes=_queue_attributes("ReplyQueue", dlq_arn))["QueueUrl"]
+
+
+job_queue_name = job_queue_for
+
+
+def create_job_queue(client: Any, table_name: str) -> str:
+    """Creates the job queue (standard) and its dead-letter queue as the template has them; returns the
+    queue's URL.
+
+    Idempotent, as ``create_reply_queue``: an existing queue with these attributes is found again.
+    """
+    from infra.defaults import job_dead_letter_queue_name
+
+    dlq = client.create_queue(QueueName=job_dead_letter_queue_name(table_name),
+                              Attributes=_queue_attributes("JobDeadLetterQueue"))["QueueUrl"]
+    dlq_arn = client.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return client.create_queue(QueueName=job_queue_name(table_name),
+                               Attributes=_queue_attributes("JobQueue", dlq_arn))["QueueUrl"]

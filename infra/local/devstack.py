@@ -72,6 +72,7 @@ DEFAULT_PORTS = {"api": 8000, "websocket": 8001, "pusher": 6001, "dynamodb": 500
 # The demo sites: the offline knowledge bot, and the Bedrock engine (on the stand-in) on the same knowledge.
 DEMO_SITES = ("demo", "demo-llm")
 DEMO_LLM_MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
+MAIL_FROM = "Parley <notifications@parley.localhost>"
 # Services with no port of their own: ready once they have written their ready file.
 PORTLESS = ("replies",)
 
@@ -142,7 +143,7 @@ def app_environment(dynamodb_port: int, base: dict[str, str] | None = None,
                     ports: Ports | None = None) -> dict[str, str]:
     """The environment the app (chalice local, the WebSocket stand-in, the reply worker) runs with.
 
-    PARLEY_REPLY_QUEUE_URL is added once the queue exists (``seed_reply_queue``).
+    PARLEY_REPLY_QUEUE_URL and PARLEY_JOB_QUEUE_URL are added once the queues exist (``seed_queues``).
     """
     ports = ports or Ports(dynamodb=dynamodb_port)
     env = dict(os.environ if base is None else base)
@@ -150,8 +151,10 @@ def app_environment(dynamodb_port: int, base: dict[str, str] | None = None,
     env.pop("AWS_SESSION_TOKEN", None)
     env.update({
         "AWS_ENDPOINT_URL_DYNAMODB": f"http://{HOST}:{dynamodb_port}",
-        # The reply queue is on the same moto server.
+        # The reply and job queues are on the same moto server, and so is SES (the local mailbox:
+        # http://127.0.0.1:5005/_parley/mailbox, infra/local/mailbox.py).
         "AWS_ENDPOINT_URL_SQS": f"http://{HOST}:{dynamodb_port}",
+        "AWS_ENDPOINT_URL_SESV2": f"http://{HOST}:{dynamodb_port}",
         "AWS_ACCESS_KEY_ID": "local",
         "AWS_SECRET_ACCESS_KEY": "local",
         "AWS_DEFAULT_REGION": env.get("AWS_DEFAULT_REGION") or "us-east-1",
@@ -173,6 +176,11 @@ def app_environment(dynamodb_port: int, base: dict[str, str] | None = None,
     env.setdefault("PARLEY_TOKEN_SECRET", secrets.token_urlsafe(48))
     env.setdefault("PUSHER_SECRET", secrets.token_urlsafe(24))
     env.setdefault("PARLEY_REALTIME_PROVIDERS", "pusher,websocket,polling")
+    # Team notifications and transcripts come from this address (verified on moto's SES by
+    # seed_queues); they link into the console this stack serves (PARLEY_CONSOLE_URL, set with it).
+    env.setdefault("PARLEY_MAIL_FROM", MAIL_FROM)
+    # The local stage alone may send webhooks to http:// and loopback receivers (its own tests').
+    env.setdefault("PARLEY_WEBHOOK_ALLOW_LOOPBACK", "true")
     return env
 
 
@@ -217,15 +225,21 @@ def llm_bot_settings(knowledge: dict[str, Any]) -> dict[str, Any]:
                          "say so and offer a person.")}})
 
 
-def seed_reply_queue(env: dict[str, str]) -> str:
-    """Creates the reply queue (and its dead-letter queue) on the moto server; adds its URL to ``env``."""
+def seed_queues(env: dict[str, str]) -> str:
+    """Creates the reply queue and the job queue (each with its dead-letter queue) on the moto server,
+    adds their URLs to ``env``, and verifies the mail sender on moto's SES. Returns the reply queue's URL."""
     import boto3
 
-    from infra.table import create_reply_queue
+    from infra.local.mailbox import verify_sender
+    from infra.table import create_job_queue, create_reply_queue
 
-    sqs = boto3.client("sqs", endpoint_url=env["AWS_ENDPOINT_URL_SQS"], region_name=env["AWS_DEFAULT_REGION"],
-                       aws_access_key_id="local", aws_secret_access_key="local")
+    local = dict(region_name=env["AWS_DEFAULT_REGION"], aws_access_key_id="local", aws_secret_access_key="local")
+    sqs = boto3.client("sqs", endpoint_url=env["AWS_ENDPOINT_URL_SQS"], **local)
     env["PARLEY_REPLY_QUEUE_URL"] = create_reply_queue(sqs, env["PARLEY_TABLE"])
+    env["PARLEY_JOB_QUEUE_URL"] = create_job_queue(sqs, env["PARLEY_TABLE"])
+    if env.get("PARLEY_MAIL_FROM"):
+        sender = env["PARLEY_MAIL_FROM"].rsplit("<", 1)[-1].rstrip(">").strip()
+        verify_sender(boto3.client("sesv2", endpoint_url=env["AWS_ENDPOINT_URL_SESV2"], **local), sender)
     return env["PARLEY_REPLY_QUEUE_URL"]
 
 
@@ -420,7 +434,7 @@ class Stack:
     def start(self) -> None:
         self.start_service("dynamodb")
         seed_demo_site(self.env, self.ports.demo)
-        seed_reply_queue(self.env)
+        seed_queues(self.env)
         self.cognito = seed_cognito(self.env)
         # The console is served before the app starts: its origins are the app's settings.
         self._console_handler = ConsoleHandler.serving(console_config(f"http://{HOST}:{self.ports.api}",
@@ -429,6 +443,7 @@ class Stack:
         threading.Thread(target=self.console.serve_forever, daemon=True).start()
         self.env["PARLEY_CONSOLE_ORIGINS"] = console_origins(self.console_port,
                                                              self.env.get("PARLEY_CONSOLE_ORIGINS"))
+        self.env.setdefault("PARLEY_CONSOLE_URL", f"http://{HOST}:{self.console_port}/")
         self.start_service("pusher")
         self.start_service("bedrock")
         # The worker imports the app while the next two start; it is waited for last.
@@ -504,7 +519,7 @@ class Stack:
             print(f"devstack: {name} restarted", file=sys.stderr, flush=True)
             return
         seed_demo_site(self.env, self.ports.demo)
-        seed_reply_queue(self.env)
+        seed_queues(self.env)
         self.cognito = seed_cognito(self.env)
         self._console_handler.config = json.dumps(
             console_config(f"http://{HOST}:{self.ports.api}", self.cognito), indent=2).encode()
@@ -567,7 +582,9 @@ Parley local stack is up:
   WebSocket    ws://{HOST}:{ports.websocket}  (API Gateway stand-in; @connections on the same port)
   Pusher       ws://{HOST}:{ports.pusher}/app/{e['PUSHER_KEY']}  (app id {e['PUSHER_APP_ID']})
   DynamoDB     http://{HOST}:{ports.dynamodb}  (table {e['PARLEY_TABLE']})
-  SQS          {e['PARLEY_REPLY_QUEUE_URL']}  (moto; polled by the reply worker)
+  SQS          {e['PARLEY_REPLY_QUEUE_URL']}, {e['PARLEY_JOB_QUEUE_URL']}  (moto; polled by the workers)
+  mailbox      http://{HOST}:{ports.dynamodb}/_parley/mailbox  (mails the stack sent through moto's SES;
+               or: python -m infra.local.mailbox --endpoint http://{HOST}:{ports.dynamodb})
   Bedrock      {e['AWS_ENDPOINT_URL_BEDROCK_RUNTIME']}  (stand-in: Converse, ConverseStream)
   Cognito      {pool.endpoint}  (moto cognito-idp; pool {pool.pool_id}, app client {pool.client_id})
   providers    {e['PARLEY_REALTIME_PROVIDERS']}

@@ -9,7 +9,9 @@ A browser's CORS preflight carries no X-Amz-Target, so moto would hand it to
 its S3 backend; ``Preflight`` below answers every preflight itself instead
 (any origin: this is a local stand-in), and lets browsers read the
 ``x-amzn-*`` headers AWS SDKs look at. It is the reply queue's SQS too
-(``AWS_ENDPOINT_URL_SQS``; infra/local/sqs_events.py polls it).
+(``AWS_ENDPOINT_URL_SQS``; infra/local/sqs_events.py polls it). And it is the
+local SES (``AWS_ENDPOINT_URL_SESV2``): moto keeps what is sent, and
+``/_parley/mail`` and ``/_parley/mailbox`` list it (infra/local/mailbox.py).
 
 Why serialized: moto's TransactWriteItems snapshots whole tables and restores
 them on failure with no lock, so two transactions on two threads can undo
@@ -208,10 +210,14 @@ def query_one_partition_only() -> None:
 def build_app() -> Preflight:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+    from .mailbox import Mailbox
+
     require_moto()
     snapshot_touched_items_only()
     query_one_partition_only()
-    return Preflight(Serialized(DomainDispatcherApplication(create_backend_app)))
+    # Mailbox serves GET /_parley/mail and /_parley/mailbox (the mails moto's SES holds) before
+    # moto sees them, outside the lock: reading the sent list needs none.
+    return Preflight(Mailbox(Serialized(DomainDispatcherApplication(create_backend_app))))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -127,6 +127,8 @@ def devstack_env(**extra: str) -> dict[str, str]:
     # make dev keeps its secrets across runs in .dev/; a test's stack keeps them out of the checkout.
     # One address makes every request of the session: the limits have tests of their own.
     env["PARLEY_RATE_LIMITS"] = UNLIMITED
+    # A failed webhook delivery is tried again after 1 s, then 1 s (not 10 s, 1 min, …): tests wait seconds.
+    env["PARLEY_WEBHOOK_RETRY_SECONDS"] = "1,1,1"
     env["PARLEY_LOCAL_SECRETS"] = os.path.join(tempfile.gettempdir(), f"parley-test-secrets-{os.getpid()}.json")
     env.update(extra)
     return env

@@ -7,7 +7,9 @@ copy of the repository (so .chalice/config.json and .chalice/deployed/ change
 there only), first with the polling provider only, then with
 `websocket,polling`. The deployed zip then runs in a clean interpreter
 (`python -I -S`, the zip plus boto3/botocore on sys.path) against moto's
-DynamoDB and SSM, with the environment moto recorded for the function. Last,
+DynamoDB, SSM and SQS, with the environment moto recorded for the function
+(the REST handler serves a conversation; the job worker sends a job on to
+its queue). Last,
 `chalice delete` and the table stack's deletion, which keeps the table.
 
 The tests run in file order and share one deployment (module scope).
@@ -47,8 +49,13 @@ FUNCTIONS = {  # Chalice's name for each function -> the deployed function name 
     "websocket_message": ("parley-dev-websocket_message", "app.ws_message"),
     "websocket_disconnect": ("parley-dev-websocket_disconnect", "app.ws_disconnect"),
     "reply_worker": ("parley-dev-reply_worker", "app.reply_worker"),
+    "job_worker": ("parley-dev-job_worker", "app.job_worker"),
 }
-TIMEOUTS = {"reply_worker": 90}  # a streamed reply; every other function answers a request in 20 s
+# a streamed reply; a job (one email or one webhook delivery); every other function answers a request in 20 s
+TIMEOUTS = {"reply_worker": 90, "job_worker": 60}
+MEMORY = {"job_worker": 256}  # no model's stream to hold: an email or a webhook's POST
+# Each on_sqs_message handler -> the table stack's queue it reads.
+EVENT_SOURCES = {"reply_worker": "parley-dev-replies.fifo", "job_worker": "parley-dev-jobs"}
 ROUTES = ["/api/chatbot/config", "/api/chatbot/init", "/api/chatbot/send", "/api/chatbot/messages",
           "/api/chatbot/pusher/auth"]
 
@@ -122,7 +129,8 @@ def check_functions(w: World, env: dict[str, str]) -> None:
         f = found[name]
         assert f["Runtime"] == expected_runtime(), name
         assert f["Handler"] == handler, name
-        assert f["MemorySize"] == 512 and f["Timeout"] == TIMEOUTS.get(chalice_name, 20), name
+        assert f["MemorySize"] == MEMORY.get(chalice_name, 512), name
+        assert f["Timeout"] == TIMEOUTS.get(chalice_name, 20), name
         assert f["Environment"]["Variables"] == env, name
         assert f["Role"].endswith(f":role/parley-dev-{chalice_name}"), name
 
@@ -167,15 +175,27 @@ def test_first_deploy_polling_only(world):
                    "PARLEY_COGNITO_CLIENT_ID": console["ClientId"],
                    # the table stack's own queue (the output is the queue's Ref, its URL)
                    "PARLEY_REPLY_QUEUE_URL": {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}[
-                       "ReplyQueueUrl"]}
+                       "ReplyQueueUrl"],
+                   "PARLEY_JOB_QUEUE_URL": {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}[
+                       "JobQueueUrl"]}
     assert env["PARLEY_REPLY_QUEUE_URL"].endswith("/parley-dev-replies.fifo")
+    assert env["PARLEY_JOB_QUEUE_URL"].endswith("/parley-dev-jobs")
+    assert "PARLEY_WEBHOOK_ALLOW_LOOPBACK" not in env, "local only"
     assert f'"client_id": "{console["ClientId"]}"' in out, "the console's config.json is printed"
     check_functions(w, env)
     check_policies(w, deployed["websocket_api_id"])
-    (mapping,) = w.client("lambda").list_event_source_mappings()["EventSourceMappings"]
-    assert mapping["FunctionArn"].endswith(":function:parley-dev-reply_worker")
-    assert mapping["EventSourceArn"].endswith(":parley-dev-replies.fifo") and mapping["BatchSize"] == 1, \
-        "the reply worker reads the table stack's queue"
+    check_event_sources(w)
+
+
+def check_event_sources(w: World) -> None:
+    """Each on_sqs_message handler reads its own table stack queue, one message at a time."""
+    mappings = w.client("lambda").list_event_source_mappings()["EventSourceMappings"]
+    found = {m["FunctionArn"].rsplit(":function:", 1)[1]: m for m in mappings}
+    assert sorted(found) == sorted(FUNCTIONS[f][0] for f in EVENT_SOURCES), found
+    for chalice_name, queue in EVENT_SOURCES.items():
+        mapping = found[FUNCTIONS[chalice_name][0]]
+        assert mapping["EventSourceArn"].endswith(f":{queue}") and mapping["BatchSize"] == 1, \
+            f"{chalice_name} reads the table stack's {queue}"
 
 
 def test_the_rest_api_serves_every_route_on_its_stage(world):
@@ -223,7 +243,8 @@ def test_the_websocket_api_has_its_three_routes_and_stage(world):
 def test_alarms_are_put_for_every_function(world):
     alarms = {a["AlarmName"] for a in world.client("cloudwatch").describe_alarms()["MetricAlarms"]}
     expected = {f"{name}-{m}" for name, _ in FUNCTIONS.values() for m in ("errors", "throttles")}
-    assert alarms == expected | {"parley-dev-rest-5xx", "parley-dev-throttled", "parley-dev-reply-dead-letters"}
+    assert alarms == expected | {"parley-dev-rest-5xx", "parley-dev-throttled", "parley-dev-reply-dead-letters",
+                                 "parley-dev-job-dead-letters"}
 
 
 # chalice 1.34 gives the REST handler's retention to /aws/lambda/parley-dev-api_handler, a group
@@ -254,7 +275,7 @@ def the_deployed_zip(w: World) -> Path:
     return zip_path
 
 
-def start_handler(w: World, function: str = "parley-dev") -> harness.LambdaProcess:
+def start_handler(w: World, function: str = "parley-dev", handler_name: str = "app.app") -> harness.LambdaProcess:
     package = w.tmp / f"package-{len(list(w.tmp.glob('package-*')))}"
     with zipfile.ZipFile(the_deployed_zip(w)) as z:
         z.extractall(package)
@@ -265,7 +286,7 @@ def start_handler(w: World, function: str = "parley-dev") -> harness.LambdaProce
     env = {**recorded, **harness.FAKE_CREDENTIALS, "AWS_REGION": REGION, "AWS_ENDPOINT_URL": w.endpoint,
            "AWS_LAMBDA_FUNCTION_NAME": function, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
            "LANG": "en_US.UTF-8", "TZ": ":UTC", "PATH": "/usr/bin:/bin"}
-    handler = harness.LambdaProcess(package, libs, "app.app", env)
+    handler = harness.LambdaProcess(package, libs, handler_name, env)
     stdlib = Path(sys.base_prefix).resolve()
     for path in handler.ready["paths"]:
         p = Path(path)
@@ -333,6 +354,41 @@ def test_the_deployed_zip_serves_a_conversation(world, site):
     assert sum(1 for i in items if conversation in json.dumps(i)) >= 3
 
 
+def sqs_event(body: str, queue_arn: str) -> dict[str, Any]:
+    """An SQS event of one record, as Lambda's event source mapping hands it to the function."""
+    return {"Records": [{"messageId": "m-1", "receiptHandle": "r-1", "body": body, "attributes": {
+        "ApproximateReceiveCount": "1", "SentTimestamp": "0", "SenderId": "e2e",
+        "ApproximateFirstReceiveTimestamp": "0"}, "messageAttributes": {}, "md5OfBody": "",
+        "eventSource": "aws:sqs", "eventSourceARN": queue_arn, "awsRegion": REGION}]}
+
+
+def test_the_deployed_job_worker_runs_a_job_and_sends_to_its_own_queue(world):
+    """The zip's job_worker, with the environment moto recorded for it, re-queues a job not yet due
+    to the table stack's job queue (its role's SendMessage), and drops what is no job."""
+    import time
+
+    w = world
+    name, handler_name = FUNCTIONS["job_worker"]
+    env = w.client("lambda").get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+    url = env["PARLEY_JOB_QUEUE_URL"]
+    sqs = w.client("sqs")
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    handler = start_handler(w, name, handler_name)
+    try:
+        job = {"kind": "notify", "conversation_id": "c-1", "site_key": "demo", "due": 1}
+        got = handler({**sqs_event(json.dumps({**job, "not_before": int(time.time()) + 4}), arn),
+                       "__function__": name})
+        assert got is None, got  # an SQS handler returns nothing; a raise would fail the batch
+        got = handler({**sqs_event("not a job", arn), "__function__": name})
+        assert got is None, f"a record that is no job is dropped, not retried: {got}"
+        received = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=20, MaxNumberOfMessages=10)
+        bodies = [json.loads(m["Body"]) for m in received.get("Messages", [])]
+        assert bodies == [job], "the job, sent on to run when due, on the stack's own queue"
+    finally:
+        logs = handler.close()
+    assert "not a job of a known kind" in logs
+
+
 def test_second_deploy_with_the_websocket_provider(world):
     w = world
     from infra.deploy import write_stage_env
@@ -351,6 +407,7 @@ def test_second_deploy_with_the_websocket_provider(world):
     assert env["PARLEY_WEBSOCKET_ENDPOINT"] == f"https://{api_id}.execute-api.{REGION}.amazonaws.com/api"
     check_functions(w, env)
     check_policies(w, api_id)
+    check_event_sources(w)
     routes = sorted(r["RouteKey"] for r in w.client("apigatewayv2").get_routes(ApiId=api_id)["Items"])
     assert routes == ["$connect", "$default", "$disconnect"]
 

@@ -37,6 +37,7 @@ def packaged(request, tmp_path_factory) -> Iterator[tuple[str, Path, dict[str, A
 
 
 QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/parley-dev-replies.fifo"
+JOB_QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/parley-dev-jobs"
 
 
 def resolve(value: Any) -> str:
@@ -45,6 +46,8 @@ def resolve(value: Any) -> str:
         return value
     if value == {"Ref": "ReplyQueue"}:
         return QUEUE_URL  # a queue's Ref is its URL
+    if value == {"Ref": "JobQueue"}:
+        return JOB_QUEUE_URL
     (fn, arg), = value.items()
     assert fn == "Fn::Sub", f"unexpected intrinsic {value}"
     return (arg.replace("${WebsocketAPI}", "abc123").replace("${AWS::Region}", "us-east-1")
@@ -107,8 +110,13 @@ def test_every_role_may_do_only_what_parley_does_on_parley_resources(packaged):
                 assert arns == [f"{prefix}:*", f"{prefix}-*"]
             elif service == "sqs":
                 assert actions in (["sqs:SendMessage"], SQS_CONSUME_ACTIONS), f"{name}: {actions}"
-                assert arns == [f"arn:aws:sqs:${{AWS::Region}}:${{AWS::AccountId}}:parley-{stage}-replies.fifo"], \
-                    "this stage's reply queue only"
+                assert arns in ([f"arn:aws:sqs:${{AWS::Region}}:${{AWS::AccountId}}:parley-{stage}-replies.fifo"],
+                                [f"arn:aws:sqs:${{AWS::Region}}:${{AWS::AccountId}}:parley-{stage}-jobs"]), \
+                    "this stage's reply queue or job queue only"
+            elif service == "ses":
+                assert actions == ["ses:SendEmail"], f"{name}: {actions}"
+                assert arns == ["arn:aws:ses:${AWS::Region}:${AWS::AccountId}:identity/*"], \
+                    "this account's identities in this region only"
             elif service == "bedrock":
                 assert actions == BEDROCK_ACTIONS
                 assert arns == ["arn:aws:bedrock:*::foundation-model/*",
@@ -127,8 +135,9 @@ def test_the_websocket_routes_exist(packaged):
 def test_every_function_environment_satisfies_the_settings_model(packaged):
     stage, _, template = packaged
     functions = resources(template, "AWS::Serverless::Function")
-    # the REST API, the three WebSocket routes and the reply worker
-    assert len(functions) == 5, sorted(functions)
+    # the REST API, the three WebSocket routes, the reply worker and the job worker
+    assert sorted(functions) == ["APIHandler", "JobWorker", "ReplyWorker", "WebsocketConnect",
+                                 "WebsocketDisconnect", "WebsocketMessage"], sorted(functions)
     for name, function in functions.items():
         env = {k: resolve(v) for k, v in function["Properties"]["Environment"]["Variables"].items()}
         settings = load_settings(env)  # raises, naming the variable, if one is missing or malformed
@@ -136,8 +145,11 @@ def test_every_function_environment_satisfies_the_settings_model(packaged):
         assert settings.token_secret is None and settings.token_secret_param == f"/parley/{stage}/token-secret", \
             f"{name}: the secret comes from SSM, never from the template"
         assert settings.reply_queue_url == QUEUE_URL, f"{name}: this stack's reply queue"
-        # A streaming reply (Bedrock's own timeout is at most 60 s) gets longer than a request.
-        assert function["Properties"]["Timeout"] <= (90 if name == "ReplyWorker" else 30), name
+        assert settings.job_queue_url == JOB_QUEUE_URL, f"{name}: this stack's job queue"
+        assert not settings.webhook_allow_loopback, f"{name}: webhooks reach public addresses only"
+        # A streaming reply (Bedrock's own timeout is at most 60 s) gets longer than a request; a job
+        # (SES's 5 s, a webhook's 5 s and a retry's enqueue) fits in 60 s.
+        assert function["Properties"]["Timeout"] <= {"ReplyWorker": 90, "JobWorker": 60}.get(name, 30), name
         assert function["Properties"]["MemorySize"] >= 256
         assert function["Properties"]["Runtime"] == LAMBDA_RUNTIME, f"{name}: the stated runtime"
 
@@ -278,6 +290,8 @@ def test_alarms_watch_lambda_errors_and_throttles_api_5xx_and_table_throttles(pa
     assert ("AWS/DynamoDB", "ThrottledRequests", json.dumps({"Ref": "ParleyTable"})) in watched
     assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible",
             json.dumps({"Fn::GetAtt": ["ReplyDeadLetterQueue", "QueueName"]})) in watched, "a reply job given up"
+    assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible",
+            json.dumps({"Fn::GetAtt": ["JobDeadLetterQueue", "QueueName"]})) in watched, "a job given up"
     (rest,) = resources(template, "AWS::Serverless::Api").values()
     assert rest["Properties"]["Name"] == {"Ref": "AWS::StackName"}, "the 5xx alarm's ApiName is the API's name"
     topic = template["Resources"]["AlarmTopic"]
@@ -301,8 +315,56 @@ def test_each_function_role_holds_only_what_that_function_needs(packaged):
         "WebsocketMessageRole": {"dynamodb", "execute-api", "logs", "ssm"},
         "WebsocketDisconnectRole": {"dynamodb", "logs"},
         # streams a Bedrock reply from its queue, stores it, pushes it (Pusher's secret may be in SSM)
+        # and enqueues jobs: a bot reply's webhooks, a handoff's notification
         "ReplyWorkerRole": {"dynamodb", "ssm", "execute-api", "logs", "sqs", "bedrock"},
+        # emails through SES and posts webhooks (plain HTTPS); reads no secret from SSM, pushes nothing
+        "JobWorkerRole": {"dynamodb", "logs", "sqs", "ses"},
     }
+
+
+def statements_of(template: dict[str, Any], role: str) -> dict[str, dict[str, Any]]:
+    return {s["Sid"]: s for p in template["Resources"][role]["Properties"]["Policies"]
+            for s in p["PolicyDocument"]["Statement"]}
+
+
+def test_the_job_worker_holds_exactly_its_statements_and_alone_sends_email(packaged):
+    stage, _, template = packaged
+    jobs = {"Fn::Sub": f"arn:aws:sqs:${{AWS::Region}}:${{AWS::AccountId}}:parley-{stage}-jobs"}
+    worker = statements_of(template, "JobWorkerRole")
+    assert list(worker) == ["ParleyTable", "ParleyLogs", "ParleyJobQueueSend", "ParleyJobQueueConsume", "ParleyMail"]
+    assert worker["ParleyJobQueueConsume"]["Action"] == SQS_CONSUME_ACTIONS
+    assert worker["ParleyJobQueueConsume"]["Resource"] == worker["ParleyJobQueueSend"]["Resource"] == jobs, \
+        "it reads its queue, and sends to it (a webhook's retry, a long delay chained)"
+    assert worker["ParleyMail"]["Action"] == ["ses:SendEmail"]
+    for role in ("ApiHandlerRole", "ReplyWorkerRole"):
+        send = statements_of(template, role)["ParleyJobQueueSend"]
+        assert (send["Action"], send["Resource"]) == (["sqs:SendMessage"], jobs), f"{role} enqueues jobs"
+    for role in resources(template, "AWS::IAM::Role"):
+        actions = {a for s in statements_of(template, role).values() for a in s["Action"]}
+        assert ("ses:SendEmail" in actions) == (role == "JobWorkerRole"), f"{role}: only the job worker mails"
+        if role != "JobWorkerRole":
+            assert "ParleyJobQueueConsume" not in statements_of(template, role), role
+
+
+def test_the_job_worker_reads_this_stacks_standard_queue_with_a_dead_letter_queue(packaged):
+    _, _, template = packaged
+    worker = template["Resources"]["JobWorker"]["Properties"]
+    assert worker["Handler"] == "app.job_worker"
+    (event,) = worker["Events"].values()
+    assert event["Type"] == "SQS" and event["Properties"]["BatchSize"] == 1
+    assert event["Properties"]["Queue"] == {"Fn::GetAtt": ["JobQueue", "Arn"]}, "the stack's own job queue"
+    queue = template["Resources"]["JobQueue"]["Properties"]
+    assert "FifoQueue" not in queue, "standard: DelaySeconds per message (a FIFO queue has none)"
+    assert queue["QueueName"] == {"Fn::Sub": "${TableName}-jobs"}
+    assert queue["VisibilityTimeout"] > worker["Timeout"], "Lambda refuses a queue that reappears mid-invocation"
+    assert queue["MessageRetentionPeriod"] == 4 * 86400 and queue["SqsManagedSseEnabled"] is True
+    assert queue["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": ["JobDeadLetterQueue", "Arn"]},
+                                      "maxReceiveCount": 5}
+    dlq = template["Resources"]["JobDeadLetterQueue"]["Properties"]
+    assert dlq["QueueName"] == {"Fn::Sub": "${TableName}-jobs-dlq"} and "FifoQueue" not in dlq
+    assert dlq["MessageRetentionPeriod"] == 14 * 86400 > queue["MessageRetentionPeriod"]
+    assert dlq["SqsManagedSseEnabled"] is True
+    assert template["Outputs"]["JobQueueUrl"]["Value"] == {"Ref": "JobQueue"}
 
 
 def test_the_reply_worker_reads_this_stacks_fifo_queue_with_a_dead_letter_queue(packaged):

@@ -46,6 +46,71 @@ def test_the_table_stack_makes_the_reply_queue_and_the_stage_is_pointed_at_it(aw
     assert env["PARLEY_REPLY_QUEUE_URL"] == url
 
 
+def test_the_table_stack_makes_the_job_queue_and_the_stage_is_pointed_at_it(aws, tmp_path):
+    outputs = deploy.deploy_table_stack(boto3.client("cloudformation"), "dev")
+    sqs = boto3.client("sqs")
+    url = sqs.get_queue_url(QueueName="parley-dev-jobs")["QueueUrl"]
+    assert outputs["JobQueueUrl"] == url and outputs["JobQueueArn"].endswith(":parley-dev-jobs")
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert "FifoQueue" not in attrs, "standard: a per-message DelaySeconds (FIFO queues have none)"
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    timeout = config["stages"]["prod"]["lambda_functions"]["job_worker"]["lambda_timeout"]
+    assert int(attrs["VisibilityTimeout"]) == 120 > timeout, "past the worker's timeout"
+    assert int(attrs["MessageRetentionPeriod"]) == 4 * 86400, "longer than a webhook's retries (~2.5 h)"
+    assert attrs["SqsManagedSseEnabled"] == "true"
+    redrive = json.loads(attrs["RedrivePolicy"])
+    assert redrive["deadLetterTargetArn"].endswith(":parley-dev-jobs-dlq") and redrive["maxReceiveCount"] == 5
+    dlq = sqs.get_queue_url(QueueName="parley-dev-jobs-dlq")["QueueUrl"]
+    assert outputs["JobDeadLetterQueueUrl"] == dlq
+    dlq_attrs = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["All"])["Attributes"]
+    assert int(dlq_attrs["MessageRetentionPeriod"]) == 14 * 86400 and dlq_attrs["SqsManagedSseEnabled"] == "true"
+    shutil.copy(ROOT / ".chalice" / "config.json", tmp_path / "config.json")
+    env = deploy.write_stage_env("dev", deploy.queue_settings(outputs), config_path=tmp_path / "config.json")
+    assert env["PARLEY_JOB_QUEUE_URL"] == url and env["PARLEY_REPLY_QUEUE_URL"] == outputs["ReplyQueueUrl"]
+    from chalicelib.settings import load_settings
+
+    settings = load_settings({**env, "PARLEY_TOKEN_SECRET": "x" * 32})
+    assert settings.job_queue_name == "parley-dev-jobs", "what app.py names the job worker's event source"
+
+
+def test_create_job_queue_makes_what_the_stack_makes_and_finds_it_again(aws):
+    from infra.table import create_job_queue
+
+    sqs = boto3.client("sqs")
+    url = create_job_queue(sqs, "t")
+    assert url.endswith("/t-jobs") and create_job_queue(sqs, "t") == url, "idempotent"
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert (attrs["VisibilityTimeout"], attrs["MessageRetentionPeriod"]) == ("120", "345600")
+    redrive = json.loads(attrs["RedrivePolicy"])
+    assert redrive == {"deadLetterTargetArn": redrive["deadLetterTargetArn"], "maxReceiveCount": 5}
+    assert redrive["deadLetterTargetArn"].endswith(":t-jobs-dlq")
+    assert sorted(u.rsplit("/", 1)[1] for u in sqs.list_queues()["QueueUrls"]) == ["t-jobs", "t-jobs-dlq"]
+
+
+def test_a_local_only_setting_is_refused_and_mail_settings_are_passed_on():
+    assert deploy.local_only_settings({"PARLEY_WEBHOOK_ALLOW_LOOPBACK": "true"}) == ["PARLEY_WEBHOOK_ALLOW_LOOPBACK"]
+    assert deploy.local_only_settings({"PARLEY_WEBHOOK_ALLOW_LOOPBACK": "1"}) == ["PARLEY_WEBHOOK_ALLOW_LOOPBACK"]
+    for off in ("", "false", "0", "no"):
+        assert deploy.local_only_settings({"PARLEY_WEBHOOK_ALLOW_LOOPBACK": off}) == [], off
+    assert deploy.local_only_settings({}) == []
+    for stage in ("dev", "prod"):
+        env = json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"][stage]["environment_variables"]
+        assert deploy.local_only_settings(env) == [], f"{stage} ships without it"
+    got = deploy.passed_settings({"PARLEY_MAIL_FROM": "Acme <help@acme.example>", "PARLEY_CONSOLE_URL": "https://s.x",
+                                  "PARLEY_TABLE": "mine", "PARLEY_CONSOLE_ORIGINS": ""})
+    assert got == {"PARLEY_MAIL_FROM": "Acme <help@acme.example>", "PARLEY_CONSOLE_URL": "https://s.x"}
+
+
+def test_a_mail_from_without_a_verified_ses_identity_is_warned_about(aws):
+    sesv2 = boto3.client("sesv2")
+    assert "PARLEY_MAIL_FROM is not set" in deploy.mail_identity_problem(sesv2, None)
+    assert "help@acme.example" in deploy.mail_identity_problem(sesv2, "Acme <help@acme.example>")
+    sesv2.create_email_identity(EmailIdentity="acme.example")  # moto: VerificationStatus SUCCESS at once
+    assert deploy.mail_identity_problem(sesv2, "Acme <help@acme.example>") is None, "the domain's identity"
+    sesv2.create_email_identity(EmailIdentity="me@other.example")
+    assert deploy.mail_identity_problem(sesv2, "me@other.example") is None, "the address's own identity"
+
+
 def test_missing_secrets_are_named_and_present_ones_are_not(aws):
     ssm = boto3.client("ssm")
     env = {"PARLEY_TOKEN_SECRET_PARAM": "/parley/prod/token-secret", "PUSHER_SECRET_PARAM": "/parley/prod/pusher-secret"}
@@ -149,12 +214,16 @@ def test_the_package_gets_its_own_arns_whatever_the_policy_file_pinned():
     from infra.package import pin_to_this_stack
     from infra.policy import render
 
-    role = {"Type": "AWS::IAM::Role", "Properties": {"Policies": [
-        {"PolicyDocument": render("prod", "eu-west-1", "123456789012", "w1")}]}}
-    pinned = pin_to_this_stack({"Resources": {"R": role}})
+    from infra.policy import FUNCTION_NEEDS
+
+    roles = {fn: {"Type": "AWS::IAM::Role", "Properties": {"Policies": [
+        {"PolicyDocument": render("prod", "eu-west-1", "123456789012", "w1", fn)}]}} for fn in FUNCTION_NEEDS}
+    pinned = pin_to_this_stack({"Resources": roles})
     text = json.dumps(pinned)
     assert "123456789012" not in text and "eu-west-1" not in text and '"w1/' not in text
     assert "${WebsocketAPI}/api/POST/@connections/*" in text
+    assert "arn:aws:ses:${AWS::Region}:${AWS::AccountId}:identity/*" in text
+    assert "arn:aws:sqs:${AWS::Region}:${AWS::AccountId}:parley-prod-jobs" in text
 
 
 def test_chalice_deploy_reaches_the_same_endpoints_as_the_rest_of_the_deploy(monkeypatch):
@@ -214,8 +283,9 @@ def test_every_function_policy_file_is_rendered_and_checked(sandbox):
     chalice_dir, passes, _ = sandbox
     deploy.deploy_app("prod", "websocket,polling", "eu-west-1", "123456789012")
     files = sorted(p.name for p in chalice_dir.glob("policy-prod*.json"))
-    assert files == ["policy-prod-reply_worker.json", "policy-prod-websocket_connect.json",
-                     "policy-prod-websocket_disconnect.json", "policy-prod-websocket_message.json", "policy-prod.json"]
+    assert files == ["policy-prod-job_worker.json", "policy-prod-reply_worker.json",
+                     "policy-prod-websocket_connect.json", "policy-prod-websocket_disconnect.json",
+                     "policy-prod-websocket_message.json", "policy-prod.json"]
     disconnect = json.loads((chalice_dir / "policy-prod-websocket_disconnect.json").read_text())
     assert [s["Sid"] for s in disconnect["Statement"]] == ["ParleyTable", "ParleyLogs"], "$disconnect: no SSM"
     worker = json.loads((chalice_dir / "policy-prod-reply_worker.json").read_text())
@@ -224,11 +294,37 @@ def test_every_function_policy_file_is_rendered_and_checked(sandbox):
     assert "ParleyBedrock" not in {s["Sid"] for s in rest["Statement"]}, "only the worker calls the model"
     send = next(s for s in rest["Statement"] if s["Sid"] == "ParleyReplyQueueSend")
     assert send["Resource"] == "arn:aws:sqs:eu-west-1:123456789012:parley-prod-replies.fifo"
+    jobs = "arn:aws:sqs:eu-west-1:123456789012:parley-prod-jobs"
+    send_jobs = next(s for s in rest["Statement"] if s["Sid"] == "ParleyJobQueueSend")
+    assert (send_jobs["Action"], send_jobs["Resource"]) == (["sqs:SendMessage"], jobs), "a send enqueues jobs"
+    assert {"Sid": "ParleyJobQueueSend", "Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": jobs} in \
+        worker["Statement"], "a bot reply sets off webhooks, a handoff a notification"
+    job_worker = json.loads((chalice_dir / "policy-prod-job_worker.json").read_text())
+    assert job_worker["Statement"] == [
+        {"Sid": "ParleyTable", "Effect": "Allow", "Action": policy.DYNAMODB_ACTIONS,
+         "Resource": ["arn:aws:dynamodb:eu-west-1:123456789012:table/parley-prod",
+                      "arn:aws:dynamodb:eu-west-1:123456789012:table/parley-prod/index/*"]},
+        {"Sid": "ParleyLogs", "Effect": "Allow",
+         "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+         "Resource": ["arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/parley-prod:*",
+                      "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/parley-prod-*"]},
+        {"Sid": "ParleyJobQueueSend", "Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": jobs},
+        {"Sid": "ParleyJobQueueConsume", "Effect": "Allow",
+         "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"], "Resource": jobs},
+        {"Sid": "ParleyMail", "Effect": "Allow", "Action": ["ses:SendEmail"],
+         "Resource": "arn:aws:ses:eu-west-1:123456789012:identity/*"},
+    ], "the table, its logs, its queue both ways, SES: no SSM, no push, no Bedrock"
+    for path in chalice_dir.glob("policy-prod*.json"):
+        actions = {a for s in json.loads(path.read_text())["Statement"] for a in s["Action"]}
+        assert ("ses:SendEmail" in actions) == (path.name == "policy-prod-job_worker.json"), \
+            f"{path.name}: only the job worker sends email"
     assert policy.main(["--stage", "prod", "--check"]) == 0
     (chalice_dir / "policy-prod-websocket_message.json").write_text(json.dumps(policy.render("prod")))
     assert policy.main(["--stage", "prod", "--check"]) == 1, "a file that drifted is caught"
     config = json.loads((chalice_dir / "config.json").read_text())["stages"]["prod"]["lambda_functions"]
     assert config["websocket_disconnect"]["iam_policy_file"] == "policy-prod-websocket_disconnect.json"
+    assert config["job_worker"]["iam_policy_file"] == "policy-prod-job_worker.json"
+    assert config["job_worker"]["lambda_timeout"] <= 60
 
 
 def test_what_chalice_deployed_names_the_functions_and_the_rest_api(tmp_path):
@@ -283,12 +379,15 @@ def test_deploy_throttles_both_api_stages_and_puts_every_alarm(aws):
     assert not_found["statusCode"] == "404", "an unknown path is our 404, not API Gateway's 403"
     assert '"route_not_found"' in not_found["responseTemplates"]["application/json"]
     alarms = {a["AlarmName"]: a for a in boto3.client("cloudwatch").describe_alarms()["MetricAlarms"]}
-    assert set(alarms) == set(names) and len(names) == 7
+    assert set(alarms) == set(names) and len(names) == 8
     assert {(a["Namespace"], a["MetricName"]) for a in alarms.values()} == {
         ("AWS/Lambda", "Errors"), ("AWS/Lambda", "Throttles"), ("AWS/ApiGateway", "5XXError"),
         ("AWS/DynamoDB", "ThrottledRequests"), ("AWS/SQS", "ApproximateNumberOfMessagesVisible")}
     dead = alarms["parley-prod-reply-dead-letters"]
     assert dead["Dimensions"] == [{"Name": "QueueName", "Value": "parley-prod-replies-dlq.fifo"}]
+    dead_jobs = alarms["parley-prod-job-dead-letters"]
+    assert dead_jobs["Dimensions"] == [{"Name": "QueueName", "Value": "parley-prod-jobs-dlq"}]
+    assert dead_jobs["Statistic"] == "Maximum"
     assert all(a["AlarmActions"] == [topic] for a in alarms.values()), "each alarm mails the topic"
     assert deploy.alarm_topic(boto3.client("sns"), "prod", None) is None, "no address, no topic"
 

@@ -233,3 +233,113 @@ def test_invite_without_a_pool_says_which_setting_is_missing(data, capsys, monke
     code, out, err = run(capsys, "invite", "demo", "--email", "ana@example.com")
     assert code == 2 and out is None
     assert "PARLEY_COGNITO_POOL_ID" in err and "--pool" in err
+
+
+# --- webhooks: webhook-add, webhook-list, webhook-remove, webhook-log ---
+
+def stored_webhooks(data, site_key: str = "demo") -> list:
+    from chalicelib.data.webhooks import WebhookStore
+
+    return WebhookStore(data.table).webhooks(site_key)
+
+
+def test_webhook_add_prints_the_secret_once_and_list_log_remove_follow(data, capsys, monkeypatch):
+    monkeypatch.setenv("PARLEY_WEBHOOK_ALLOW_LOOPBACK", "true")
+    code, out, err = run(capsys, "webhook-add", "demo", "http://127.0.0.1:9/hook", "--event", "message.created",
+                         "--event", "conversation.handoff")
+    assert code == 0, err
+    hook, secret = out["webhook"], out["secret"]
+    assert secret.startswith("whsec_") and hook["id"].startswith("wh_")
+    assert hook["events"] == ["conversation.handoff", "message.created"]
+    (stored,) = stored_webhooks(data)
+    assert (stored.id, stored.url, stored.secret) == (hook["id"], "http://127.0.0.1:9/hook", secret)
+    code, out, _ = run(capsys, "webhook-add", "demo", "https://93.184.216.34/parley")
+    assert code == 0 and out["webhook"]["events"] == ["conversation.created", "conversation.handoff",
+                                                      "conversation.resolved", "message.created"], \
+        "without --event, every event"
+    code, listed, _ = run(capsys, "webhook-list", "demo")
+    assert code == 0 and {h["id"] for h in listed["webhooks"]} == {hook["id"], out["webhook"]["id"]}
+    shown = next(h for h in listed["webhooks"] if h["id"] == hook["id"])
+    assert secret not in json.dumps(listed) and shown["secret_hint"] == "…" + secret[-4:], \
+        "the list never shows a secret"
+    from chalicelib.data.webhooks import WebhookStore
+
+    WebhookStore(data.table).log("demo", {"webhook_id": hook["id"], "url": stored.url, "event": "message.created",
+                                          "event_id": "msg_1", "attempt": 1, "status": 500, "ok": False,
+                                          "error": "HTTP 500", "latency_ms": 7, "next_retry_at": None})
+    code, log, _ = run(capsys, "webhook-log", "demo", "--limit", "5")
+    assert code == 0 and [(r["event_id"], r["status"], r["error"]) for r in log["deliveries"]] == \
+        [("msg_1", 500, "HTTP 500")]
+    code, out, _ = run(capsys, "webhook-remove", "demo", hook["id"])
+    assert code == 0 and out["removed"] == hook["id"]
+    assert [h.id for h in stored_webhooks(data)] != [] and hook["id"] not in [h.id for h in stored_webhooks(data)]
+    code, out, err = run(capsys, "webhook-remove", "demo", hook["id"])
+    assert code == 2 and out is None and "no webhook" in err
+
+
+@pytest.mark.parametrize("loopback,argv,needle", [
+    ("", ["webhook-add", "demo", "http://127.0.0.1:9/hook"], "https"),
+    ("", ["webhook-add", "demo", "https://127.0.0.1/hook"], "loopback"),
+    ("", ["webhook-add", "demo", "https://localhost/hook"], "loopback"),
+    ("1", ["webhook-add", "demo", "http://127.0.0.1:9/hook"], "https"),  # only "true" allows loopback
+    ("", ["webhook-add", "demo", "https://169.254.169.254/latest/meta-data"], "link-local"),
+    ("", ["webhook-add", "demo", "https://[::ffff:127.0.0.1]/"], "IPv6 form"),
+    ("", ["webhook-add", "demo", "https://0x7f000001/"], "non-standard"),
+    ("", ["webhook-add", "demo", "https://2130706433/"], "non-standard"),
+    ("", ["webhook-add", "demo", "https://10.0.0.1/"], "private"),
+    ("", ["webhook-add", "demo", "https://[fd00::1]/"], "unique-local"),
+    ("", ["webhook-add", "demo", "https://user:pw@93.184.216.34/"], "user name"),
+    ("", ["webhook-add", "demo", "file:///etc/passwd"], "https"),
+    ("", ["webhook-add", "demo", "javascript:alert(1)"], "https"),
+    ("true", ["webhook-add", "demo", "http://10.0.0.1/hook"], "private"),
+    ("true", ["webhook-add", "demo", "http://169.254.169.254/latest/meta-data"], "link-local"),
+    ("true", ["webhook-add", "nope", "http://127.0.0.1:9/hook"], "no site"),
+    ("true", ["webhook-add", "demo", "http://127.0.0.1:9/hook", "--event", "message.deleted"], "events must be"),
+    ("", ["webhook-list", "nope"], "no site"),
+    ("", ["webhook-log", "nope"], "no site"),
+    ("", ["webhook-log", "demo", "--limit", "0"], "1 to 100"),
+    ("", ["webhook-log", "demo", "--limit", "lots"], "whole number"),
+    ("", ["webhook-remove", "demo", "wh_0123456789abcdef"], "no webhook"),
+    ("", ["webhook-remove", "nope", "wh_0123456789abcdef"], "no site"),
+])
+def test_bad_webhook_commands_are_refused_and_store_nothing(data, capsys, monkeypatch, loopback, argv, needle):
+    monkeypatch.setenv("PARLEY_WEBHOOK_ALLOW_LOOPBACK", loopback)
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out is None, f"expected exit 2 and no output, got {code} {out}"
+    assert needle.lower() in err.lower(), f"expected {needle!r} in the error, got {err!r}"
+    assert stored_webhooks(data) == [] and stored_webhooks(data, "nope") == []
+    assert data.sites.get("demo").webhook_events == ()
+
+
+# -- desk settings (issue 13) ------------------------------------------------------------------
+
+
+def test_desk_settings_come_from_a_file_and_update_keeps_what_it_leaves_out(data, capsys, tmp_path):
+    first = tmp_path / "desk.json"
+    first.write_text(json.dumps({"timezone": "Europe/Berlin", "hours": {"mon": [["09:00", "17:00"]]},
+                                 "reply_within_hours": 4, "prechat": {"email": "required"}}))
+    code, _, err = run(capsys, "update", "demo", "--desk", str(first))
+    assert code == 0, err
+    second = tmp_path / "more.json"
+    second.write_text(json.dumps({"notify_delay_seconds": 60}))
+    assert run(capsys, "update", "demo", "--desk", str(second))[0] == 0
+    desk = run(capsys, "show", "demo")[1]["desk"]
+    assert desk["timezone"] == "Europe/Berlin" and desk["hours"]["mon"] == [["09:00", "17:00"]]
+    assert desk["notify_delay_seconds"] == 60 and desk["prechat"] == {"name": "off", "email": "required"}
+    assert data.sites.get("demo").desk == desk
+
+
+@pytest.mark.parametrize("content, needle", [
+    ({"timezone": "Nowhere/City"}, "desk.timezone"),
+    ({"hours": {"mon": [["18:00", "09:00"]]}}, "ends before it begins"),
+    ({"notify_delay_seconds": 0}, "desk.notify_delay_seconds"),
+    ({"prechat": {"email": "sometimes"}}, "desk.prechat.email"),
+    (["not", "an", "object"], "must be a JSON object"),
+])
+def test_bad_desk_settings_exit_2_and_change_nothing(data, capsys, tmp_path, content, needle):
+    path = tmp_path / "desk.json"
+    path.write_text(json.dumps(content))
+    before = data.sites.get("demo")
+    code, out, err = run(capsys, "update", "demo", "--desk", str(path))
+    assert code == 2 and needle in err, err
+    assert data.sites.get("demo") == before

@@ -138,8 +138,8 @@ class LambdaProcess:
         if not line:
             self.proc.kill()
             raise AssertionError(f"the handler process died:\n{self.proc.stderr.read()[-6000:]}")  # type: ignore[union-attr]
-        found = json.loads(line)
-        if "__error__" in found:
+        found = json.loads(line)  # a handler may return None (an SQS handler does)
+        if isinstance(found, dict) and "__error__" in found:
             raise AssertionError(f"the handler raised:\n{found['__error__']}")
         return found
 
