@@ -66,7 +66,7 @@ export function createApi(base, siteKey, fetchImpl = (...args) => globalThis.fet
     return fetchJson(fetchImpl, method, url(path, params), body, token && { Authorization: `Bearer ${token}` }, asText);
   }
 
-  // send, handoff and typing: a POST with the visitor's token and {conversation_id, ...}.
+  // send, handoff, typing and contact: a POST with the visitor's token and {conversation_id, ...}.
   const post = (route) => (token, body) => request('POST', `/api/chatbot/${route}`, { token, body });
 
   return {
@@ -76,6 +76,8 @@ export function createApi(base, siteKey, fetchImpl = (...args) => globalThis.fet
     send: post('send'),
     handoff: post('handoff'),
     typing: post('typing'),
+    /** The visitor's email, name and transcript opt-in on the conversation (issue 13). */
+    contact: post('contact'),
     /** The conversation as plain text (the transcript a visitor downloads). */
     transcript: (token, conversationId) => request('GET', '/api/chatbot/transcript',
       { token, params: { conversation_id: conversationId, format: 'text' }, asText: true }),

@@ -4,10 +4,11 @@
  * protocol or the DOM's details.
  */
 import { ApiError, createApi } from './api.js';
+import { availabilityText, within } from './availability.js';
 import { retrying } from './backoff.js';
 import { createConnection } from './connection.js';
+import { createContact } from './contact.js';
 import { createHandoff } from './handoff.js';
-import { localeFrom, translator } from './i18n.js';
 import { createOutbox } from './outbox.js';
 import { createRealtime } from './realtime.js';
 import { createReplies } from './replies.js';
@@ -33,8 +34,8 @@ function fatal(err) {
 }
 
 export function createApp(options) {
-  const locale = localeFrom(options.locale);
-  const t = translator(locale);
+  // The shell's words (parley.js carries the tables; this bundle does not carry them twice).
+  const { locale, t } = options.shell;
   const api = createApi(options.api, options.siteKey);
   const session = createSession({ siteKey: options.siteKey, api, locale });
   const connection = createConnection();
@@ -47,6 +48,9 @@ export function createApp(options) {
   let seed = null; // init's {status, assignee}
   let status = null; // the status shown (seed, then system messages): {status, assignee}
   let agentName = null;
+  let availability = null; // the freshest of config's, init's and handoff's (issue 13); null: an older backend
+  let desk = {}; // config's prechat and transcripts
+  let asked = false; // the visitor pressed "Talk to a person": the email form, if it comes, takes focus
 
   function emit(event, payload) {
     for (const fn of listeners[event] || []) {
@@ -84,6 +88,8 @@ export function createApp(options) {
     onHandoff: () => handoff(),
     onTranscript: () => downloadTranscript(),
     onDelete: () => forget(),
+    onPrechat: (values) => contact.stage(values),
+    onContact: (body) => contact.save(body),
     onOpenChange(open) {
       if (open) markRead();
       render();
@@ -103,6 +109,7 @@ export function createApp(options) {
       status = next;
       agentName = (next.assignee && next.assignee.name) || null;
       ui.setConversation(next.status, agentName);
+      showDesk();
       emit('state', state());
     }
     showTyping();
@@ -117,6 +124,37 @@ export function createApp(options) {
         emit('message', { ...e });
       }
     }
+  }
+
+  // -- nobody at the desk: availability, the email form --------------------------
+  const contact = createContact({
+    post: (body) => authed((token) => api.contact(token, { conversation_id: session.conversationId, ...body })),
+  });
+
+  function setAvailability(a) {
+    if (!a) return;
+    availability = a;
+    showDesk();
+  }
+
+  /**
+   * The header's availability line (not while an agent holds the
+   * conversation), and the email form while a person is awaited and nobody
+   * is online.
+   */
+  function showDesk() {
+    const s = status && status.status;
+    ui.setAvailability(s === 'open' ? '' : availabilityText(t, availability, locale));
+    const capture = s === 'pending' && availability && availability.online === false;
+    ui.setCapture(capture ? {
+      contact: contact.current,
+      name: ['optional', 'required'].includes(desk.prechat && desk.prechat.name),
+      transcript: desk.transcripts === true,
+      lead: t('leave', { when: availabilityText(t, availability, locale) }),
+      within: within(t, availability.reply_within_hours),
+      focus: asked,
+    } : null);
+    if (capture) asked = false;
   }
 
   function markRead() {
@@ -192,6 +230,7 @@ export function createApp(options) {
     try {
       const started = await Promise.race([begin(), new Promise((r) => setTimeout(() => r(false), READY_WAIT_MS))]);
       if (!started) throw new Error('no conversation yet');
+      await contact.flush().catch(() => {}); // the pre-chat fields, right after init; never fails the message
       const res = await outbox(id, text);
       // A slow bot answers later: reply null, reply_pending {reply_id, reply_to_seq}.
       store.add([res.message, res.reply].filter(Boolean));
@@ -221,9 +260,17 @@ export function createApp(options) {
   const handoff = createHandoff({
     request: async () => {
       if (!(await begin())) throw new Error('no conversation yet');
-      return authed((token) => api.handoff(token, { conversation_id: session.conversationId }));
+      await contact.flush().catch(() => {});
+      const res = await authed((token) => api.handoff(token, { conversation_id: session.conversationId }));
+      asked = true;
+      setAvailability(res.availability); // the freshest: decides whether the email form shows
+      return res;
     },
-    add: (m) => (m ? store.add(m) : realtime.catchUp().catch(() => {})),
+    add(m) {
+      if (m) store.add(m);
+      else realtime.catchUp().catch(() => {});
+      asked = false;
+    },
     onFailed: ui.setHandoffFailed,
   });
 
@@ -291,6 +338,9 @@ export function createApp(options) {
           if (mine !== epoch) return;
           // A backend without the agent side answers no status: the bot it is.
           seed = { status: res.status || 'bot', assignee: res.assignee };
+          contact.current = res.contact || null;
+          ui.setPrechat(null); // there is a conversation: the pre-chat fields are for a first message
+          setAvailability(res.availability);
           store.seed(res.messages || [], res.last_seq || 0);
           render(); // the status, even with no message yet
           ui.setHasConversation(true);
@@ -341,13 +391,22 @@ export function createApp(options) {
     store.clear();
     if (connection.state !== 'idle') connection.setState('idle', null);
     seed = { status: 'bot', assignee: null };
+    contact.current = null;
+    contact.stage(null);
+    ui.resetCapture();
+    ui.setPrechat(desk.prechat);
     ui.setHasConversation(false);
     render();
   }
 
   /** config (title, greeting; cacheable), and the conversation only if there is one to resume. */
   function start() {
-    api.config().then((c) => applySiteSettings(c.widget), (err) => {
+    api.config().then((c) => {
+      applySiteSettings(c.widget);
+      desk = { prechat: c.prechat, transcripts: c.transcripts };
+      if (!begun) ui.setPrechat(c.prechat);
+      setAvailability(c.availability);
+    }, (err) => {
       if (fatal(err)) giveUp(err);
       else applySiteSettings(); // defaults; the conversation may still work
     });

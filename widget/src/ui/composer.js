@@ -1,14 +1,15 @@
 /**
  * The input: a labelled <textarea> that grows with its text, Enter sends and
  * Shift+Enter breaks the line (not while an IME is composing), and a send
- * button disabled while there is nothing to send.
+ * button disabled while there is nothing to send. `gate()` may hold a send
+ * back (the pre-chat fields: false keeps the text and the focus where it put it).
  */
 import { h, icon, ICONS } from './dom.js';
 
 export const MAX_LENGTH = 4000;
 const TYPING_EVERY_MS = 3000;
 
-export function createComposer({ t, onSend, onTyping = () => {} }) {
+export function createComposer({ t, onSend, onTyping = () => {}, gate = () => true }) {
   const input = h('textarea', {
     id: 'pw-input',
     'data-part': 'input',
@@ -41,16 +42,17 @@ export function createComposer({ t, onSend, onTyping = () => {} }) {
 
   function submit() {
     const text = input.value.trim();
-    if (!text) return;
+    if (!text) return true;
+    if (!gate()) return false;
     input.value = '';
     update();
     onSend(text);
+    return true;
   }
 
   el.addEventListener('submit', (e) => {
     e.preventDefault();
-    submit();
-    input.focus();
+    if (submit()) input.focus();
   });
   input.addEventListener('input', () => {
     update();

@@ -16,13 +16,16 @@ import { createPanel } from './panel.js';
 import { createMessages } from './messages.js';
 import { createComposer } from './composer.js';
 import { createMenu } from './menu.js';
+import { createContactForm } from './contact-form.js';
+import { createPrechat } from './prechat.js';
 
 export const HOST_ID = 'parley-root';
 
 /**
  * The host, its shadow root and the bubble, appended to <body>. A press on
  * the bubble calls `shell.onBubble()`, which the loader sets and the UI
- * takes over.
+ * takes over. `t` and `locale` go with it to the chat bundle, which so
+ * carries no second copy of the strings.
  */
 export function createShell({ t, locale, accent, position }) {
   const host = h('div', { id: HOST_ID });
@@ -31,6 +34,8 @@ export function createShell({ t, locale, accent, position }) {
   const shell = {
     host,
     root,
+    t,
+    locale,
     onBubble: () => {},
     bubble: createBubble({ t, onClick: () => shell.onBubble() }),
   };
@@ -51,7 +56,9 @@ export function createShell({ t, locale, accent, position }) {
  * The panel, added to `shell` (createShell's, from parley.js: the chat bundle
  * carries neither the styles nor a second bubble), and the bubble taken over.
  */
-export function createUI({ t, locale, title, shell: parts, onSend, onRetry, onTyping, onHandoff, onOpenChange, onTranscript, onDelete }) {
+export function createUI({
+  t, locale, title, shell: parts, onSend, onRetry, onTyping, onHandoff, onOpenChange, onTranscript, onDelete, onPrechat, onContact,
+}) {
   const { host, root, bubble } = parts;
   const shell = parts.el;
   const messages = createMessages({
@@ -63,7 +70,25 @@ export function createUI({ t, locale, title, shell: parts, onSend, onRetry, onTy
       composer.focus(); // the retry button goes away with the failure
     },
   });
-  const composer = createComposer({ t, onSend, onTyping });
+  // Pre-chat fields (name, email) above the input until the first message goes.
+  const prechat = createPrechat({ t });
+  const composer = createComposer({
+    t,
+    onSend,
+    onTyping,
+    gate() {
+      if (!prechat.active) return true;
+      const values = prechat.check();
+      if (!values) return false;
+      prechat.set(null);
+      onPrechat(values);
+      return true;
+    },
+  });
+  composer.el.prepend(prechat.el);
+  // "Leave your email" after the messages (not in the log: it is no message).
+  const contact = createContactForm({ t, onSubmit: onContact });
+  messages.log.after(contact.el);
   // "Talk to a person", between the messages and the composer. A failed request says so under it
   // (role="alert"; each press empties it first, so a second failure is announced again); pressing again retries.
   const handoff = h('button', { type: 'button', class: 'handoff', 'data-part': 'handoff', onclick: onHandoff }, t('handoff'));
@@ -91,7 +116,8 @@ export function createUI({ t, locale, title, shell: parts, onSend, onRetry, onTy
     bubble.setOpen(true);
     messages.toBottom();
     composer.resize();
-    composer.focus();
+    if (prechat.active) prechat.focus();
+    else composer.focus();
     onOpenChange(true);
   }
 
@@ -119,7 +145,8 @@ export function createUI({ t, locale, title, shell: parts, onSend, onRetry, onTy
       e.stopPropagation();
       close();
     } else if (e.key === 'Tab' && full.matches) {
-      const items = [...panel.el.querySelectorAll('button:not(:disabled),textarea')];
+      // What can take focus: not what is hidden (display: none has no offsetParent).
+      const items = [...panel.el.querySelectorAll('button:not(:disabled),textarea,input')].filter((el) => el.offsetParent !== null);
       const [first, last] = e.shiftKey ? [items[items.length - 1], items[0]] : [items[0], items[items.length - 1]];
       if (root.activeElement === last) {
         e.preventDefault();
@@ -145,6 +172,20 @@ export function createUI({ t, locale, title, shell: parts, onSend, onRetry, onTy
       messages.setTitle(value);
     },
     setStatus: panel.setStatus,
+    setAvailability: panel.setAvailability,
+    /** Config's `prechat` while there is no conversation; null once the first message goes. */
+    setPrechat(value) {
+      prechat.set(value);
+      // It came after the chat opened (config answered late): the fields first, unless the visitor is writing.
+      if (prechat.active && isOpen && root.activeElement === composer.input && !composer.input.value) prechat.focus();
+    },
+    /** The email form's options (contact-form.js), or null to hide it; `reset` for a new conversation. */
+    setCapture(options) {
+      const appears = options && contact.el.hidden;
+      contact.update(options);
+      if (appears) messages.toBottom();
+    },
+    resetCapture: contact.reset,
     /** The conversation's status in the header; "Talk to a person" unless one is asked for or there. */
     setConversation(status, agentName) {
       panel.setConversation(status, agentName);

@@ -10,6 +10,8 @@ export function createPanel({ t, title, onClose, body, actions = [] }) {
   const titleEl = h('div', { class: 'title', id: 'pw-title', text: title });
   const avatar = h('div', { class: 'avatar', 'aria-hidden': 'true', 'data-state': 'idle' });
   const status = h('div', { class: 'status', 'data-part': 'status', 'aria-live': 'polite' });
+  // The team's availability ("We're online", "We reply within 4 hours"): one more short line, or none.
+  const avail = h('div', { class: 'status avail', 'data-part': 'availability', hidden: true });
   let connection = 'idle';
   let conversation = '';
   const close = h('button', { type: 'button', class: 'close', 'data-part': 'close', 'aria-label': t('close'), onclick: onClose },
@@ -21,7 +23,7 @@ export function createPanel({ t, title, onClose, body, actions = [] }) {
     role: 'dialog',
     'aria-label': title,
     hidden: true,
-  }, [h('div', { class: 'head' }, [avatar, h('div', { class: 'titles' }, [titleEl, status]), ...actions, close]), ...body]);
+  }, [h('div', { class: 'head' }, [avatar, h('div', { class: 'titles' }, [titleEl, status, avail]), ...actions, close]), ...body]);
 
   function setTitle(value) {
     titleEl.textContent = value;
@@ -37,6 +39,10 @@ export function createPanel({ t, title, onClose, body, actions = [] }) {
   return {
     el,
     setTitle,
+    setAvailability(text) {
+      avail.textContent = text;
+      avail.hidden = !text;
+    },
     /** bot, pending, open (an agent holds it: their name) or resolved; data-conversation keeps the raw value. */
     setConversation(value, agentName) {
       status.dataset.conversation = value;

@@ -64,6 +64,11 @@ function createBackend(providers) {
     messages: [],
     calls: [],
     answer: null, // (visitorMessage, body) => send's answer (or a promise of it); null: the streaming one
+    config: {}, // more of config's answer (availability, prechat, transcripts)
+    initExtra: {}, // more of init's answer (availability, contact)
+    availability: undefined, // handoff's answer's
+    contact: null, // what /contact stored: {email, name, transcript}
+    contactError: null, // {status, code}: /contact answers that error instead
     store(fields) {
       const message = {
         id: `m${this.messages.length + 1}`,
@@ -83,7 +88,7 @@ function createBackend(providers) {
       let data;
       switch (u.pathname) {
         case '/api/chatbot/config':
-          data = { widget: {} };
+          data = { widget: {}, ...backend.config };
           break;
         case '/api/chatbot/init':
           data = {
@@ -93,8 +98,25 @@ function createBackend(providers) {
             last_seq: 0,
             status: 'bot',
             realtime: { providers, websocket: { url: 'wss://ws.test/', event: 'ChatMessageReceived' }, polling: { interval_ms: 2000 } },
+            ...backend.initExtra,
           };
           break;
+        case '/api/chatbot/handoff':
+          data = {
+            message: backend.store({ sender: 'system', text: 'A person was asked for.', event: { type: 'status', status: 'pending', previous: 'bot' } }),
+            availability: backend.availability,
+          };
+          break;
+        case '/api/chatbot/contact': {
+          if (backend.contactError) {
+            const { status, code } = backend.contactError;
+            return { ok: false, status, headers: new Headers(), json: async () => ({ error: { code, message: code } }) };
+          }
+          const { conversation_id: _, ...fields } = body;
+          backend.contact = { email: null, name: null, transcript: false, ...backend.contact, ...fields };
+          data = { contact: backend.contact };
+          break;
+        }
         case '/api/chatbot/send': {
           const message = backend.messages.find((m) => m.client_message_id === body.client_message_id)
             || backend.store({ sender: 'visitor', text: body.text, client_message_id: body.client_message_id });
@@ -121,11 +143,16 @@ function createBackend(providers) {
   return backend;
 }
 
-/** Starts the chat (providers: ['websocket'] or ['polling']); returns the backend, the socket and DOM probes. */
-export function startApp(t, { providers = ['websocket'] } = {}) {
+/**
+ * Starts the chat (providers: ['websocket'] or ['polling']); returns the backend, the socket and DOM probes.
+ * `setup(backend)` runs first (what config and init answer), `saved` puts a conversation in localStorage.
+ */
+export function startApp(t, { providers = ['websocket'], setup = () => {}, saved: resume = false } = {}) {
   t.mock.timers.enable({ apis: ['setTimeout', 'setInterval'] });
   const uninstall = installDom();
   const backend = createBackend(providers);
+  setup(backend);
+  if (resume) localStorage.setItem('parley:demo', JSON.stringify({ conversation_id: 'c1', token: 'tok', read: 0 }));
   const saved = { fetch: globalThis.fetch, WebSocket: globalThis.WebSocket };
   globalThis.fetch = backend.fetch;
   globalThis.WebSocket = FakeWebSocket;
@@ -150,6 +177,9 @@ export function startApp(t, { providers = ['websocket'] } = {}) {
     byReply: (id) => root.querySelectorAll(`[data-reply-id="${id}"]`),
     drafts: () => root.querySelectorAll('.streaming'),
     typing: () => !root.querySelector('[data-part="typing"]').hidden,
+    part: (name) => root.querySelector(`[data-part="${name}"]`),
+    /** Which chat routes were called, in order (config excluded). */
+    routes: () => backend.calls.map((c) => c.path.replace('/api/chatbot/', '')).filter((p) => p !== 'config'),
     text: (el) => el.querySelector('.text').textContent,
   };
 }
