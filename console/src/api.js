@@ -24,6 +24,17 @@ const READABLE = {
   network_error: 'No connection to Parley.',
 };
 
+/**
+ * The server does not know the route: a backend older than this console.
+ * API Gateway and `chalice local` answer an unknown route with a 403 that has
+ * no error code (`{"message": "Missing Authentication Token"}`); ours always
+ * carries one.
+ */
+export function unsupported(err) {
+  if (!(err instanceof ApiError)) return false;
+  return err.status === 404 || err.status === 405 || err.status === 501 || (err.status === 403 && !err.code);
+}
+
 /** A sentence for the agent. */
 export function describe(err) {
   if (err instanceof ApiError) return READABLE[err.code] || err.message || `Request failed (${err.status})`;
@@ -88,5 +99,29 @@ export function createApi({ base, auth, fetchImpl = (...args) => globalThis.fetc
     read: (s, id, seq) => request('POST', `${conv(s, id)}/read`, { body: { seq } }),
     typing: (s, id) => request('POST', `${conv(s, id)}/typing`, { body: {} }),
     pusherAuthEndpoint: () => `${root}/api/agent/pusher/auth`,
+    /** The presence heartbeat: this agent is at the desk for site `s` for the next 90 s. */
+    presence: (s) => request('POST', `${site(s)}/presence`, { body: {} }),
+    /**
+     * Leaves the desk: DELETE presence with `keepalive`, so it still goes out while
+     * the page unloads (`sendBeacon` cannot carry the Authorization header). The
+     * token is passed in, read synchronously before a sign-out drops it. Best
+     * effort: never rejects.
+     */
+    leave(s, token) {
+      if (!token) return Promise.resolve(false);
+      try {
+        return Promise.resolve(fetchImpl(url(`${site(s)}/presence`), {
+          method: 'DELETE',
+          headers: { Authorization: `Bearer ${token}` },
+          keepalive: true,
+          credentials: 'omit',
+          mode: 'cors',
+        })).then((r) => !!(r && r.ok), () => false);
+      } catch {
+        return Promise.resolve(false);
+      }
+    },
+    webhooks: (s) => request('GET', `${site(s)}/webhooks`),
+    deliveries: (s, limit = 50) => request('GET', `${site(s)}/webhooks/deliveries`, { params: { limit: String(limit) } }),
   };
 }

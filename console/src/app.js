@@ -6,13 +6,15 @@
 import { createCatchUp } from '../../widget/src/catchup.js';
 import { createConnection } from '../../widget/src/connection.js';
 import { createBackoff } from '../../widget/src/backoff.js';
-import { createApi, describe, retryable } from './api.js';
+import { createApi, describe, retryable, unsupported } from './api.js';
 import { createAuth } from './auth.js';
-import { createInbox, TABS } from './inbox.js';
+import { parseDeepLink, withoutDeepLink } from './deeplink.js';
+import { createInbox, inTab, TABS } from './inbox.js';
 import { installKeyboard } from './keyboard.js';
 import { createMessageStore } from './messages.js';
 import { createNotifier, handoffOf, requestPermission } from './notify.js';
 import { createPrefs } from './prefs.js';
+import { createPresence } from './presence.js';
 import { createRealtime } from './realtime.js';
 import { createPusherTransport } from './transport-pusher.js';
 import { createWebSocketTransport } from './transport-websocket.js';
@@ -21,6 +23,7 @@ import { visitorName } from './format.js';
 import { createConversationView } from './view-conversation.js';
 import { createInboxView } from './view-inbox.js';
 import { createShell } from './view-shell.js';
+import { createWebhooksView } from './view-webhooks.js';
 import { renderMessage, renderSignIn, renderSitePicker } from './view-signin.js';
 
 const SITE_KEY = 'parley.console.site';
@@ -35,7 +38,11 @@ function newId() {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-export function createConsole({ config, root }) {
+/**
+ * `search` is the page's query string: `?site=K&conversation=C` (a
+ * notification email's link) opens that conversation once signed in.
+ */
+export function createConsole({ config, root, search = globalThis.location ? globalThis.location.search : '' }) {
   const auth = createAuth({ cognito: config.cognito || {} });
   const api = createApi({ base: config.api, auth, onSignedOut: () => auth.signedIn && auth.signOut() });
   const prefs = createPrefs();
@@ -43,9 +50,23 @@ export function createConsole({ config, root }) {
   let me = null;
   let sites = [];
   let ctx = null; // everything that belongs to the site shown
+  // Kept in memory through the sign-in form (which never navigates), consumed on entry.
+  let deepLink = parseDeepLink(search);
+  let presenceState = 'off';
+  const presence = createPresence({
+    sites: () => sites.map((s) => s.site_key),
+    beat: (s) => api.presence(s),
+    // Read the token now: on sign-out this runs before the session is dropped.
+    leave: (s) => api.leave(s, auth.current()),
+    onState: (state) => {
+      presenceState = state;
+      if (ctx) ctx.shell.setPresence(state);
+    },
+  });
 
   auth.onChange((session) => {
     if (!session && me) {
+      presence.stop({ leave: false }); // the token is gone: the rows run out by themselves
       closeSite();
       me = null;
       showSignIn('Your session has ended. Sign in again.');
@@ -79,15 +100,34 @@ export function createConsole({ config, root }) {
     if (!sites.length) {
       return renderMessage(root, { title: 'No site yet', text: 'You are not a member of any site. Ask an admin to invite you.', onSignOut: signOut });
     }
+    presence.start();
+    const link = takeDeepLink();
+    if (link && sites.some((s) => s.site_key === link.site)) return openSite(link.site, { conversation: link.conversation });
+    const notice = link ? `That link is for the site “${link.site}”, which you are not a member of.` : null;
     const saved = sessionStorage.getItem(SITE_KEY);
-    if (sites.length === 1) openSite(sites[0].site_key);
-    else if (sites.some((s) => s.site_key === saved)) openSite(saved);
-    else renderSitePicker(root, { sites, onPick: openSite, onSignOut: signOut });
+    if (sites.length === 1) openSite(sites[0].site_key, { notice });
+    else if (sites.some((s) => s.site_key === saved)) openSite(saved, { notice });
+    else renderSitePicker(root, { sites, onPick: (key) => openSite(key), onSignOut: signOut, notice });
+  }
+
+  /** The deep link, once: it leaves the address bar too, so a reload later starts as usual. */
+  function takeDeepLink() {
+    const link = deepLink;
+    deepLink = null;
+    if (link && globalThis.history && globalThis.location) {
+      try {
+        history.replaceState(history.state, '', withoutDeepLink(location.href));
+      } catch {
+        // not allowed here (a sandboxed frame): the link simply stays in the address bar
+      }
+    }
+    return link;
   }
 
   function signOut() {
     sessionStorage.removeItem(SITE_KEY);
     const inside = !!me; // the auth listener shows the sign-in form for a signed-in agent
+    presence.stop(); // before the session goes: the DELETE needs its token
     auth.signOut();
     if (!inside) showSignIn();
   }
@@ -100,7 +140,7 @@ export function createConsole({ config, root }) {
     ctx = null;
   }
 
-  async function openSite(siteKey) {
+  async function openSite(siteKey, { conversation = null, notice = null } = {}) {
     closeSite();
     sessionStorage.setItem(SITE_KEY, siteKey);
     const membership = sites.find((s) => s.site_key === siteKey) || {};
@@ -125,7 +165,12 @@ export function createConsole({ config, root }) {
       onSwitchSite: openSite,
       onSignOut: signOut,
       onEnableNotifications: () => requestPermission().catch(noop),
+      onWebhooks: () => openWebhooks(),
+      presence: presenceState,
     });
+    c.webhooks = createWebhooksView({ onRefresh: () => loadWebhooks(), onClose: () => closeWebhooks() });
+    c.shell.addOverlay(c.webhooks.el, { isOpen: () => c.webhooks.open, close: () => closeWebhooks() });
+    c.wh = { seq: 0, webhooks: null, deliveries: null, error: null, unavailable: false, loading: false };
     c.inboxView = createInboxView({ tablist: c.shell.tablist, list: c.shell.list, onTab: selectTab, onOpen: openConversation, onLoadMore: () => loadTab(c.tab, { append: true }).catch(showError) });
     c.convView = createConversationView({
       root: c.shell.conversation,
@@ -167,6 +212,8 @@ export function createConsole({ config, root }) {
       inTablist: (el) => c.shell.tablist.contains(el),
     }));
     render();
+    if (notice) c.shell.toast(notice);
+    if (conversation) openConversation(conversation, { reveal: true });
 
     await Promise.all(TABS.map((t) => loadTab(t).catch(showError)));
     if (ctx !== c) return;
@@ -324,7 +371,7 @@ export function createConsole({ config, root }) {
   }
 
   // -- the open conversation ----------------------------------------------------------
-  async function openConversation(id) {
+  async function openConversation(id, { reveal = false } = {}) {
     const c = ctx;
     if (!c || !id) return;
     if (c.open && c.open.id === id) return c.convView.focusComposer();
@@ -360,6 +407,12 @@ export function createConsole({ config, root }) {
       o.loading = false;
       store.seed(res.messages || [], res.last_seq || 0);
       if (o.buffer.length) store.add(o.buffer.splice(0));
+      // Opened from a link: show the tab the conversation is in, so its row is there too.
+      const s = reveal && res.conversation;
+      if (s && !inTab(c.tab, s, me.id)) {
+        const tab = TABS.find((t) => inTab(t, s, me.id));
+        if (tab) selectTab(tab);
+      }
     } catch (err) {
       if (c.open !== o) return;
       o.loading = false;
@@ -497,6 +550,41 @@ export function createConsole({ config, root }) {
     return c.members;
   }
 
+  // -- webhooks (read-only; the site CLI registers them) --------------------------------------
+  function openWebhooks() {
+    const c = ctx;
+    if (!c) return;
+    c.webhooks.show(c.site);
+    loadWebhooks();
+  }
+
+  function closeWebhooks() {
+    const c = ctx;
+    if (!c || !c.webhooks.open) return;
+    c.webhooks.hide();
+    const button = root.querySelector('[data-testid=webhooks-button]');
+    if (button) button.focus();
+  }
+
+  /** Both lists at once; a backend without the routes (404) makes the panel say so, never throws. */
+  async function loadWebhooks() {
+    const c = ctx;
+    if (!c) return;
+    const w = c.wh;
+    const mine = ++w.seq;
+    w.loading = true;
+    c.webhooks.render({ ...w, site: c.site });
+    const [hooks, log] = await Promise.allSettled([api.webhooks(c.site), api.deliveries(c.site, 50)]);
+    if (ctx !== c || w.seq !== mine) return;
+    w.loading = false;
+    const failed = [hooks, log].filter((r) => r.status === 'rejected').map((r) => r.reason);
+    w.unavailable = failed.some(unsupported);
+    w.error = failed.length && !w.unavailable ? describe(failed[0]) : null;
+    if (hooks.status === 'fulfilled') w.webhooks = (hooks.value && Array.isArray(hooks.value.webhooks)) ? hooks.value.webhooks : [];
+    if (log.status === 'fulfilled') w.deliveries = (log.value && Array.isArray(log.value.deliveries)) ? log.value.deliveries : [];
+    c.webhooks.render({ ...w, site: c.site });
+  }
+
   // -- for tests and the console ------------------------------------------------------------
   function state() {
     const c = ctx;
@@ -508,6 +596,7 @@ export function createConsole({ config, root }) {
       connected: s === 'connected' || s === 'polling',
       openConversation: c && c.open ? c.open.id : null,
       contiguousSeq: c && c.open ? c.open.store.contiguousSeq : 0,
+      presence: presenceState,
     };
   }
 

@@ -7,7 +7,7 @@ import { createConsole } from './app.js';
 async function boot() {
   if (window.ParleyConsole) return; // loaded twice: the first one stays
   const root = document.getElementById('app');
-  const placeholder = { state: () => ({ signedIn: false, site: null, provider: null, connected: false, openConversation: null, contiguousSeq: 0 }) };
+  const placeholder = { state: () => ({ signedIn: false, site: null, provider: null, connected: false, openConversation: null, contiguousSeq: 0, presence: 'off' }) };
   window.ParleyConsole = placeholder;
   let config;
   try {

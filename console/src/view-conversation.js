@@ -5,7 +5,7 @@
  * into seq order), so a screen reader hears each new message once.
  */
 import { h, clear, setText } from './dom.js';
-import { STATUS_LABEL, browserOf, clock, dateTime, senderLabel, visitorName } from './format.js';
+import { STATUS_LABEL, browserOf, clock, contactLine, contactOf, dateTime, senderLabel, visitorName } from './format.js';
 
 /** The actions a status allows, for this agent (`agent` may not act on another agent's conversation). */
 export function actionsFor(c, { meId, role }) {
@@ -31,7 +31,8 @@ const ACTION_LABEL = { claim: 'Claim', assign: 'Assign', unassign: 'Unassign', r
 const MAX_LENGTH = 4000;
 
 export function createConversationView({ root, onSend, onRetry, onTyping, onAction, onLoadEarlier, onClose }) {
-  const name = h('h2', { class: 'conv__name', id: 'conv-name' });
+  const name = h('h2', { class: 'conv__name', id: 'conv-name', 'data-testid': 'conversation-name' });
+  const contact = h('div', { class: 'conv__contact', 'data-testid': 'conversation-contact', hidden: true });
   const status = h('span', { class: 'pill', 'data-testid': 'conversation-status' });
   const assignee = h('span', { class: 'conv__assignee', 'data-testid': 'conversation-assignee' });
   const actions = h('div', { class: 'conv__actions', role: 'toolbar', 'aria-label': 'Conversation actions' });
@@ -66,7 +67,7 @@ export function createConversationView({ root, onSend, onRetry, onTyping, onActi
     h(
       'div',
       { class: 'conv__main' },
-      h('header', { class: 'conv__header' }, back, h('div', { class: 'conv__who' }, name, h('div', { class: 'conv__meta' }, status, assignee)), h('div', { class: 'conv__tools' }, actions, menu)),
+      h('header', { class: 'conv__header' }, back, h('div', { class: 'conv__who' }, name, contact, h('div', { class: 'conv__meta' }, status, assignee)), h('div', { class: 'conv__tools' }, actions, menu)),
       error,
       h('div', { class: 'thread__scroll' }, earlier, thread),
       typing,
@@ -194,6 +195,12 @@ export function createConversationView({ root, onSend, onRetry, onTyping, onActi
     renderSummary(c, { meId, role, members }) {
       if (!c) return;
       setText(name, visitorName(c));
+      const who = contactOf(c);
+      const line = contactLine(c);
+      setText(contact, line);
+      contact.hidden = !line;
+      contact.dataset.email = who.email;
+      contact.dataset.transcript = who.transcript ? 'true' : 'false';
       setText(status, STATUS_LABEL[c.status] || c.status);
       status.dataset.status = c.status;
       setText(assignee, c.assignee ? `Assigned to ${c.assignee.id === meId ? 'you' : c.assignee.name}` : 'Unassigned');
@@ -229,7 +236,9 @@ export function createConversationView({ root, onSend, onRetry, onTyping, onActi
       clear(facts);
       const page = c.page && /^https?:\/\//i.test(c.page) ? h('a', { href: c.page, target: '_blank', rel: 'noopener noreferrer', text: c.page }) : c.page || '—';
       facts.append(
-        ...fact('Name', c.visitor && c.visitor.name ? c.visitor.name : 'Not given'),
+        ...fact('Name', c.visitor && c.visitor.name ? c.visitor.name : who.name || 'Not given'),
+        ...fact('Email', who.email ? h('span', { 'data-testid': 'visitor-email', text: who.email }) : 'Not given'),
+        ...(who.email ? fact('Transcript', who.transcript ? 'Emailed when resolved' : 'Not asked for') : []),
         ...fact('Page', page, c.page),
         ...fact('Locale', c.locale || '—'),
         ...fact('Browser', browserOf(c.user_agent), c.user_agent),

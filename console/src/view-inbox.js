@@ -4,7 +4,7 @@
  * move, Enter opens. The view holds no state of its own beyond focus.
  */
 import { h, clear, setText } from './dom.js';
-import { ago, visitorName } from './format.js';
+import { ago, contactOf, visitorName } from './format.js';
 import { TABS } from './inbox.js';
 
 export const TAB_LABEL = { pending: 'Needs a human', mine: 'Mine', open: 'Open', resolved: 'Resolved' };
@@ -84,6 +84,7 @@ export function createInboxView({ tablist, list, onTab, onOpen, onLoadMore }) {
     const who = { agent: 'Agent: ', bot: 'Bot: ', system: '' }[last.sender] ?? '';
     const when = c.status === 'pending' ? `waiting ${ago(c.status_since, now)}` : ago(last.created_at || c.updated_at, now);
     const unread = c.unread > 0;
+    const email = contactOf(c).email;
     return h(
       'li',
       {
@@ -95,11 +96,13 @@ export function createInboxView({ tablist, list, onTab, onOpen, onLoadMore }) {
         'data-conversation-id': c.conversation_id,
         'data-status': c.status,
         'data-unread': String(c.unread || 0),
+        'data-has-email': email ? 'true' : 'false',
       },
       h(
         'div',
         { class: 'row__top' },
         h('span', { class: 'row__name', text: visitorName(c) }),
+        email ? h('span', { class: 'row__mail', 'data-testid': 'row-contact', title: `Email: ${email}`, 'aria-label': `Email known: ${email}`, text: '✉' }) : null,
         h('span', { class: 'row__time', 'data-testid': 'row-time', text: when }),
       ),
       h('div', { class: `row__preview${last.sender === 'system' ? ' row__preview--system' : ''}`, 'data-testid': 'row-preview', text: `${who}${last.text || 'No messages yet'}` }),

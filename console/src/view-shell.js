@@ -24,7 +24,22 @@ const STATUS_TEXT = {
   offline: 'Offline',
 };
 
-export function createShell(root, { agent, site, sites, onSwitchSite, onSignOut, prefs, onEnableNotifications }) {
+const PRESENCE_TEXT = {
+  online: 'You’re online',
+  away: 'Away',
+  pending: 'Going online…',
+  unavailable: 'Not shown as online',
+  off: '',
+};
+const PRESENCE_TITLE = {
+  online: 'Visitors see that the team is online.',
+  away: 'This tab is in the background: visitors no longer see you as online.',
+  pending: '',
+  unavailable: 'Parley did not take your presence: visitors may not see you as online.',
+  off: '',
+};
+
+export function createShell(root, { agent, site, sites, onSwitchSite, onSignOut, prefs, onEnableNotifications, onWebhooks, presence = 'off' }) {
   const tablist = h('nav', { class: 'tabs', role: 'tablist', 'aria-orientation': 'vertical', 'aria-label': 'Inbox' });
   const status = h('div', { class: 'rt', 'data-testid': 'realtime-status', 'data-provider': '', 'data-connected': 'false', role: 'status' }, h('span', { class: 'rt__dot', 'aria-hidden': 'true' }), h('span', { class: 'rt__text', text: 'Connecting…' }));
 
@@ -58,6 +73,11 @@ export function createShell(root, { agent, site, sites, onSwitchSite, onSignOut,
       sites.map((s) => h('option', { value: s.site_key, selected: s.site_key === site ? true : undefined, text: s.name || s.site_key })))
     : h('div', { class: 'site-name', 'data-testid': 'site-name', text: (sites[0] && (sites[0].name || sites[0].site_key)) || site });
 
+  const presenceEl = h('span', { class: 'presence', 'data-testid': 'presence-status', role: 'status' }, h('span', { class: 'presence__dot', 'aria-hidden': 'true' }), h('span', { class: 'presence__text' }));
+  const webhooksButton = onWebhooks
+    ? h('button', { type: 'button', class: 'btn btn--quiet side__btn', 'data-testid': 'webhooks-button', 'data-site-key': site, onclick: () => onWebhooks() }, 'Webhooks')
+    : null;
+
   const sidebar = h('aside', { class: 'side' },
     h('div', { class: 'brand' }, h('span', { class: 'brand__mark', 'aria-hidden': 'true' }, 'P'), 'Parley'),
     siteLabel,
@@ -65,8 +85,9 @@ export function createShell(root, { agent, site, sites, onSwitchSite, onSignOut,
     h('div', { class: 'side__foot' },
       status,
       h('div', { class: 'side__menu' }, settingsButton, settingsPanel),
+      webhooksButton,
       shortcutsButton,
-      h('div', { class: 'me' }, h('span', { class: 'me__name', 'data-testid': 'agent-name', text: agent.name || agent.email }),
+      h('div', { class: 'me' }, h('span', { class: 'me__who' }, h('span', { class: 'me__name', 'data-testid': 'agent-name', text: agent.name || agent.email }), presenceEl),
         h('button', { type: 'button', class: 'btn btn--quiet', 'data-testid': 'signout', onclick: onSignOut }, 'Sign out'))));
   const list = h('section', { class: 'list', 'aria-label': 'Conversations' });
   const conversation = h('main', { class: 'main', 'aria-label': 'Conversation' });
@@ -75,10 +96,24 @@ export function createShell(root, { agent, site, sites, onSwitchSite, onSignOut,
 
   let toastTimer = null;
   let lastFocus = null;
+  let overlay = null; // an extra dialog (the webhooks panel), closed by Esc like the others
   const api = {
     tablist,
     list,
     conversation,
+    /** Mounts a dialog next to the others; `close()` is how Esc closes it. */
+    addOverlay(el, { isOpen, close }) {
+      root.append(el);
+      overlay = { isOpen, close };
+    },
+    /** The agent's own presence: `online`, `away`, `pending`, `unavailable` or `off`. */
+    setPresence(state) {
+      presenceEl.dataset.state = state;
+      presenceEl.hidden = state === 'off';
+      setText(presenceEl.querySelector('.presence__text'), PRESENCE_TEXT[state] ?? '');
+      if (PRESENCE_TITLE[state]) presenceEl.setAttribute('title', PRESENCE_TITLE[state]);
+      else presenceEl.removeAttribute('title');
+    },
     setConnection({ state, provider }) {
       const live = state === 'connected' || state === 'polling';
       status.dataset.provider = provider || '';
@@ -107,8 +142,10 @@ export function createShell(root, { agent, site, sites, onSwitchSite, onSignOut,
       let closed = false;
       if (!shortcuts.hidden) { api.toggleShortcuts(false); closed = true; }
       if (!settingsPanel.hidden) { settingsPanel.hidden = true; settingsButton.setAttribute('aria-expanded', 'false'); closed = true; }
+      if (overlay && overlay.isOpen()) { overlay.close(); closed = true; }
       return closed;
     },
   };
+  api.setPresence(presence);
   return api;
 }

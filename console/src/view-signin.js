@@ -39,7 +39,7 @@ export function renderSignIn(root, { onSubmit, email = '' }) {
   (email ? password : emailInput).focus();
 }
 
-export function renderSitePicker(root, { sites, onPick, onSignOut }) {
+export function renderSitePicker(root, { sites, onPick, onSignOut, notice = null }) {
   clear(root);
   const list = h('ul', { class: 'sites' });
   for (const s of sites) {
@@ -52,6 +52,7 @@ export function renderSitePicker(root, { sites, onPick, onSignOut }) {
   root.append(
     h('main', { class: 'signin' }, h('div', { class: 'signin__form', 'data-testid': 'site-picker' },
       h('h1', { class: 'signin__title', text: 'Choose a site' }),
+      notice ? h('p', { class: 'muted', role: 'status', 'data-testid': 'site-picker-notice', text: notice }) : null,
       list,
       h('button', { type: 'button', class: 'btn btn--quiet', 'data-testid': 'signout', onclick: onSignOut }, 'Sign out'))),
   );

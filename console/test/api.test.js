@@ -111,3 +111,43 @@ test('a 403 not_a_member is an error, not a sign-out', async () => {
   await assert.rejects(createApi({ base: 'x', auth: fakeAuth(), fetchImpl, onSignedOut: (e) => out.push(e) }).members('b'), { status: 403, code: 'not_a_member' });
   assert.deepEqual(out, []);
 });
+
+test('the presence heartbeat POSTs {} to the site; webhooks and their log are GETs', async () => {
+  const { calls, fetchImpl } = fakeFetch([[200, { online_until: 'x', ttl_seconds: 90 }], [200, { webhooks: [] }], [200, { deliveries: [] }]]);
+  const api = createApi({ base: 'http://api.test', auth: fakeAuth(), fetchImpl });
+  await api.presence('demo');
+  assert.equal(calls[0].url, 'http://api.test/api/agent/sites/demo/presence');
+  assert.equal(calls[0].init.method, 'POST');
+  assert.deepEqual(JSON.parse(calls[0].init.body), {});
+  await api.webhooks('demo');
+  assert.equal(calls[1].url, 'http://api.test/api/agent/sites/demo/webhooks');
+  await api.deliveries('demo', 50);
+  assert.equal(calls[2].url, 'http://api.test/api/agent/sites/demo/webhooks/deliveries?limit=50');
+  assert.equal(calls[2].init.method, 'GET');
+});
+
+test('leaving the desk is a keepalive DELETE with the token given, and never rejects', async () => {
+  const { calls, fetchImpl } = fakeFetch([[200, {}], new TypeError('Failed to fetch'), [404, { error: { code: 'x' } }]]);
+  const api = createApi({ base: 'http://api.test', auth: fakeAuth(), fetchImpl });
+  assert.equal(await api.leave('demo', 'tok-now'), true);
+  assert.equal(calls[0].url, 'http://api.test/api/agent/sites/demo/presence');
+  assert.equal(calls[0].init.method, 'DELETE');
+  assert.equal(calls[0].init.keepalive, true, 'keepalive: the request outlives the page');
+  assert.equal(calls[0].init.headers.Authorization, 'Bearer tok-now', 'the token read before the sign-out dropped it');
+  assert.equal(await api.leave('demo', 'tok-now'), false, 'a network error is swallowed');
+  assert.equal(await api.leave('demo', 'tok-now'), false, 'an old backend (404) is swallowed');
+  assert.equal(await api.leave('demo', null), false);
+  assert.equal(calls.length, 3, 'no token: nothing is sent');
+  const throwing = createApi({ base: 'x', auth: fakeAuth(), fetchImpl: () => { throw new TypeError('keepalive quota'); } });
+  assert.equal(await throwing.leave('demo', 't'), false, 'a fetch that throws synchronously (keepalive quota) is swallowed too');
+});
+
+test('an unknown route (an older backend) is told apart from a real refusal', async () => {
+  const { unsupported } = await import('../src/api.js');
+  assert.equal(unsupported(new ApiError(404, undefined, 'Not Found')), true);
+  assert.equal(unsupported(new ApiError(403, undefined, 'Missing Authentication Token')), true, 'API Gateway / chalice local on a route it does not know');
+  assert.equal(unsupported(new ApiError(405, undefined)), true);
+  assert.equal(unsupported(new ApiError(403, 'not_a_member', 'no')), false);
+  assert.equal(unsupported(new ApiError(0, 'network_error')), false);
+  assert.equal(unsupported(new Error('x')), false);
+});

@@ -35,3 +35,39 @@ test('the actions shown follow the status and who holds the conversation', () =>
   assert.deepEqual(actionsFor({ status: 'resolved', assignee: null }, me), ['reopen']);
   assert.deepEqual(actionsFor({ status: 'bot', assignee: null }, me), ['claim', 'assign', 'resolve']);
 });
+
+test('the contact a visitor left names them when the widget had no name', async () => {
+  const { contactLine, contactOf } = await import('../src/format.js');
+  const c = { conversation_id: '1a2b3c4d', visitor: null, contact: { email: ' jo@example.com ', name: null, transcript: true } };
+  assert.deepEqual(contactOf(c), { email: 'jo@example.com', name: '', transcript: true });
+  assert.equal(visitorName(c), 'jo@example.com', 'no name: the email is the name');
+  assert.equal(contactLine(c), 'jo@example.com · wants a transcript');
+  const named = { conversation_id: 'x', visitor: { name: 'Jo' }, contact: { email: 'jo@example.com', name: 'Jo Doe', transcript: false } };
+  assert.equal(visitorName(named), 'Jo');
+  assert.equal(contactLine(named), 'Jo Doe · jo@example.com');
+  assert.equal(visitorName({ conversation_id: 'x', contact: { name: 'Jo Doe', email: null } }), 'Jo Doe');
+  assert.equal(contactLine({ conversation_id: 'x', contact: { name: 'Jo Doe', email: null } }), '', 'the name is already the header');
+  assert.equal(contactLine({ conversation_id: 'x', contact: null }), '');
+  assert.equal(contactLine({ conversation_id: 'x' }), '', 'an older backend sends no contact field');
+  assert.deepEqual(contactOf({ contact: { email: 42, name: ['x'], transcript: 'yes' } }), { email: '', name: '', transcript: false }, 'odd types are dropped');
+});
+
+test('a delivery log row reads as time, event, attempt, result, latency, outcome, next retry', async () => {
+  const { deliveryRow } = await import('../src/format.js');
+  const now = Date.parse('2026-12-03T10:00:00Z');
+  const ok = deliveryRow({ id: 'd1', event: 'message.created', attempt: 1, status: 200, ok: true, error: null, latency_ms: 41.6, at: '2026-12-03T09:59:00Z', next_retry_at: null }, now);
+  assert.equal(ok.outcome, 'ok');
+  assert.equal(ok.result, '200');
+  assert.equal(ok.latency, '42 ms');
+  assert.equal(ok.attempt, '#1');
+  assert.equal(ok.retry, '');
+  const failed = deliveryRow({ event: 'conversation.handoff', attempt: 2, status: 500, ok: false, error: 'HTTP 500', latency_ms: 120, at: '2026-12-03T09:59:00Z', next_retry_at: '2026-12-03T10:01:00Z' }, now);
+  assert.equal(failed.outcome, 'failed');
+  assert.equal(failed.result, '500 · HTTP 500');
+  assert.equal(failed.retry, 'retry in 1m');
+  const timeout = deliveryRow({ event: 'message.created', attempt: 6, status: null, ok: false, error: 'timed out after 5 s', latency_ms: 5000, next_retry_at: null }, now);
+  assert.equal(timeout.result, 'timed out after 5 s');
+  assert.equal(timeout.retry, 'no more retries');
+  assert.equal(deliveryRow({}, now).result, 'No answer');
+  assert.equal(deliveryRow({}, now).latency, '—');
+});
