@@ -207,8 +207,10 @@ class ChatService:
             self.outbox.message_created(site.site_key, message)
         reply, pending = self._bot_turn(req.conversation_id, req.client_message_id, message, site, req.socket_id,
                                         created)
-        if created and reply is None and pending is None:
+        if reply is None and pending is None:
             # Nobody answered: a person is awaited or holds the conversation (or the site has no bot).
+            # A repeat too: its first try may have died before this, and opening a period is
+            # idempotent (the job works out what is still owed).
             self.outbox.visitor_waiting(site.site_key, req.conversation_id)
         last_seq = max(message.seq, reply.seq if reply else 0)
         return {"message": message.to_json(), "reply": reply.to_json() if reply else None,

@@ -175,5 +175,11 @@ class Presence:
         self._cache.put(site_key, max(count or 0, 1) if known else 1)
 
     def left(self, site_key: str) -> None:
-        """An agent signed off through this process: count again."""
-        self._cache.put(site_key, self._count(site_key))
+        """An agent signed off through this process: count again (if the store is busy, the old
+        count stands until it expires: the row is gone either way)."""
+        from .errors import ParleyError
+
+        try:
+            self._cache.put(site_key, self._count(site_key))
+        except ParleyError:
+            pass

@@ -18,10 +18,13 @@ Team notifications, one per conversation per quiet period:
    covered (``notified_seq``) never make another.
 
 Closing before sending makes the email at most once; a failing SES call
-reopens the period and queues the job again, so a failure is retried rather than lost.
+reopens the period and queues the job again a minute later, NOTIFY_TRIES times in all,
+so a failure is retried rather than lost, and an SES that refuses for good is not
+asked every minute forever.
 
 Transcripts: a visitor who asked for one (their contact's ``transcript``) gets
-it emailed once per resolve (``claim_transcript`` on the resolve's state revision).
+it emailed once per resolve (``claim_transcript`` on the resolve's state revision; a failed
+send gives the claim back, and SQS delivers the job again).
 """
 from __future__ import annotations
 
@@ -39,7 +42,9 @@ NOTIFY_MESSAGES = 10          # messages an email quotes
 TRANSCRIPT_MESSAGES = 2000    # what the visitor's download gives, too (chat.MAX_TRANSCRIPT_MESSAGES)
 # A quiet period whose job never ran (its send was lost) blocks no later one after this long.
 STALE_PERIOD_SECONDS = 3600
-RETRY_SECONDS = 60            # a failed email is tried again after this long
+RETRY_SECONDS = 60            # a failed team email is tried again after this long,
+NOTIFY_TRIES = 5              # this many times in all
+CLOSE_ROUNDS = 3              # looks again when the conversation changed while the job read it
 
 
 def _epoch(stamp: str | None) -> float | None:
@@ -104,27 +109,50 @@ class Notices:
     # -- in the job worker -----------------------------------------------------------
 
     def run_notify(self, job: Mapping[str, Any]) -> str:
-        """One ``notify`` job; returns what it did (sent, read, not_waiting, later, stale, gone), for tests and logs."""
+        """One ``notify`` job; returns what it did (sent, read, not_waiting, later, stale, gone, retry,
+        failed, no_recipients), for tests and logs.
+
+        Every close of the period is conditioned on the conversation's ``last_seq`` as read too: a
+        visitor message that lands meanwhile found the period open and queued nothing, so the
+        close fails and the job looks again (at most CLOSE_ROUNDS times) instead of leaving that
+        message with no period and no job.
+        """
         conversation_id, site_key, due = job.get("conversation_id"), job.get("site_key"), job.get("due")
         if not (isinstance(conversation_id, str) and isinstance(site_key, str) and isinstance(due, int)):
             log.error("dropping a notify job without conversation_id, site_key and due")
             return "bad_job"
+        for _ in range(CLOSE_ROUNDS):
+            outcome = self._notify_round(job, conversation_id, site_key, due)
+            if outcome != "again":
+                return outcome
+        raise ParleyError("busy", f"conversation {conversation_id} keeps changing; the notify job runs again")
+
+    def _notify_round(self, job: Mapping[str, Any], conversation_id: str, site_key: str, due: int) -> str:
         found = self.data.desk.state(conversation_id)
         if found is None:
-            return "gone"
+            return "gone"  # deleted (or being deleted) or expired: nobody to tell about it
         conversation, marks = found
         if marks.get("notify_due") != due or conversation.site_key != site_key:
             return "stale"  # this period was closed already (a delivery again), or a newer one is open
+        seen = conversation.last_seq
+
+        def close(notified_seq: int | None, outcome: str) -> str:
+            closed = self.data.desk.close_notification(conversation_id, due, notified_seq, seen_last_seq=seen)
+            return outcome if closed else "again"
+
         site = self.sites.get(site_key)
-        if site is None or conversation.status not in ("pending", "open"):
-            self.data.desk.close_notification(conversation_id, due, None)
-            return "not_waiting"
-        page, _ = self.data.messages.latest(conversation_id, NOTIFY_MESSAGES)
+        if site is None or not site.desk.get("notify", True) or conversation.status not in ("pending", "open"):
+            return close(None, "not_waiting")
+        try:
+            page, _ = self.data.messages.latest(conversation_id, NOTIFY_MESSAGES)
+        except ParleyError as error:
+            if error.code == "conversation_not_found":
+                return "gone"
+            raise
         covered = max(conversation.agent_read_seq, int(marks.get("notified_seq") or 0))
         owed = [m for m in page.messages if m.seq > covered and waiting(m)]
         if not owed:
-            self.data.desk.close_notification(conversation_id, due, None)
-            return "read"
+            return close(None, "read")
         delay = int(site.desk.get("notify_delay_seconds", 180))
         oldest = _epoch(owed[0].created_at)
         now = self._clock()
@@ -132,13 +160,14 @@ class Notices:
             # It came after an agent read the rest: it gets its own full delay.
             self.queue.send(dict(job), oldest + delay - now)
             return "later"
-        if not self.data.desk.close_notification(conversation_id, due, conversation.last_seq):
-            return "stale"
         recipients = self._recipients(site, conversation)
         if not recipients:
             log.warning("conversation %s waits unread, but site %s has no agent with an email address",
                         conversation_id, site_key)
-            return "no_recipients"
+            return close(seen, "no_recipients")
+        # Closed before the email goes: of two deliveries of this job, one sends.
+        if close(seen, "closed") == "again":
+            return "again"
         from .mailer import notification_mail
 
         subject, text = notification_mail(site.name, conversation, page.messages, self._link(site, conversation),
@@ -146,12 +175,20 @@ class Notices:
         try:
             self.mailer.send(recipients, subject, text)
         except ParleyError:
-            # Reopen the period and try again later; SES refusing for good ends in the DLQ.
+            tries = int(job.get("tries") or 1)
+            if tries >= NOTIFY_TRIES:
+                log.error("conversation %s: the team email failed %d times; giving up on this period",
+                          conversation_id, tries)
+                return "failed"
+            # Reopen the period (the email covered nothing) and try again in a minute. The job
+            # itself ends normally: raising would only bring it back as stale.
             retry_due = int(now) + RETRY_SECONDS
             if self.data.desk.claim_notification(conversation_id, retry_due, stale_before=int(now),
                                                  notified_seq=int(marks.get("notified_seq") or 0)):
-                self.queue.send({**job, "due": retry_due}, RETRY_SECONDS)
-            raise
+                self.queue.send({**job, "due": retry_due, "tries": tries + 1}, RETRY_SECONDS)
+            log.warning("conversation %s: the team email failed (try %d of %d); again in %d s",
+                        conversation_id, tries, NOTIFY_TRIES, RETRY_SECONDS)
+            return "retry"
         log.info("conversation %s: notified %d agent(s) of site %s", conversation_id, len(recipients), site_key)
         return "sent"
 
@@ -177,7 +214,13 @@ class Notices:
 
         stamp = dt.datetime.fromtimestamp(self._clock(), dt.timezone.utc).isoformat(timespec="seconds")
         subject, text = transcript_mail(site.name, conversation, messages, truncated, stamp.replace("+00:00", "Z"))
-        self.mailer.send([email], subject, text)
+        try:
+            self.mailer.send([email], subject, text)
+        except ParleyError:
+            # Not sent: give the claim back, and SQS delivers the job again (the queue's
+            # maxReceiveCount bounds the tries; then the dead-letter queue has it).
+            self.data.desk.release_transcript(conversation_id, rev)
+            raise
         return "sent"
 
     def _recipients(self, site: Site, conversation: Conversation) -> list[str]:

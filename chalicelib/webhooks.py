@@ -220,7 +220,13 @@ def parse_url(url: str, *, allow_loopback: bool) -> Target:
         raise _refused("the URL contains non-ASCII characters; percent-encode them (punycode for the host)")
     if "\\" in url:  # parsers disagree on what a backslash splits: no URL needs one
         raise _refused("the URL contains a backslash")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.hostname  # noqa: B018 - raises on a malformed bracketed host ("https://[::1/")
+    except ValueError as exc:
+        raise _refused(f"the URL is malformed ({exc})") from None
+    if parts.netloc.startswith("[") and not re.fullmatch(r"\[[0-9A-Fa-f:.]+(%[^\]]*)?\](:\d*)?", parts.netloc.rsplit("@", 1)[-1]):
+        raise _refused("the URL's bracketed host is not an IPv6 address")
     scheme = parts.scheme.lower()
     allowed = ("https", "http") if allow_loopback else ("https",)
     if scheme not in allowed:

@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping
 
 from ..desk import PRESENCE_TTL_SECONDS
 from ..errors import ParleyError
-from .messages import conversation_from
+from .messages import conversation_from, live
 from .sites import site_pk
 from .table import STATE_SK, Table, conv_pk, translated
 
@@ -109,15 +109,21 @@ class DeskStore:
         return True
 
     @translated
-    def close_notification(self, conversation_id: str, due: int, notified_seq: int | None) -> bool:
+    def close_notification(self, conversation_id: str, due: int, notified_seq: int | None, *,
+                           seen_last_seq: int | None = None) -> bool:
         """Ends the quiet period ``due`` opened (and records what a sent email covered). False if the
-        period is not that one any more (a redelivered job: it was closed already)."""
+        period is not that one any more (a redelivered job: it was closed already), or, with
+        ``seen_last_seq``, if a message was stored since the caller read the conversation."""
         t = self.table
         expression = "REMOVE notify_due" + (" SET notified_seq = :seq" if notified_seq is not None else "")
         values = {"due": due, **({"seq": notified_seq} if notified_seq is not None else {})}
+        condition = "notify_due = :due"
+        if seen_last_seq is not None:
+            condition += " AND last_seq = :seen"
+            values["seen"] = seen_last_seq
         try:
             t.client.update_item(TableName=t.name, Key=t.key(conv_pk(conversation_id), STATE_SK),
-                                 UpdateExpression=expression, ConditionExpression="notify_due = :due",
+                                 UpdateExpression=expression, ConditionExpression=condition,
                                  ExpressionAttributeValues=t.values(**values))
         except t.client.exceptions.ConditionalCheckFailedException:
             return False
@@ -139,12 +145,25 @@ class DeskStore:
         return True
 
     @translated
+    def release_transcript(self, conversation_id: str, rev: int) -> None:
+        """Gives back the claim ``claim_transcript(rev)`` took (its email was not sent)."""
+        t = self.table
+        try:
+            t.client.update_item(TableName=t.name, Key=t.key(conv_pk(conversation_id), STATE_SK),
+                                 UpdateExpression="REMOVE transcript_sent_rev",
+                                 ConditionExpression="transcript_sent_rev = :rev",
+                                 ExpressionAttributeValues=t.values(rev=rev))
+        except t.client.exceptions.ConditionalCheckFailedException:
+            pass  # a later resolve's claim: not ours to give back
+
+    @translated
     def state(self, conversation_id: str) -> tuple[Any, dict[str, Any]] | None:
-        """The conversation and its raw marks (notify_due, notified_seq), read strongly consistent."""
+        """The conversation and its raw marks (notify_due, notified_seq), read strongly consistent;
+        None when there is none, or it expired, or it is being deleted."""
         t = self.table
         item = t.client.get_item(TableName=t.name, ConsistentRead=True,
                                  Key=t.key(conv_pk(conversation_id), STATE_SK)).get("Item")
-        if not item:
+        values = t.plain(item) if item else None
+        if not live(values, self._clock()):
             return None
-        values = t.plain(item)
-        return conversation_from(conversation_id, values), values
+        return conversation_from(conversation_id, values), values  # type: ignore[arg-type]

@@ -237,23 +237,81 @@ def test_a_site_that_turned_notifications_off_gets_none(team, data):
     assert team.jobs.kind("notify") == []
 
 
-def test_a_failing_ses_call_is_retried_not_lost(team, monkeypatch):
+def refusing_ses(team: Team, monkeypatch) -> dict[str, Any]:
+    """SES refuses while ``state["refuse"]``; ``state["attempts"]`` counts the calls. (Not monkeypatch.undo:
+    it would also undo the fixture that hands the app this test's graph.)"""
     from chalicelib.errors import ParleyError
 
+    state: dict[str, Any] = {"refuse": True, "attempts": 0}
+    send = team.root.mailer.send
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:
+        state["attempts"] += 1
+        if state["refuse"]:
+            raise ParleyError("unavailable", "SES said no")
+        return send(*args, **kwargs)
+
+    monkeypatch.setattr(team.root.mailer, "send", flaky)
+    return state
+
+
+def test_a_failing_ses_call_is_retried_a_minute_later_and_given_up_after_five_tries(team, monkeypatch):
+    ses = refusing_ses(team, monkeypatch)
     team.waiting()
     team.clock.advance(181)
-
-    def refuse(*_: Any, **__: Any) -> None:
-        raise ParleyError("unavailable", "SES said no")
-
-    monkeypatch.setattr(team.root.mailer, "send", refuse)
-    with pytest.raises(ParleyError):
-        team.run()
-    (_, delay), = team.jobs.kind("notify")
-    assert delay == 60
-    monkeypatch.undo()
+    assert team.run() == ["retry"]
+    (job, delay), = team.jobs.kind("notify")
+    assert delay == 60 and job["tries"] == 2
+    ses["refuse"] = False
     team.clock.advance(61)
-    assert team.run() == ["sent"] and len(mails()) == 1
+    assert team.run() == ["sent"] and len(mails()) == 1, "a failure is retried, not lost"
+    # An SES that refuses for good is not asked every minute forever.
+    ses.update(refuse=True, attempts=0)
+    team.waiting()
+    team.clock.advance(181)
+    outcomes = []
+    for _ in range(8):
+        outcomes += team.run()
+        team.clock.advance(61)
+    assert outcomes == ["retry"] * 4 + ["failed"] and team.jobs.kind("notify") == []
+    assert ses["attempts"] == 5 and len(mails()) == 1
+
+
+def test_a_message_stored_while_the_job_reads_is_not_left_without_a_notification(team, monkeypatch):
+    who = team.waiting()
+    team.clock.advance(181)
+    desk = team.root.data.desk
+    close = desk.close_notification
+    landed: list[Any] = []
+
+    def close_after_a_message(*args: Any, **kwargs: Any) -> bool:
+        if not landed:  # the visitor writes between the job's read and its close
+            landed.append(team.http.send(who, text="Hello, still waiting", cmid="c-late"))
+        return close(*args, **kwargs)
+
+    monkeypatch.setattr(desk, "close_notification", close_after_a_message)
+    assert team.run() == ["sent"]
+    assert landed[0].status_code == 201 and team.jobs.kind("notify") == [], "its send found the period open"
+    conversation, marks = desk.state(who["conversation_id"])
+    assert int(marks["notified_seq"]) == conversation.last_seq, "the email covered the late message too"
+    assert "Hello, still waiting" in mails()[-1].body
+
+
+def test_a_deleted_conversations_notify_job_ends_quietly(team):
+    who = team.waiting()
+    resp = team.http.c.http.delete(f"/api/chatbot/conversation?conversation_id={who['conversation_id']}",
+                                   headers={"Authorization": f"Bearer {who['token']}", "Origin": ORIGIN})
+    assert resp.status_code == 200
+    team.clock.advance(181)
+    assert team.run() == ["gone"] and mails() == []
+
+
+def test_a_site_that_turns_notifications_off_gets_no_email_from_jobs_already_queued(team, data):
+    team.waiting()
+    set_desk(data, notify=False)
+    team.clock.advance(181)
+    team.monotonic.advance(60)  # past the site cache
+    assert team.run() == ["not_waiting"] and mails() == []
 
 
 # -- transcripts -----------------------------------------------------------------------------
@@ -273,10 +331,18 @@ def test_a_visitor_who_asked_gets_the_transcript_once_when_resolved(team):
     assert len([m for m in mails() if m.destinations["ToAddresses"] == ["ada@example.com"]]) == 1
 
 
-def test_no_transcript_unless_asked(team):
+def test_a_transcript_whose_email_failed_is_sent_when_the_job_comes_again(team, monkeypatch):
+    from chalicelib.errors import ParleyError
+
+    ses = refusing_ses(team, monkeypatch)
     who = team.waiting()
     cid = who["conversation_id"]
-    team.visitor(who, "contact", {"email": "ada@example.com"})
+    team.visitor(who, "contact", {"email": "ada@example.com", "transcript": True})
     team.post(team.conv(cid, "/claim"))
     team.post(team.conv(cid, "/resolve"))
-    assert team.jobs.kind("transcript") == []
+    (job, _), = team.jobs.kind("transcript")
+    with pytest.raises(ParleyError):
+        team.root.notices.run_transcript(job)  # the job fails: SQS delivers it again
+    ses["refuse"] = False
+    assert team.root.notices.run_transcript(job) == "sent"
+    assert [m.destinations["ToAddresses"] for m in mails()] == [["ada@example.com"]]

@@ -289,6 +289,7 @@ def test_webhook_add_prints_the_secret_once_and_list_log_remove_follow(data, cap
     ("", ["webhook-add", "demo", "https://10.0.0.1/"], "private"),
     ("", ["webhook-add", "demo", "https://[fd00::1]/"], "unique-local"),
     ("", ["webhook-add", "demo", "https://user:pw@93.184.216.34/"], "user name"),
+    ("", ["webhook-add", "demo", "https://[::1/"], "malformed"),
     ("", ["webhook-add", "demo", "file:///etc/passwd"], "https"),
     ("", ["webhook-add", "demo", "javascript:alert(1)"], "https"),
     ("true", ["webhook-add", "demo", "http://10.0.0.1/hook"], "private"),

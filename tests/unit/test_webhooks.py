@@ -99,6 +99,8 @@ HOSTILE = [
     ("https://example.com\\@10.0.0.1/", "backslash"),
     ("https://example.com/" + "a" * 2048, "longer than 2048"),
     ("", "needs a URL"),
+    ("https://[::1/", "malformed"),
+    ("https://[v1.fe]/", "bracketed host"),
 ]
 
 

@@ -6,9 +6,13 @@
  * failed one (network, 429, 5xx) is tried again before the next send.
  */
 
-/** The backend's rule: at most 254 characters, one @, a dot in the domain, no spaces or control characters. */
-// eslint-disable-next-line no-control-regex
-export const validEmail = (v) => v.length <= 254 && !/[\x00-\x1f\x7f]/.test(v) && /^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(v);
+/** The backend's rule (chalicelib/models.py, EMAIL): an ASCII local part of dot-separated atoms (at most 64
+ * characters), a domain of letter-or-digit labels (Unicode ones too: the backend stores them as punycode)
+ * whose last one starts with a letter and has two characters or more; 254 characters in all. */
+const ATOM = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+";
+const LABEL = "[\\p{L}\\p{N}](?:[\\p{L}\\p{N}-]{0,61}[\\p{L}\\p{N}])?";
+const EMAIL = new RegExp(`^${ATOM}(?:\\.${ATOM})*@(?:${LABEL}\\.)+\\p{L}(?:[\\p{L}\\p{N}-]{0,61}[\\p{L}\\p{N}])$`, "u");
+export const validEmail = (v) => v.length <= 254 && v.indexOf("@") <= 64 && EMAIL.test(v);
 
 export function createContact({ post }) {
   let staged = null;
