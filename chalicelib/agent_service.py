@@ -77,12 +77,19 @@ class AgentService:
             self.presence.left(agent.site_key)
         return {}
 
+    @staticmethod
+    def _admin(agent: AgentPrincipal) -> None:
+        if agent.role != "admin":
+            raise ParleyError("admin_only", "Only the site's admins see its webhooks.")
+
     def webhook_list(self, agent: AgentPrincipal) -> dict[str, Any]:
+        self._admin(agent)
         if self.webhooks is None:
             return {"webhooks": []}
         return {"webhooks": [hook.to_json() for hook in self.webhooks().list(agent.site_key)]}
 
     def webhook_deliveries(self, agent: AgentPrincipal, limit: int) -> dict[str, Any]:
+        self._admin(agent)
         if self.webhooks is None:
             return {"deliveries": []}
         return {"deliveries": self.webhooks().deliveries(agent.site_key, limit)}

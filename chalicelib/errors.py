@@ -41,6 +41,8 @@ ERRORS: dict[str, int] = {
     "site_mismatch": 403,
     "channel_forbidden": 403,
     "not_a_member": 403,
+    # webhook URLs can carry secrets of their own (a Slack hook's path): only admins see them
+    "admin_only": 403,
     # 404: no such thing (a site that does not exist, or no longer does, included)
     "unknown_site": 404,
     "conversation_not_found": 404,

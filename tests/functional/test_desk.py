@@ -346,3 +346,19 @@ def test_a_transcript_whose_email_failed_is_sent_when_the_job_comes_again(team, 
     ses["refuse"] = False
     assert team.root.notices.run_transcript(job) == "sent"
     assert [m.destinations["ToAddresses"] for m in mails()] == [["ada@example.com"]]
+
+
+# -- webhooks through the agent API ------------------------------------------------------------
+
+
+def test_admins_read_the_webhooks_and_their_log_agents_do_not(team, data):
+    hook, secret = team.root.webhooks.add("demo", "https://93.184.216.34/parley/T0/B1/abc",
+                                          ["message.created"])
+    listed = team.get("/sites/demo/webhooks", who="boss")
+    assert listed.status_code == 200
+    assert listed.json_body["webhooks"] == [hook.to_json()] and secret not in listed.body.decode()
+    assert team.get("/sites/demo/webhooks/deliveries?limit=5", who="boss").json_body == {"deliveries": []}
+    assert err(team.get("/sites/demo/webhooks")) == (403, "admin_only"), "the URL may carry a secret of its own"
+    assert err(team.get("/sites/demo/webhooks/deliveries")) == (403, "admin_only")
+    assert err(team.get("/sites/demo/webhooks/deliveries?limit=0", who="boss")) == (400, "invalid_request")
+    assert err(team.get("/sites/demo/webhooks", who="carl")) == (403, "not_a_member")
