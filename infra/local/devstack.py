@@ -592,7 +592,8 @@ For the site CLI (python -m infra.sites invite demo --email ...):
   export PARLEY_TABLE={e['PARLEY_TABLE']} PARLEY_COGNITO_POOL_ID={pool.pool_id} \\
          AWS_ENDPOINT_URL_DYNAMODB={e['AWS_ENDPOINT_URL_DYNAMODB']} \\
          AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER={e['AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER']} \\
-         AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION={e['AWS_DEFAULT_REGION']}
+         AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION={e['AWS_DEFAULT_REGION']} \\
+         PARLEY_WEBHOOK_ALLOW_LOOPBACK=true  # webhook-add may then name a receiver on 127.0.0.1
 Press Ctrl-C to stop.
 {READY} api=http://{HOST}:{ports.api} demo=http://{HOST}:{ports.demo} console={console} \
 bedrock={e['AWS_ENDPOINT_URL_BEDROCK_RUNTIME']} queue={e['PARLEY_REPLY_QUEUE_URL']} \

@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
                          request_handler=Handler)
     # SIGTERM from the supervisor ends serve_forever cleanly.
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
-    print(f"dynamodb, cognito-idp and sqs (moto) listening on http://{args.host}:{args.port}", flush=True)
+    print(f"dynamodb, cognito-idp, sqs and ses (moto; mailbox at /_parley/mailbox) listening on http://{args.host}:{args.port}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
