@@ -30,3 +30,30 @@ def client(service: str, endpoint_url: str | None = None, **config: Any) -> Any:
     settings.update(config)
     extra = {"endpoint_url": endpoint_url} if endpoint_url else {}
     return boto3.client(service, config=Config(**settings), **extra)
+
+
+def _sqs() -> Any:
+    return client("sqs")
+
+
+class Queue:
+    """An SQS queue by its URL (None: none is configured); the client is made on first use, or injected.
+
+    The reply queue and the job queue are both one. boto3 finds the endpoint
+    itself (``AWS_ENDPOINT_URL_SQS`` locally, AWS otherwise); the timeouts are
+    the ones above, since a send waits for the SendMessage.
+    """
+
+    def __init__(self, url: str | None, client: Any = None) -> None:
+        from .lazy import Lazy
+
+        self.url = url
+        self._client = Lazy(_sqs, client)
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.url)
+
+    def send_message(self, **request: Any) -> Any:
+        """SendMessage to this queue; raises whatever the client raises (the caller decides what then)."""
+        return self._client.get().send_message(QueueUrl=self.url, **request)

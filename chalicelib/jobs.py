@@ -25,33 +25,20 @@ import logging
 import time
 from typing import Any, Callable, Mapping
 
-from .lazy import Lazy
+from .aws import Queue
 
 log = logging.getLogger("parley.jobs")
 
 MAX_DELAY_SECONDS = 900  # SQS's own limit for DelaySeconds
 MAX_JOB_BYTES = 200_000  # under SQS's 256 KiB, with room for the envelope
-QUEUE_CONNECT_TIMEOUT_SECONDS = 1.0
-QUEUE_READ_TIMEOUT_SECONDS = 2.0
 
 
-class JobQueue:
+class JobQueue(Queue):
     """Sends jobs to the queue the settings name (``PARLEY_JOB_QUEUE_URL``); without one, none can go."""
 
     def __init__(self, url: str | None, client: Any = None, clock: Callable[[], float] = time.time) -> None:
-        self.url = url
-        self._client = Lazy(self._build_client, client)
+        super().__init__(url, client)
         self._clock = clock
-
-    @property
-    def configured(self) -> bool:
-        return bool(self.url)
-
-    def _build_client(self) -> Any:
-        from . import aws
-
-        return aws.client("sqs", connect_timeout=QUEUE_CONNECT_TIMEOUT_SECONDS,
-                          read_timeout=QUEUE_READ_TIMEOUT_SECONDS)
 
     def send(self, job: Mapping[str, Any], delay_seconds: float = 0) -> None:
         """Queues ``job`` to run ``delay_seconds`` from now (chained past 15 minutes). Raises what the
@@ -66,7 +53,7 @@ class JobQueue:
         text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
         if len(text.encode("utf-8")) > MAX_JOB_BYTES:
             raise ValueError(f"a {body.get('kind')} job of {len(text)} characters is too large for SQS")
-        self._client.get().send_message(QueueUrl=self.url, MessageBody=text, DelaySeconds=delay)
+        self.send_message(MessageBody=text, DelaySeconds=delay)
 
 
 class JobWorker:

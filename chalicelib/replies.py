@@ -40,10 +40,10 @@ import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
+from .aws import Queue
 from .bot import BotContext, BotRegistry, BotReply
 from .data.messages import Guard, StateRefused
 from .errors import ParleyError
-from .lazy import Lazy
 from .models import MAX_TEXT, Conversation, Message, Site, bounded_sources
 from .outbox import NO_OUTBOX, Outbox
 from .realtime import REPLY_DELTA_EVENT, Budget, Realtime, reply_delta
@@ -66,9 +66,6 @@ DELTA_BUDGET_SECONDS = 0.5
 HISTORY_MESSAGES = 20
 # Read with them: messages the visitor may have written after it while the job waited.
 LOOKAHEAD_MESSAGES = 10
-# The SQS client: one attempt and a retry, short timeouts (the send waits for it).
-QUEUE_CONNECT_TIMEOUT_SECONDS = 1.0
-QUEUE_READ_TIMEOUT_SECONDS = 2.0
 
 
 def reply_id_for(conversation_id: str, client_message_id: str) -> str:
@@ -116,25 +113,8 @@ class ReplyJob:
         return job
 
 
-class ReplyQueue:
-    """Puts reply jobs on the SQS queue the settings name; the client is made on first use, or injected.
-
-    boto3 finds the endpoint itself (``AWS_ENDPOINT_URL_SQS`` locally, AWS otherwise).
-    """
-
-    def __init__(self, url: str | None, client: Any = None) -> None:
-        self.url = url
-        self._client = Lazy(self._build_client, client)
-
-    @property
-    def configured(self) -> bool:
-        return bool(self.url)
-
-    def _build_client(self) -> Any:
-        from . import aws
-
-        return aws.client("sqs", connect_timeout=QUEUE_CONNECT_TIMEOUT_SECONDS,
-                          read_timeout=QUEUE_READ_TIMEOUT_SECONDS)
+class ReplyQueue(Queue):
+    """Puts reply jobs on the SQS queue the settings name (PARLEY_REPLY_QUEUE_URL)."""
 
     def enqueue(self, job: ReplyJob) -> None:
         """Sends the job; raises whatever the client raises (the caller decides what then)."""
@@ -144,7 +124,7 @@ class ReplyQueue:
             # time, in order. The reply id as the deduplication id: a job enqueued
             # again within SQS's five minutes (a repeated send) is dropped by SQS.
             extra = {"MessageGroupId": job.conversation_id, "MessageDeduplicationId": job.reply_id}
-        self._client.get().send_message(QueueUrl=self.url, MessageBody=job.body(), **extra)
+        self.send_message(MessageBody=job.body(), **extra)
 
 
 class BotTurns:
