@@ -29,7 +29,8 @@ from . import common
 EVAL = common.ROOT / "tests" / "bot_eval"
 SETS = {"bot_eval": EVAL, "bot_eval_holdout": common.ROOT / "tests" / "bot_eval_holdout",
         "bot_eval_final": common.ROOT / "tests" / "bot_eval_final",
-        "bot_eval_blind": common.ROOT / "tests" / "bot_eval_blind"}
+        "bot_eval_blind": common.ROOT / "tests" / "bot_eval_blind",
+        "bot_eval_fifth": common.ROOT / "tests" / "bot_eval_fifth"}
 
 
 def load(folder: Path = EVAL) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -5,14 +5,19 @@ Retrieval, in three steps:
 1. Words. A message and every question, keyword and answer of the file are
    reduced to word stems (lowercased, accents and punctuation gone, stopwords
    and chat filler dropped, plurals, -ing and -ed cut). A web address is one
-   name too ("booking.com" -> bookingcom). An unknown long word is corrected to
-   the closest word the site or the bot's lexicon knows ("adress").
+   name too ("booking.com" -> bookingcom). British and American spellings
+   meet ("colour", "color"). A word neither the site nor the lexicon knows is
+   read as the site's form of it: its base ("cheapest" -> cheap), two words of
+   the site written as one ("noshow" -> no show), the one longer word it is
+   short for ("physio" -> physiotherapist), or else the closest known word it
+   is a typo of ("adress"); a common word of any chat is no typo ("looking").
 2. Meaning. Each stem, and each phrase ("send back", "how much"), also stands
    for the concepts it belongs to: the bot's general lexicon (``lexicon.py``:
    "postage" and "shipping" are one need) and the file's own ``synonyms``.
 3. Score. Each entry gets the share of the message's weight it covers: a word
    counts fully when the entry's questions or keywords hold it, less when only
-   its answer does, less again when only a word of the same concept matches.
+   its answer does, less again when only a word of the same concept matches,
+   and less still when the entry's word stands for several concepts ("email").
    Weights are IDF over entries, so words every entry shares ("shop") tell
    little, and a word the site never mentions ("bakery") weighs as a rare one:
    a message about something else covers little of any entry. A number the
@@ -28,6 +33,7 @@ German when the visitor wrote German small talk, else in English.
 """
 from __future__ import annotations
 
+import bisect
 import math
 import re
 import unicodedata
@@ -63,10 +69,12 @@ RELATED = 0.7          # a word of the same concept (not the word itself) counts
 RELATED_IN_ANSWER = 0.3  # and this much when only the answer holds the related word
 KEYWORD_BONUS = 0.1    # each of the entry's keywords found whole in the message adds this
 MAX_KEYWORD_HITS = 2   # so a keyword-stuffed entry cannot drown a question match
-COMMON_WEIGHT = 1.0    # a common word the site never uses ("keep") weighs like one every entry uses
+COMMON_WEIGHT = 0.5    # a common word the site never uses ("keep") weighs half a word every entry uses
 STRANGER = 0.1         # the bar rises this much per word the site never uses (no entry, no lexicon)
 UNMATCHED = 0.75        # how much a word of the message that the entry does not hold counts against it
 QUESTION_SHARE = 0.2   # how much the best-matching question's own coverage counts in the score
+AMBIG = 0.7            # a concept an entry holds only through a word of several ("email") counts this share
+PREFIX_MIN = 6         # an unknown word this long that starts exactly one known word is short for it ("physio")
 TYPO_MIN_LENGTH = 4    # shorter words have too many near neighbours to correct
 MAX_WORDS = 100        # a chat message longer than this is no FAQ lookup; bounds the typo search
 SEARCH_LIMIT = 3        # entries search() gives an engine that writes its own answer: the best few
@@ -94,10 +102,10 @@ _PADDING = frozenset("there good you so very much a lot many all everyone team o
                      "und".split())
 # Question words and chat filler are stopwords too: "how", "can you tell me"
 # say nothing about which entry is meant. Apostrophes split words, hence the
-# fragments (s, t, don, ...).
+# fragments (s, t, don, ...); texting forms ("r u open", "ur") likewise.
 _STOPWORDS = frozenset("""
     a about above after again against all am an and any anything are as at be been before
-    being below between both but by can could did do does doing down during each few for from
+    being below between both but by can could did do does doing during each few for from
     further had has have having he her here hers him his how i if in into is it its itself just
     let me more most my myself no nor not of off on once only or other our ours out over own
     same she should so some something such than that the their theirs them then there these
@@ -108,9 +116,20 @@ _STOPWORDS = frozenset("""
     whats hows wheres whens whos thats theres im ive youre youve theyre dont doesnt didnt isnt
     arent wasnt werent wont wouldnt shouldnt couldnt hasnt havent
     us somewhere anywhere everywhere somehow
+    u r ur ya thru cuz coz
 """.split()) | _GREETINGS | _THANKS
 
 
+# Suffixes a visitor's word may carry that the site's word does not ("cheapest", "quicker",
+# "easily", "payable", "cancelled"): tried only on a word the site and the lexicon do not know.
+_DERIVATIONS = (("lled", "l"), ("lling", "l"), ("ed", "e"), ("iest", "y"), ("ier", "y"), ("ily", "y"),
+                ("est", ""), ("er", ""), ("ly", ""), ("ness", ""), ("ment", ""), ("able", ""),
+                ("ation", "e"), ("ation", ""), ("ion", "e"), ("ion", ""), ("al", ""), ("ful", ""))
+# British and American spellings of a word ending: organize/organise, color/colour, center/centre.
+_SPELLINGS = {"ize": "ise", "izes": "ises", "ized": "ised", "izing": "ising", "ization": "isation",
+              "izations": "isations", "yze": "yse", "yzed": "ysed", "our": "or", "ours": "ors",
+              "tre": "ter", "tres": "ters"}
+_SPELLING = re.compile(r"(?<=[a-z]{3})(ize|izes|ized|izing|izations?|yze|yzed|ours?|tres?)$")
 _WORD = re.compile(r"[a-z0-9]+")
 _NUMBER = re.compile(r"\d+[a-z]{0,3}")  # 3, 2023, 40th, 160cm, 5pm
 _TLDS = tuple(f".{t}" for t in "com net org io co app info biz de at ch uk eu fr it es nl be".split())
@@ -132,7 +151,11 @@ def _words(text: str) -> list[str]:
 
 @lru_cache(maxsize=8192)
 def _stem(word: str) -> str:
-    """A light English stemmer: price, prices, pricing and priced all become ``pric``."""
+    """A light English stemmer: price, prices, pricing and priced all become ``pric``.
+
+    British and American spellings meet: colour/color, organise/organize, centre/center.
+    """
+    word = _SPELLING.sub(lambda m: _SPELLINGS[m.group(1)], word)
     if len(word) > 4 and word.endswith("ies"):
         return word[:-3] + "i"  # policies -> polici, as policy below
     if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
@@ -238,6 +261,7 @@ class _Field:
 
     stems: set[str] = field(default_factory=set)
     concepts: set[str] = field(default_factory=set)
+    sure: set[str] = field(default_factory=set)  # concepts held by a word of one concept only
 
 
 @dataclass(frozen=True)
@@ -283,10 +307,13 @@ class KnowledgeBot:
         # Surface words map to their stems, so a typo is corrected against what
         # an author wrote ("pricing") or the lexicon knows, not against a stem ("pric").
         surface = set(self._vocab.surface)
+        # "noshow", "giftcard": two neighbouring words of the site's text, written as one.
+        self._joined: dict[str, list[str]] = {}
         self._entries = [self._entry(e, surface) for e in doc["entries"]]
         self._known_words = frozenset(surface)
+        self._sorted_words = sorted(surface)
         self._typo_candidates: dict[int, list[str]] = {}
-        for w in sorted(surface):
+        for w in self._sorted_words:
             self._typo_candidates.setdefault(len(w), []).append(w)
         # IDF over entries, of stems and of concepts alike.
         df: dict[str, int] = {}
@@ -306,12 +333,17 @@ class KnowledgeBot:
             for phrase in phrases:
                 result.stems.add("p:" + phrase)
                 result.concepts |= self._vocab.phrase_concepts[phrase]
+                if len(self._vocab.phrase_concepts[phrase]) == 1:
+                    result.sure |= self._vocab.phrase_concepts[phrase]
             for w in words:
                 if w in _STOPWORDS or w in FILLER:
                     continue
                 stem = _stem(w)
                 result.stems.add(stem)
-                result.concepts |= self._vocab.stem_concepts.get(stem, set())
+                concepts = self._vocab.stem_concepts.get(stem, set())
+                result.concepts |= concepts
+                if len(concepts) == 1:
+                    result.sure |= concepts
         return result
 
     def _entry(self, e: Mapping[str, Any], surface: set[str]) -> _Entry:
@@ -321,9 +353,13 @@ class KnowledgeBot:
         answer = _words(e["answer"])
         for words in questions + keywords + [answer]:
             surface.update(w for w in words if len(w) >= TYPO_MIN_LENGTH and w not in _STOPWORDS)
+            for a, b in zip(words, words[1:]):
+                if len(a) + len(b) >= 5 and not (a.isdigit() or b.isdigit()):
+                    self._joined.setdefault(a + b, [a, b])
         answered = self._field([answer])
         if _AMOUNT.search(e["answer"].casefold()):
             answered.concepts.add("price")  # "€35" answers "how much"
+            answered.sure.add("price")
         stems = [frozenset(_stem(w) for w in k if w not in _STOPWORDS) for k in keywords]
         return _Entry(e["id"], e.get("title") or (e["questions"] or e["keywords"])[0], e["answer"],
                       self._field(questions + keywords), answered,
@@ -399,7 +435,41 @@ class KnowledgeBot:
 
     def _terms(self, text: str) -> list[_Term]:
         """What the message says: its stems (typos corrected) with their concepts, and its phrases' concepts."""
-        return self._terms_of([self._correct(w) for w in _words(text)])
+        words: list[str] = []
+        for w in _words(text):
+            words.extend(self._known_form(w))
+        return self._terms_of(words)
+
+    def _is_known(self, word: str) -> bool:
+        """Whether an entry or the lexicon holds the word (or its stem)."""
+        stem = _stem(word)
+        return word in self._known_words or stem in self._idf or stem in self._vocab.stem_concepts
+
+    def _known_form(self, word: str) -> list[str]:
+        """The word as the site or the lexicon knows it: itself, its base ("cheapest" -> cheap),
+        its two halves when the site writes them apart ("noshow" -> no show), the one longer
+        word it is short for ("physio" -> physiotherapist) or the word it is a typo of
+        ("adress"). A common word of any chat is no typo ("looking" is not "booking")."""
+        if (len(word) < TYPO_MIN_LENGTH or word in _STOPWORDS or word in FILLER or word.isdigit()
+                or word in COMMON or self._is_known(word)):
+            return [word]
+        for suffix, replacement in _DERIVATIONS:
+            if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+                base = word[:-len(suffix)] + replacement
+                if self._is_known(base):
+                    return [base]
+        if word in self._joined:
+            return self._joined[word]
+        if len(word) >= PREFIX_MIN:
+            longer = []
+            for known in self._sorted_words[bisect.bisect_left(self._sorted_words, word):]:
+                if not known.startswith(word):
+                    break
+                if len(known) > len(word) + 1:
+                    longer.append(known)
+            if longer and len({_stem(w) for w in longer}) == 1:  # "physio" -> physiotherapist
+                return [longer[0]]
+        return [self._correct(word)]
 
     def _terms_of(self, words: list[str]) -> list[_Term]:
         phrases, words = self._vocab.split(words)
@@ -446,8 +516,8 @@ class KnowledgeBot:
         weights = [self._idf[k] for k in [term.stem] + ["~" + c for c in term.concepts] if k in self._idf]
         if weights:
             return min(weights)
-        if term.stem in _COMMON_STEMS or _NUMBER.fullmatch(term.stem or ""):
-            return COMMON_WEIGHT  # a number the site never uses is a date or a count: it names no topic
+        if term.stem in _COMMON_STEMS or _NUMBER.fullmatch(term.stem or "") or len(term.stem or "") == 1:
+            return COMMON_WEIGHT  # a number the site never uses is a date or a count, a letter a fragment: no topic
         return self._unknown_idf
 
     def _score(self, entry: _Entry, terms: list[_Term]) -> float:
@@ -487,7 +557,7 @@ class KnowledgeBot:
             if term.stem in entry.answered.stems:
                 return ANSWER_ONLY
         if term.concepts & entry.asked.concepts:
-            return RELATED
+            return RELATED if term.concepts & entry.asked.sure else RELATED * AMBIG
         if term.concepts & entry.answered.concepts:
-            return RELATED_IN_ANSWER
+            return RELATED_IN_ANSWER if term.concepts & entry.answered.sure else RELATED_IN_ANSWER * AMBIG
         return 0.0

@@ -55,7 +55,7 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     "hours": ("hours", "open", "opens", "opening", "close", "closes", "closed", "closing",
               "what time", "when", "today", "tomorrow", "tonight", "morning", "evening", "weekend",
               "weekday", "weekdays", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
-              "sunday", "holiday", "holidays", "christmas", "easter", "public holiday", "midnight", "24/7",
+              "sunday", "holiday", "holidays", "christmas", "xmas", "easter", "public holiday", "midnight", "24/7",
               "opening times", "opening hours", "new year", "new years eve", "bank holiday",
               "around the clock", "round the clock", "after hours"),
     "location": ("where", "located", "location", "address", "find you", "directions", "get to",

