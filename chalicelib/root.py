@@ -139,7 +139,8 @@ class Root:
         extra = {name: f for name, f in (("resolve", resolve), ("post", post)) if f is not None}
         return Webhooks(WebhookStore(self.data.table, clock=clock), self.jobs.send,
                         allow_loopback=self.settings.webhook_allow_loopback,
-                        retry_seconds=self.settings.webhook_retry_seconds, clock=clock, **extra)
+                        retry_seconds=self.settings.webhook_retry_seconds, clock=clock,
+                        cache_seconds=self.settings.site_cache_seconds, **extra)
 
     def _build_agent_tokens(self, jwks: Callable[[str], Any] | None,
                             monotonic: Callable[[], float]) -> AgentTokens | None:

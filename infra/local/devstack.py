@@ -181,6 +181,9 @@ def app_environment(dynamodb_port: int, base: dict[str, str] | None = None,
     env.setdefault("PARLEY_MAIL_FROM", MAIL_FROM)
     # The local stage alone may send webhooks to http:// and loopback receivers (its own tests').
     env.setdefault("PARLEY_WEBHOOK_ALLOW_LOOPBACK", "true")
+    # A site changed with the site CLI (a webhook added, desk settings) takes effect within 2 s
+    # here, not a warm Lambda's 30 s: someone trying it out locally expects it at once.
+    env.setdefault("PARLEY_SITE_CACHE_SECONDS", "2")
     return env
 
 

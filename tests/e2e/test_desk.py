@@ -265,3 +265,17 @@ def test_hostile_webhook_urls_are_refused_and_nothing_is_stored(stack, new_desk,
     code, out, err = site_cli(stack, "webhook-add", desk.site_key, url)
     assert code == 2 and err.strip(), (code, out, err)
     assert site_cli(stack, "webhook-list", desk.site_key)[1]["webhooks"] == []
+
+
+def test_a_webhook_added_to_a_site_in_use_takes_effect_within_the_local_site_cache(stack, new_desk, receiver):
+    desk = new_desk()
+    first = desk.visitor()  # the app now holds the site (with no webhooks) in its cache
+    assert desk.post(first, "send", {"text": "Hi", "client_message_id": "c-1"}).ok
+    code, _, err = site_cli(stack, "webhook-add", desk.site_key, receiver.url, "--event", "conversation.created")
+    assert code == 0, err
+    time.sleep(2.5)  # make dev's PARLEY_SITE_CACHE_SECONDS is 2
+    second = desk.visitor()
+    assert desk.post(second, "send", {"text": "Hi", "client_message_id": "c-1"}).ok
+    assert wait_for(lambda: receiver.posts, 10), "the new webhook gets the next conversation"
+    (post,) = receiver.posts
+    assert json.loads(post["body"])["data"]["conversation"]["conversation_id"] == second["conversation_id"]
