@@ -109,8 +109,7 @@ class ChatService:
                              self.settings.token_ttl_seconds, origin=origin, version=version)
         return {"conversation_id": conversation.conversation_id, "token": token, **page.to_json(),
                 "resumed": resumed, "status": conversation.status, "assignee": conversation.assignee_json(),
-                "realtime": public_config(self.settings), "availability": self.availability(site),
-                "contact": contact_json(conversation.contact)}
+                "realtime": public_config(self.settings), "contact": contact_json(conversation.contact)}
 
     def handoff(self, conversation_id: str, claims: tokens.VisitorClaims) -> dict[str, Any]:
         """The visitor asks for a person: ``bot`` or ``resolved`` becomes ``pending``."""

@@ -174,7 +174,6 @@ class InitAnswer(_Answer):
     status: ConversationStatus
     assignee: Assignee | None
     realtime: RealtimeConfig
-    availability: Availability
     contact: Contact | None = Field(description="what the visitor left for the team (a resumed conversation)")
 
 

@@ -80,7 +80,9 @@ def test_config_says_nobody_is_online_until_an_agents_console_beats(team):
     assert answer["prechat"] == {"name": "off", "email": "off"} and answer["transcripts"] is True
     beat = team.post("/sites/demo/presence", {})
     assert beat.status_code == 200 and beat.json_body["ttl_seconds"] == 90
-    assert team.http.session()["availability"]["online"] is True, "a heartbeat makes the site online"
+    again = team.http.get("/api/chatbot/config?site_key=demo", {"Origin": ORIGIN}).json_body
+    assert again["availability"]["online"] is True, "a heartbeat makes the site online"
+    assert "availability" not in team.http.session(), "init leaves it to config (no count on a cold init)"
 
 
 def test_presence_lapses_without_heartbeats_and_ends_on_leave(team):
@@ -104,7 +106,7 @@ def test_outside_business_hours_nobody_is_online_and_the_widget_learns_when_they
     set_desk(data, timezone="Europe/Berlin", hours={d: [["09:00", "17:00"]] for d in ("mon", "tue", "wed")},
              reply_within_hours=4)
     team.post("/sites/demo/presence", {})
-    availability = team.http.session()["availability"]
+    availability = team.http.get("/api/chatbot/config?site_key=demo", {"Origin": ORIGIN}).json_body["availability"]
     assert availability == {"online": False, "open": False, "reply_within_hours": 4,
                             "next_open_at": "2033-05-18T07:00:00Z", "timezone": "Europe/Berlin"}
 
