@@ -165,7 +165,8 @@ export function createConsole({ config, root, search = globalThis.location ? glo
       onSwitchSite: openSite,
       onSignOut: signOut,
       onEnableNotifications: () => requestPermission().catch(noop),
-      onWebhooks: () => openWebhooks(),
+      // Webhooks and their log are for the site's admins (the API answers 403 admin_only to others).
+      onWebhooks: c.role === 'admin' ? () => openWebhooks() : null,
       presence: presenceState,
     });
     c.webhooks = createWebhooksView({ onRefresh: () => loadWebhooks(), onClose: () => closeWebhooks() });

@@ -32,7 +32,7 @@ function fakeBackend({ modern = true } = {}) {
     calls.push({ method, path: u.pathname, search: u.search, init });
     if (u.host === 'cognito.test') return json(200, { AuthenticationResult: { IdToken: TOKEN, ExpiresIn: 3600 } });
     const p = u.pathname;
-    if (p === '/api/agent/me') return json(200, { agent: { id: 'a1', email: 'ana@example.com', name: 'Ana' }, sites: [{ site_key: 'demo', name: 'Demo', role: 'agent' }, { site_key: 'shop', name: 'Shop', role: 'agent' }] });
+    if (p === '/api/agent/me') return json(200, { agent: { id: 'a1', email: 'ana@example.com', name: 'Ana' }, sites: [{ site_key: 'demo', name: 'Demo', role: 'admin' }, { site_key: 'shop', name: 'Shop', role: 'agent' }] });
     if (p === '/api/chatbot/config') return json(200, { realtime: { providers: ['polling'], polling: { interval_ms: 600000 } } });
     if (/\/inbox$/.test(p)) return json(200, { conversations: [], next_cursor: null });
     if (p === '/api/agent/sites/shop/conversations/c42') return json(200, { conversation: SUMMARY, messages: [{ id: 'm1', conversation_id: 'c42', seq: 1, sender: 'visitor', text: 'hi', created_at: '2026-12-03T08:59:00Z' }, { id: 'm2', conversation_id: 'c42', seq: 2, sender: 'visitor', text: 'anyone?', created_at: '2026-12-03T09:00:00Z' }], last_seq: 2, has_more: false });
@@ -160,6 +160,14 @@ test('the webhooks panel opens from the shell, lists the log, refreshes and clos
   assert.equal(asked().length, 2, 'refresh asks again');
   document.listeners.get('keydown').forEach((fn) => fn({ type: 'keydown', key: 'Escape', target: document.body, preventDefault() {}, defaultPrevented: false }));
   assert.equal(q('webhooks-panel').hidden, true);
+});
+
+test('an agent who is no admin of the site gets no webhooks button (the API would answer 403 admin_only)', async (t) => {
+  const { app, q } = await setup(t, { search: '?site=shop' });
+  app.start();
+  await flush();
+  assert.equal(app.state().site, 'shop');
+  assert.equal(q('webhooks-button'), null);
 });
 
 test('an older backend (404 for presence and webhooks): no error escapes, the panel says unavailable', async (t) => {
