@@ -772,7 +772,7 @@ class BedrockRuntimeServer:
         record["status"] = 200
         try:
             if stream:
-                record["outcome"] = self._stream(h, answer, settings, mode, exception, started)
+                record["outcome"] = self._stream(h, answer, settings, mode, exception, started, record)
             else:
                 record["outcome"] = self._converse(h, answer, settings, mode, started)
                 record["status"] = {"fail_midstream": 424, "hang": None}.get(mode, 200)
@@ -799,7 +799,9 @@ class BedrockRuntimeServer:
         return "answered"
 
     def _stream(self, h: _Handler, answer: Answer, settings: Settings, mode: str, exception: str,
-                started: float) -> str:
+                started: float, record: dict[str, Any]) -> str:
+        """Streams the answer; the request's ``record`` gets its outcome before the last frame goes,
+        so a client that has read that frame finds the outcome in ``GET /_parley/requests``."""
         h.send_response(200)
         h.send_header("Content-Type", eventstream.CONTENT_TYPE)
         h.send_header("Transfer-Encoding", "chunked")
@@ -822,6 +824,7 @@ class BedrockRuntimeServer:
                 self._hang(h, settings)
                 return "hung"
             if mode == "fail_midstream" and i + 1 >= fail_after:
+                record["outcome"] = f"failed_midstream:{exception}"
                 events.send_exception(exception, {
                     "message": "The model stream failed while generating a response. Try your request again.",
                     **({"originalStatusCode": 500} if exception == "modelStreamErrorException" else {})})
@@ -842,6 +845,7 @@ class BedrockRuntimeServer:
                                                   "delta": {"toolUse": {"input": fragment}}})
                 delay = _pace(word_count(fragment), settings)
             events.send("contentBlockStop", {"contentBlockIndex": index})
+        record["outcome"] = "answered"
         events.send("messageStop", {"stopReason": answer.stop_reason})
         events.send("metadata", {"usage": answer.usage, "metrics": {"latencyMs": _elapsed_ms(started)}})
         events.end()
