@@ -178,3 +178,18 @@ def live() -> Iterator[tuple["Stack", LocalStack]]:
             bedrock=stack.env["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"])
     finally:
         stack.stop()
+
+
+@pytest.fixture(scope="module")
+def moto_server() -> Iterator[str]:
+    """Our moto server alone (python -m infra.local.dynamodb: DynamoDB, SQS, SES, Cognito), on a free port."""
+    from infra.local.devstack import wait_for_port
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "infra.local.dynamodb", "--port", str(port)],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, 30, proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_process(proc)

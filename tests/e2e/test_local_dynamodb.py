@@ -4,8 +4,6 @@ It runs as its own process, spoken to by boto3 over real HTTP, as `make dev` run
 """
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 from typing import Iterator
 
@@ -14,25 +12,15 @@ import pytest
 
 from chalicelib.data import Data
 from chalicelib.models import Site
-from infra.local.devstack import stop_process, wait_for_port
 from infra.table import create_table
-
-from .conftest import ROOT, free_port
 
 
 @pytest.fixture(scope="module")
-def ddb() -> Iterator[object]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "infra.local.dynamodb", "--port", str(port)],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port(port, 30, proc)
-        client = boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
-                              aws_access_key_id="local", aws_secret_access_key="local")
-        create_table(client, "t")
-        yield client
-    finally:
-        stop_process(proc)
+def ddb(moto_server: str) -> Iterator[object]:
+    client = boto3.client("dynamodb", endpoint_url=moto_server, region_name="us-east-1",
+                          aws_access_key_id="local", aws_secret_access_key="local")
+    create_table(client, "t")
+    yield client
 
 
 def item(client, pk: str, sk: str):

@@ -9,31 +9,17 @@ import json
 import subprocess
 import sys
 import urllib.request
-from typing import Iterator
 
 import boto3
 import pytest
 
 from chalicelib.errors import ParleyError
 from chalicelib.mailer import Mailer
-from infra.local.devstack import stop_process, wait_for_port
 from infra.local.mailbox import verify_sender
 
 from .conftest import ROOT, free_port
 
 SENDER = "team@parley.example"
-
-
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "infra.local.dynamodb", "--port", str(port)],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port(port, 30, proc)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop_process(proc)
 
 
 def sesv2_client(endpoint: str, region: str = "us-east-1"):
