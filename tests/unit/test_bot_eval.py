@@ -1,4 +1,4 @@
-"""The offline bot on the three evaluation sets, knowledge files and questions it was not tuned to.
+"""The offline bot on the evaluation sets, knowledge files and questions it was not tuned to.
 
 Issue 12's targets (≥ 90% right, ≤ 1 confident wrong answer in 60, every
 out-of-scope question declined) are not met yet: `python -m bench.bot_eval`
@@ -12,6 +12,8 @@ once before the last round of changes (63 of 96, 6, 29 of 41) and once after.
 tests/bot_eval_fifth (a vet clinic), written blind too, was measured before and
 after a round tuned leave-one-set-out on the other four: 62 -> 63 of 99, 4 wrong,
 37 of 41 declined both times.
+tests/bot_eval_sixth (an online tea shop), written blind, was first measured at
+0220639: 53 of 101 right, 6 confident wrong, 31 of 41 declined.
 """
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ FLOORS = {
     "bot_eval_final": (63, 4, 24),
     "bot_eval_blind": (66, 7, 29),
     "bot_eval_fifth": (63, 4, 37),
+    "bot_eval_sixth": (53, 6, 31),
 }
 
 
