@@ -8,7 +8,8 @@ saw the engine (in scope, each with the entry that should answer, and out of
 scope, which no entry answers): tests/bot_eval (a bike shop), tests/bot_eval_holdout
 (a hotel), tests/bot_eval_final (a booking SaaS), tests/bot_eval_blind (a language
 school), tests/bot_eval_fifth (a vet clinic), tests/bot_eval_sixth (an online tea
-shop) and tests/bot_eval_seventh (a climbing gym). It prints, for each set: in-scope
+shop), tests/bot_eval_seventh (a climbing gym) and tests/bot_eval_eighth (a
+plumber). It prints, for each set: in-scope
 questions answered with the right entry, confident wrong answers (an entry
 that is not the expected one), in-scope questions declined, and out-of-scope
 questions declined. The targets (issue 12): at least 90% right, at most 1
@@ -34,7 +35,8 @@ SETS = {"bot_eval": EVAL, "bot_eval_holdout": common.ROOT / "tests" / "bot_eval_
         "bot_eval_blind": common.ROOT / "tests" / "bot_eval_blind",
         "bot_eval_fifth": common.ROOT / "tests" / "bot_eval_fifth",
         "bot_eval_sixth": common.ROOT / "tests" / "bot_eval_sixth",
-        "bot_eval_seventh": common.ROOT / "tests" / "bot_eval_seventh"}
+        "bot_eval_seventh": common.ROOT / "tests" / "bot_eval_seventh",
+        "bot_eval_eighth": common.ROOT / "tests" / "bot_eval_eighth"}
 
 
 def load(folder: Path = EVAL) -> tuple[dict[str, Any], dict[str, Any]]:
