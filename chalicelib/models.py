@@ -25,6 +25,7 @@ MAX_TEXT = 4000
 # A bot reply names at most this many knowledge entries it used ("from: <title>"), each this long at most.
 MAX_SOURCES = 5
 MAX_SOURCE_CHARS = 200
+MAX_SUGGESTIONS = 3
 SITE_KEY = r"^[A-Za-z0-9_-]{1,64}$"
 CONVERSATION_ID = r"^[A-Za-z0-9_-]{1,64}$"
 MAX_VISITOR_FIELDS = 20
@@ -204,6 +205,8 @@ class Message:
     # and the titles of the knowledge entries it used.
     reply_id: str | None = None
     sources: tuple[str, ...] | None = None
+    # A bot reply that did not know: entry questions to offer the visitor instead.
+    suggestions: tuple[str, ...] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The message in the HTTP contract's shape (optional fields only when set)."""
@@ -220,16 +223,18 @@ class Message:
             body["reply_id"] = self.reply_id
         if self.sources is not None:
             body["sources"] = list(self.sources)
+        if self.suggestions is not None:
+            body["suggestions"] = list(self.suggestions)
         return body
 
 
-def bounded_sources(sources: Any) -> tuple[str, ...]:
-    """A reply's sources as stored: text only, no repeats, at most MAX_SOURCES of MAX_SOURCE_CHARS each."""
+def bounded_sources(sources: Any, limit: int = MAX_SOURCES) -> tuple[str, ...]:
+    """A reply's sources (or suggestions) as stored: text only, no repeats, at most ``limit`` of MAX_SOURCE_CHARS each."""
     kept: list[str] = []
     for title in sources or ():
         if isinstance(title, str) and title.strip() and title[:MAX_SOURCE_CHARS] not in kept:
             kept.append(title[:MAX_SOURCE_CHARS])
-        if len(kept) == MAX_SOURCES:
+        if len(kept) == limit:
             break
     return tuple(kept)
 

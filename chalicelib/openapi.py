@@ -81,6 +81,9 @@ class Message(_Answer):
         "\"Bot replies\"); a client replaces the provisional text of that id with this message"))
     sources: list[str] | None = Field(default=None, max_length=5, description=(
         "bot replies: titles of the knowledge entries the answer used (shown as \"from: <title>\")"))
+    suggestions: list[str] | None = Field(default=None, max_length=3, description=(
+        "bot replies that did not know: questions of knowledge entries the visitor may have meant, "
+        "best first; a client offers them as one-tap questions (sent as the visitor's next message)"))
 
 
 class ReplyPending(_Answer):

@@ -44,7 +44,7 @@ from .aws import Queue
 from .bot import BotContext, BotRegistry, BotReply
 from .data.messages import Guard, StateRefused
 from .errors import ParleyError
-from .models import MAX_TEXT, Conversation, Message, Site, bounded_sources
+from .models import MAX_SUGGESTIONS, MAX_TEXT, Conversation, Message, Site, bounded_sources
 from .outbox import NO_OUTBOX, Outbox
 from .realtime import REPLY_DELTA_EVENT, Budget, Realtime, reply_delta
 
@@ -196,7 +196,8 @@ class BotTurns:
         return self.data.messages.append_message(
             conversation_id, "bot", answer.text[:MAX_TEXT], idempotency_key=f"b#{client_message_id}",
             guard=Guard(when_status="bot", bot_miss=not answer.confident and not answer.handoff),
-            retention_days=retention_days, reply_id=reply_id, sources=bounded_sources(answer.sources))
+            retention_days=retention_days, reply_id=reply_id, sources=bounded_sources(answer.sources),
+            suggestions=bounded_sources(answer.suggestions, MAX_SUGGESTIONS))
 
 
 class Deltas:

@@ -53,6 +53,9 @@ class BotReply:
     handoff: bool = False
     # Titles of the knowledge entries the answer used (the widget's "from: <title>").
     sources: tuple[str, ...] = ()
+    # When it does not know: entry questions it might have meant, to offer as one-tap
+    # questions (the widget's "Did you mean:"), best first. Empty when it answered.
+    suggestions: tuple[str, ...] = ()
     # Which engine produced it: "knowledge" also when a bedrock engine fell back.
     engine: str = "knowledge"
     # Why a bedrock engine fell back to the knowledge bot: "over_budget",

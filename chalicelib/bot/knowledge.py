@@ -26,7 +26,11 @@ Retrieval, in three steps:
 
 The best entry answers only when its share clears ``THRESHOLD`` and beats the
 runner-up by ``MARGIN``; otherwise the bot says it does not know and offers a
-person (a wrong answer is worse than an honest "I don't know").
+person (a wrong answer is worse than an honest "I don't know"). With that, it
+offers the questions of up to ``SUGGESTIONS`` entries that came close (a share
+of at least ``SUGGEST_SHARE``) as ones the visitor may have meant: each is an
+entry's own question that this bot answers with that entry, so a tap on it
+gets the answer.
 
 Small talk (hello, thanks, goodbye, "are you a bot?") is answered as such, in
 German when the visitor wrote German small talk, else in English.
@@ -78,6 +82,8 @@ PREFIX_MIN = 6         # an unknown word this long that starts exactly one known
 TYPO_MIN_LENGTH = 4    # shorter words have too many near neighbours to correct
 MAX_WORDS = 100        # a chat message longer than this is no FAQ lookup; bounds the typo search
 SEARCH_LIMIT = 3        # entries search() gives an engine that writes its own answer: the best few
+SUGGESTIONS = 2         # entry questions offered when the bot does not know ("Did you mean: …")
+SUGGEST_SHARE = 0.4     # an entry's share must reach this to be offered
 
 _GREETINGS = frozenset("hi hello hey hiya howdy greetings morning afternoon evening "
                        "hallo moin servus gruss tag guten".split())
@@ -282,6 +288,7 @@ class _Entry:
     keywords: list[frozenset[str]]
     questions: list[list[_Term]]
     handoff: bool = False
+    asks: tuple[str, ...] = ()  # the entry's questions as written, for suggestions
 
 
 @dataclass(frozen=True)
@@ -324,6 +331,7 @@ class KnowledgeBot:
         n = len(self._entries)
         self._idf = {key: math.log((1 + n) / (1 + count)) + 1 for key, count in df.items()}
         self._unknown_idf = math.log(1 + n) + 1
+        self._offers: dict[str, str | None] = {}  # entry id -> the question it is suggested with
 
     def _field(self, texts: Sequence[list[str]]) -> _Field:
         """What texts (as their words) hold."""
@@ -364,7 +372,7 @@ class KnowledgeBot:
         return _Entry(e["id"], e.get("title") or (e["questions"] or e["keywords"])[0], e["answer"],
                       self._field(questions + keywords), answered,
                       [k for k in stems if k], [self._terms_of(q) for q in questions],
-                      bool(e.get("handoff")))
+                      bool(e.get("handoff")), tuple(e["questions"]))
 
     # --- answering ------------------------------------------------------------
 
@@ -395,15 +403,39 @@ class KnowledgeBot:
         for kind, vocabulary in (("greeting", _GREETINGS), ("thanks", _THANKS), ("goodbye", _GOODBYES)):
             if words and words & vocabulary and words <= vocabulary | _PADDING:
                 return BotReply(talk[kind], None, True)
+        ranked, entry = self._match(text)
+        if entry is None:
+            return BotReply(self.fallback, None, False, suggestions=self._suggestions(ranked))
+        return BotReply(entry.answer, entry.id, True, handoff=entry.handoff, sources=(entry.title,))
+
+    def _match(self, text: str) -> tuple[list[tuple[float, _Entry]], _Entry | None]:
+        """The entries ranked for a message, and the one that answers it (None: not sure)."""
         terms = self._terms(text or "")
         ranked = self._rank(terms)
         if not ranked:
-            return BotReply(self.fallback, None, False)
+            return ranked, None
         best, entry = ranked[0]
         runner_up = ranked[1][0] if len(ranked) > 1 else 0.0
         if best < self._bar(terms) or best - runner_up < MARGIN:
-            return BotReply(self.fallback, None, False)
-        return BotReply(entry.answer, entry.id, True, handoff=entry.handoff, sources=(entry.title,))
+            return ranked, None
+        return ranked, entry
+
+    def _suggestions(self, ranked: list[tuple[float, _Entry]]) -> tuple[str, ...]:
+        """Questions of the entries that came close, best first (see the module docstring)."""
+        offered: list[str] = []
+        for score, entry in ranked:
+            if score < SUGGEST_SHARE or len(offered) == SUGGESTIONS:
+                break
+            if entry.handoff:
+                continue
+            if entry.id not in self._offers:
+                # The first of its questions that the bot answers with it; None if none does.
+                self._offers[entry.id] = next(
+                    (q for q in entry.asks if self._match(q)[1] is entry), None)
+            question = self._offers[entry.id]
+            if question is not None:
+                offered.append(question)
+        return tuple(offered)
 
     def search(self, text: str, limit: int = SEARCH_LIMIT) -> list[Hit]:
         """The entries that answer a message, best first: those that clear the bar ``reply`` uses.

@@ -3,7 +3,7 @@
 Keys:
 
 * conversation  ``PK=CONV#<id>  SK=STATE``  site, visitor, status, last_seq
-* message       ``PK=CONV#<id>  SK=MSG#<seq, 10 digits>``  (a bot reply also holds ``reply_id``, ``sources``)
+* message       ``PK=CONV#<id>  SK=MSG#<seq, 10 digits>``  (a bot reply also holds ``reply_id``, ``sources``, ``suggestions``)
 * idempotency   ``PK=CONV#<id>  SK=CMID#<v|b>#<client message id>`` (a copy of the message;
                 v: the visitor's message, b: the bot's reply to it)
 
@@ -141,7 +141,8 @@ def message_from(values: dict[str, Any]) -> Message:
                    sender=values["sender"], text=values["text"], created_at=values["created_at"],
                    client_message_id=values.get("client_message_id"), sender_name=values.get("sender_name"),
                    event=values.get("event"), reply_id=values.get("reply_id"),
-                   sources=tuple(values["sources"]) if values.get("sources") is not None else None)
+                   sources=tuple(values["sources"]) if values.get("sources") is not None else None,
+                   suggestions=tuple(values["suggestions"]) if values.get("suggestions") else None)
 
 
 def conversation_from(conversation_id: str, values: dict[str, Any]) -> Conversation:
@@ -391,7 +392,8 @@ class MessageStore:
                        idempotency_key: str | None = None,
                        client_message_id: str | None = None, *, sender_name: str | None = None,
                        guard: Guard | None = None, retention_days: int | None = None,
-                       reply_id: str | None = None, sources: tuple[str, ...] | None = None) -> tuple[Message, bool]:
+                       reply_id: str | None = None, sources: tuple[str, ...] | None = None,
+                       suggestions: tuple[str, ...] | None = None) -> tuple[Message, bool]:
         """Stores a message under the next seq; returns (message, created).
 
         When ``idempotency_key`` was seen before in this conversation, the
@@ -403,7 +405,7 @@ class MessageStore:
 
         ``retention_days``: the site's; without it, the site of the guard's
         ``site_key``/``when_site`` is asked (``retention_days_of``, the site
-        cache), else the default. ``reply_id`` and ``sources``: a bot reply's (stored with it).
+        cache), else the default. ``reply_id``, ``sources`` and ``suggestions``: a bot reply's (stored with it).
         """
         guard = guard or Guard()
         if retention_days is None:
@@ -412,12 +414,13 @@ class MessageStore:
         lock = self._append_locks[hash(conversation_id) % len(self._append_locks)]
         with lock:
             return self._append(conversation_id, sender, text, idempotency_key, client_message_id,
-                                sender_name, guard, retention_days * DAY_SECONDS, reply_id, sources)
+                                sender_name, guard, retention_days * DAY_SECONDS, reply_id, sources, suggestions)
 
     def _append(self, conversation_id: str, sender: Sender, text: str, idempotency_key: str | None,
                 client_message_id: str | None, sender_name: str | None,
                 guard: Guard, retention_seconds: int, reply_id: str | None = None,
-                sources: tuple[str, ...] | None = None) -> tuple[Message, bool]:
+                sources: tuple[str, ...] | None = None,
+                suggestions: tuple[str, ...] | None = None) -> tuple[Message, bool]:
         """One transaction makes the message visible together with the counter that names it.
 
         So seq is gapless: the counter update is conditioned on its old value,
@@ -434,7 +437,7 @@ class MessageStore:
             seq = guess + 1
             message = Message(message_id, conversation_id, seq, sender, text, now_iso(self._clock()),
                               client_message_id, sender_name, guard.change.event() if guard.change else None,
-                              reply_id, sources)
+                              reply_id, sources, suggestions or None)
             now = self._clock()
             # The message and its idempotency copy expire retention after it was
             # written; STATE's ttl moves to the same instant (_state_update).

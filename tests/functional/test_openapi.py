@@ -165,6 +165,9 @@ def test_the_visitor_flow_answers_as_documented(http, contract):
     sent = c.check(http.send(session), "POST", "/api/chatbot/send")
     assert sent["reply"] is not None, "the demo bot answers a price question"
     c.check(http.send(session), "POST", "/api/chatbot/send")  # the duplicate
+    unsure = c.check(http.send(session, text="what does it cost to install", cmid="c-unsure"),
+                     "POST", "/api/chatbot/send")
+    assert unsure["reply"]["suggestions"], "a near-miss offers the entries that came close"
     c.check(http.poll(session), "GET", "/api/chatbot/messages")
     c.check(http.poll(session, "before=2&limit=1"), "GET", "/api/chatbot/messages")
     handoff = c.check(http.post("/api/chatbot/handoff", {"conversation_id": session["conversation_id"]},

@@ -269,6 +269,23 @@ def test_send_of_an_unknown_question_gets_the_bots_honest_fallback(http):
         "a question the knowledge file cannot answer should get its fallback")
 
 
+def test_send_of_a_near_miss_offers_the_entries_that_came_close_stored_and_polled(http, data):
+    session = http.session()
+
+    resp = http.send(session, text="what does it cost to install", cmid="c-1")
+
+    assert resp.status_code == 201, resp.body
+    reply = resp.json_body["reply"]
+    assert reply["text"] == KNOWLEDGE["fallback"]
+    assert reply["suggestions"] == ["How do I install the widget?", "How much does Parley cost?"], reply
+    assert stored_messages(data, session["conversation_id"])[-1] == reply, "stored with its suggestions"
+    assert http.poll(session, "after=0").json_body["messages"][-1] == reply, "polling clients get them too"
+
+    tapped = http.send(session, text=reply["suggestions"][1], cmid="c-2").json_body["reply"]
+    assert tapped["text"] == PRICING_ANSWER, "a suggestion sent back gets its entry's answer"
+    assert "suggestions" not in tapped, "an answer offers none"
+
+
 def test_send_without_origin_header_is_allowed_for_server_side_clients(http):
     session = http.session()
     body = {"conversation_id": session["conversation_id"], "text": "hello there", "client_message_id": "srv-1"}

@@ -384,3 +384,66 @@ def test_the_visitors_form_of_a_site_word_is_known(words_bot):
 def test_a_common_word_is_no_typo_of_a_site_word(words_bot):
     assert [t.stem for t in words_bot._terms("looking")] == ["look"], "looking is not a typo of booking"
     assert [t.stem for t in words_bot._terms("bookng")] == ["book"]
+
+
+# --- suggestions: what the bot offers when it does not know -------------------
+
+def test_a_near_miss_is_declined_with_the_questions_of_the_entries_that_came_close(demo_bot):
+    question = "what does it cost to install"
+    reply = demo_bot.reply(question)
+    assert_falls_back(reply, question)
+    assert reply.suggestions == ("How do I install the widget?", "How much does Parley cost?"), reply.suggestions
+    for offered, entry_id in zip(reply.suggestions, ("install", "pricing")):
+        assert_answers(demo_bot.reply(offered), entry_id, offered)
+
+
+@pytest.mark.parametrize("text", ["How much does Parley cost?", "hello", "thanks", "what is the capital of Peru",
+                                  "", "Can I talk to a human?", "are you a bot?"])
+def test_an_answer_small_talk_a_handoff_or_nothing_close_offers_no_suggestions(demo_bot, text):
+    reply = demo_bot.reply(text)
+    assert reply.suggestions == (), f"expected no suggestions for {text!r}, got {reply.suggestions}"
+
+
+def test_an_entry_whose_questions_do_not_answer_themselves_is_never_offered():
+    # Two entries asked the same way: neither question gets its own entry (a tie), so
+    # offering them would only lead to the same "not sure" again.
+    bot = KnowledgeBot({"entries": [
+        {"id": "billing", "questions": ["How does my account work?"], "keywords": ["invoice"], "answer": "Billing."},
+        {"id": "login", "questions": ["How does my account work?"], "keywords": ["password"], "answer": "Log in."},
+    ]})
+    reply = bot.reply("account")
+    assert_falls_back(reply, "account")
+    assert reply.suggestions == (), reply.suggestions
+
+
+def test_a_handoff_entry_is_never_offered_and_at_most_two_are():
+    bot = KnowledgeBot({"entries": [
+        {"id": "human", "questions": ["Can I talk to the shop?"], "keywords": ["shop"], "answer": "Sure.",
+         "handoff": True},
+        {"id": "hours", "questions": ["When does the shop open?"], "keywords": ["hours"], "answer": "At nine."},
+        {"id": "where", "questions": ["Where is the shop?"], "keywords": ["address"], "answer": "Main St."},
+        {"id": "price", "questions": ["How much does the shop charge?"], "keywords": ["price"], "answer": "A lot."},
+    ]})
+    reply = bot.reply("shop")
+    assert_falls_back(reply, "shop")
+    assert 1 <= len(reply.suggestions) <= 2, reply.suggestions
+    assert "Can I talk to the shop?" not in reply.suggestions, reply.suggestions
+
+
+@pytest.mark.parametrize("folder", sorted(p.parent.name for p in (Path(__file__).resolve().parents[1]).glob(
+    "bot_eval*/knowledge.json")))
+def test_every_suggestion_on_every_eval_set_gets_its_entrys_answer(folder):
+    base = Path(__file__).resolve().parents[1] / folder
+    knowledge = json.loads((base / "knowledge.json").read_text())
+    questions = json.loads((base / "questions.json").read_text())
+    bot = KnowledgeBot(knowledge)
+    owner = {q: e["id"] for e in knowledge["entries"] for q in e["questions"]}
+    offered = 0
+    for text in [q["q"] for q in questions["in_scope"]] + questions["out_of_scope"]:
+        reply = bot.reply(text)
+        assert not (reply.matched and reply.suggestions), f"{text!r}: answered and suggested"
+        for suggestion in reply.suggestions:
+            offered += 1
+            assert bot.reply(suggestion).matched == owner[suggestion], (
+                f"{text!r}: the suggestion {suggestion!r} does not get entry {owner[suggestion]!r}")
+    assert offered >= 10, f"expected the bot to offer suggestions on tests/{folder}, it offered {offered}"

@@ -3,6 +3,7 @@
  * Shift+Enter breaks the line (not while an IME is composing), and a send
  * button disabled while there is nothing to send. `gate()` may hold a send
  * back (the pre-chat fields: false keeps the text and the focus where it put it).
+ * `send(text)` sends a text not typed (a suggestion) the same way, gate and all.
  */
 import { h, icon, ICONS } from './dom.js';
 
@@ -40,14 +41,20 @@ export function createComposer({ t, onSend, onTyping = () => {}, gate = () => tr
     resize();
   }
 
-  function submit() {
-    const text = input.value.trim();
-    if (!text) return true;
+  /** What Enter and the send button go through (and a suggestion, ui/messages.js: `typed` false keeps the draft). */
+  function pass(text, typed) {
     if (!gate()) return false;
-    input.value = '';
-    update();
+    if (typed) {
+      input.value = '';
+      update();
+    }
     onSend(text);
     return true;
+  }
+
+  function submit() {
+    const text = input.value.trim();
+    return !text || pass(text, true);
   }
 
   el.addEventListener('submit', (e) => {
@@ -69,5 +76,5 @@ export function createComposer({ t, onSend, onTyping = () => {}, gate = () => tr
     }
   });
 
-  return { el, input, focus: () => input.focus({ preventScroll: true }), resize };
+  return { el, input, send: pass, focus: () => input.focus({ preventScroll: true }), resize };
 }

@@ -69,6 +69,12 @@ export function createUI({
       onRetry(id);
       composer.focus(); // the retry button goes away with the failure
     },
+    // A "Did you mean" button: sent as if typed (the composer's gate and onSend), the draft kept.
+    onSuggest(text) {
+      const sent = composer.send(text);
+      if (sent) composer.focus(); // the suggestions go once it is sent
+      return sent;
+    },
   });
   // Pre-chat fields (name, email) above the input until the first message goes.
   const prechat = createPrechat({ t });

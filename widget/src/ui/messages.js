@@ -10,13 +10,28 @@
  * screen readers while it grows (the log would read out every delta). Its
  * stored message takes its place as a new element, without the entrance
  * animation: the log announces that one addition, the final text, once.
- * A bot message's `sources` (entry titles) make a "from: …" line under it.
+ * A bot message's `sources` (entry titles) make a "from: …" line under it,
+ * its `suggestions` (entry questions, when the bot was not sure) a "Did you
+ * mean:" row of buttons that send one as the visitor's message
+ * (`onSuggest(text)`, false if it was held back). Only the last message in
+ * the log offers them: once one is picked or any message follows, they hide.
  */
 import { h, icon, ICONS } from './dom.js';
 
 const GROUP_GAP_MS = 5 * 60 * 1000;
+export const MAX_SUGGESTIONS = 3;
+export const SUGGESTION_LENGTH = 200; // code points
 
-export function createMessages({ t, locale, title, onRetry }) {
+/** A bot message's suggestions as shown: non-blank strings, trimmed and cut, at most 3. */
+export function suggestionsOf(entry) {
+  if (entry.sender !== 'bot' || !Array.isArray(entry.suggestions)) return [];
+  return entry.suggestions
+    .filter((s) => typeof s === 'string' && s.trim())
+    .slice(0, MAX_SUGGESTIONS)
+    .map((s) => [...s.trim()].slice(0, SUGGESTION_LENGTH).join(''));
+}
+
+export function createMessages({ t, locale, title, onRetry, onSuggest = () => true }) {
   const greeting = h('div', { class: 'msg first last', 'data-part': 'greeting', 'data-sender': 'bot' },
     h('div', { class: 'text' }));
   const log = h('div', {
@@ -57,7 +72,7 @@ export function createMessages({ t, locale, title, onRetry }) {
   function create(entry) {
     const textEl = h('div', { class: 'text' });
     const el = h('div', { class: 'msg', 'data-part': 'message' }, textEl);
-    return { el, textEl, text: null, state: null, sources: '', sourcesEl: null };
+    return { el, textEl, text: null, state: null, sources: '', sourcesEl: null, suggestions: '', suggestionsEl: null, picked: false };
   }
 
   function update(node, entry, first, last) {
@@ -80,6 +95,28 @@ export function createMessages({ t, locale, title, onRetry }) {
       if (node.sourcesEl) node.sourcesEl.remove();
       node.sourcesEl = sources ? h('div', { class: 'sources', 'data-part': 'sources', text: t('from', { titles: sources }) }) : null;
       if (node.sourcesEl) node.textEl.after(node.sourcesEl);
+    }
+    const suggestions = suggestionsOf(entry);
+    const said = suggestions.join('\n');
+    if (node.suggestions !== said) {
+      node.suggestions = said;
+      node.picked = false;
+      if (node.suggestionsEl) node.suggestionsEl.remove();
+      node.suggestionsEl = said ? h('div', { class: 'suggestions', 'data-part': 'suggestions' }, [
+        h('span', { text: t('suggest') }),
+        ...suggestions.map((text) => h('button', {
+          type: 'button',
+          class: 'suggestion',
+          'data-part': 'suggestion',
+          text,
+          onclick() {
+            if (node.picked || onSuggest(text) === false) return;
+            node.picked = true;
+            if (node.suggestionsEl) node.suggestionsEl.hidden = true;
+          },
+        })),
+      ]) : null;
+      if (node.suggestionsEl) (node.sourcesEl || node.textEl).after(node.suggestionsEl);
     }
     el.classList.toggle('first', first);
     el.classList.toggle('last', last);
@@ -173,6 +210,9 @@ export function createMessages({ t, locale, title, onRetry }) {
         if (!seen.has(key)) {
           node.el.remove();
           nodes.delete(key);
+        } else if (node.suggestionsEl) {
+          // Only the last message offers its suggestions, and only until one is picked.
+          node.suggestionsEl.hidden = node.picked || node.el !== prev;
         }
       }
       if (!rendered || stick || mineAdded) toBottom();
