@@ -145,6 +145,7 @@ export function createConversationView({ root, onSend, onRetry, onTyping, onActi
       { class: `msg msg--${kind}` },
       h('div', { class: 'msg__meta' }, h('span', { class: 'msg__who' }), h('time', { class: 'msg__time' })),
       h('div', { class: 'msg__bubble' }),
+      h('div', { class: 'msg__offered', 'data-testid': 'message-suggestions', hidden: true }),
       h('div', { class: 'msg__state' }),
     );
   }
@@ -164,6 +165,12 @@ export function createConversationView({ root, onSend, onRetry, onTyping, onActi
     setText(time, clock(e.created_at));
     if (e.created_at) time.setAttribute('datetime', e.created_at);
     setText(node.querySelector('.msg__bubble'), e.text);
+    // A bot reply that did not know offered the visitor these questions ("Did you mean:").
+    const offered = e.sender === 'bot' && Array.isArray(e.suggestions)
+      ? e.suggestions.filter((s) => typeof s === 'string' && s).slice(0, 3) : [];
+    const offeredEl = node.querySelector('.msg__offered');
+    offeredEl.hidden = !offered.length;
+    setText(offeredEl, offered.length ? `Offered: ${offered.join(' · ')}` : '');
     const state = node.querySelector('.msg__state');
     clear(state);
     if (e.state === 'pending') state.append('Sending…');

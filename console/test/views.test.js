@@ -191,3 +191,23 @@ test('the shell shows the agent’s own presence, small, and a webhooks button f
   assert.equal(closed, 1);
   assert.equal(shell.closeOverlays(), false);
 });
+
+test('a bot reply that did not know shows, as text, the questions it offered the visitor', async (t) => {
+  const { createConversationView } = await withDom(t);
+  const root = document.createElement('main');
+  const view = createConversationView({ root, onSend() {}, onRetry() {}, onTyping() {}, onAction() {}, onLoadEarlier() {}, onClose() {} });
+  view.show(summary());
+  const at = '2026-12-03T09:00:00Z';
+  view.renderMessages([
+    { key: 's1', seq: 1, sender: 'visitor', text: 'what does it cost to install', created_at: at, state: 'sent' },
+    { key: 's2', seq: 2, sender: 'bot', text: 'Not sure.', created_at: at, state: 'sent',
+      suggestions: ['How do I install the widget?', HOSTILE, 7, ''] },
+    { key: 's3', seq: 3, sender: 'bot', text: 'It is free.', created_at: at, state: 'sent' },
+  ]);
+  const [visitor, unsure, answer] = root.querySelectorAll('[data-testid=message-suggestions]');
+  assert.equal(visitor.hidden, true, 'a visitor message offers nothing');
+  assert.equal(unsure.hidden, false);
+  assert.equal(unsure.textContent, `Offered: How do I install the widget? · ${HOSTILE}`, 'strings only, as text');
+  assert.equal(answer.hidden, true, 'an answer offers nothing');
+  noImg(root);
+});
